@@ -1,0 +1,46 @@
+# One-word dev commands. Every target creates and reuses .venv and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install chat test lint format typecheck bench sysdeps clean
+
+$(STAMP): pyproject.toml tests/requirements-sglang.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[local,embed,test]'
+	# SGLang only for its wire schema (conformance tests): no deps, then what its import needs.
+	$(PY) -m pip install -q --no-deps -r tests/requirements-sglang.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+chat: $(STAMP)
+	$(VENV)/bin/kanjian chat
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# System packages the OCR baseline and the Chinese test images need (Debian; run as root).
+sysdeps:
+	command -v tesseract >/dev/null && fc-list | grep -qi 'Noto Sans CJK' || \
+	  (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux >/dev/null)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
