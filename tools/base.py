@@ -60,6 +60,10 @@ class ToolContext(Protocol):
 
     def image_ids(self) -> list[str]: ...
 
+    def wire_url(self, image_id: str) -> str:
+        """The data URL the model is sent for ``image_id`` (same bytes every time)."""
+        ...
+
     def crop_of(self, image_id: str) -> tuple[str, tuple[int, int, int, int]] | None:
         """For a derived crop: (parent id, crop box in the parent's pixels); else None."""
         ...
