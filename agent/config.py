@@ -24,6 +24,7 @@ __all__ = [
     "ENV_ALIASES",
     "AgentSettings",
     "MemorySettings",
+    "ServeSettings",
     "Settings",
     "ToolSettings",
     "TuiSettings",
@@ -94,6 +95,18 @@ class ToolSettings(_Section):
     mcp: dict[str, McpServer] = Field(default_factory=dict)
 
 
+class ServeSettings(_Section):
+    """How ``kanjian serve-model`` launches SGLang (host and port come from vlm.url)."""
+
+    model_path: str = "OpenGVLab/InternVL-Chat-V1-5"
+    chat_template: str = "internvl-2-5"
+    # The Python that has SGLang installed (often a separate GPU environment).
+    python: str = "python3"
+    extra_args: list[str] = Field(default_factory=list)
+    # Skip the GPU check (for CPU-only SGLang builds and tests).
+    require_gpu: bool = True
+
+
 class TuiSettings(_Section):
     theme: str = "textual-dark"
     keymap: dict[str, str] = Field(default_factory=dict)
@@ -108,6 +121,7 @@ class Settings(BaseModel):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     tools: ToolSettings = Field(default_factory=ToolSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
     # "vlm.url" -> "default" | "config" | "env KANJIAN_URL" | "flag"
     sources: dict[str, str] = Field(default_factory=dict)
@@ -123,7 +137,7 @@ class Settings(BaseModel):
     def flat(self) -> dict[str, Any]:
         """Every setting as ``section.key -> value`` (the API key masked), for doctor."""
         out: dict[str, Any] = {}
-        for section in ("vlm", "agent", "memory", "tools", "tui"):
+        for section in _SECTIONS:
             for key, value in getattr(self, section).model_dump().items():
                 out[f"{section}.{key}"] = value
         if out.get("vlm.api_key"):
@@ -145,7 +159,7 @@ ENV_ALIASES: dict[str, str] = {
     "KANJIAN_EMBED_URL": "memory.embed_url",
     "KANJIAN_PLUGIN_DIR": "tools.plugin_dir",
 }
-_SECTIONS = ("vlm", "agent", "memory", "tools", "tui")
+_SECTIONS = ("vlm", "agent", "memory", "tools", "serve", "tui")
 
 
 def data_dir() -> Path:
@@ -166,7 +180,9 @@ def config_file_path() -> Path:
     return Path(user_config_dir("kanjian", appauthor=False)) / "config.toml"
 
 
-def load_settings(flags: dict[str, Any] | None = None, *, config_path: Path | None = None) -> Settings:
+def load_settings(
+    flags: dict[str, Any] | None = None, *, config_path: Path | None = None
+) -> Settings:
     """Defaults < config file < env < ``flags`` (keys like ``"vlm.url"``; None values skipped)."""
     path = config_path or config_file_path()
     layers: list[tuple[str, dict[str, Any]]] = [

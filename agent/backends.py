@@ -1,0 +1,63 @@
+"""Choosing the model backend from settings: the SGLang server, or the local transformers one.
+
+``vlm.backend = "auto"`` (the default) uses the server when its ``/health`` answers; when
+nothing listens there and the ``local`` extra (torch + transformers) is installed, it runs
+the local InternVL checkpoint in-process instead. Otherwise it returns the HTTP client
+anyway, so the first request fails with the client's clear "cannot reach" sentence.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from vlm.client import SGLangClient
+    from vlm.types import ChatBackend
+
+__all__ = ["http_backend", "local_available", "make_backend"]
+
+
+def http_backend(settings: Settings) -> SGLangClient:
+    from vlm.client import SGLangClient
+
+    vlm = settings.vlm
+    return SGLangClient(
+        vlm.url,
+        api_key=vlm.api_key,
+        model=vlm.model,
+        connect_timeout=vlm.connect_timeout,
+        read_timeout=vlm.read_timeout,
+        retries=vlm.retries,
+    )
+
+
+def local_available() -> bool:
+    """Whether the local extra is installed (torch and transformers importable)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+
+
+def local_backend(settings: Settings) -> ChatBackend:
+    from vlm.local import LocalBackend
+
+    vlm = settings.vlm
+    return LocalBackend(vlm.local_model, device=vlm.device, max_num=vlm.max_num)
+
+
+async def make_backend(settings: Settings) -> ChatBackend:
+    """The backend ``settings.vlm.backend`` asks for (see the module docstring for auto)."""
+    choice = settings.vlm.backend
+    if choice == "local":
+        return local_backend(settings)
+    client = http_backend(settings)
+    if choice == "sglang" or not local_available():
+        return client
+    from vlm.errors import ServerError
+
+    try:
+        await client.health()
+    except ServerError:
+        await client.aclose()
+        return local_backend(settings)
+    return client

@@ -1,0 +1,129 @@
+"""What ``kanjian doctor`` checks: server, model, OCR models, memory, GPU, versions, settings.
+
+Each check is a small function returning a :class:`Check`; none raises. The command prints
+them as a table (or JSON) and exits 1 when a check that blocks the main job failed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+
+__all__ = ["Check", "run_checks"]
+
+Status = Literal["ok", "warn", "fail", "info"]
+VERSIONED = (
+    "kanjian", "httpx", "pydantic", "langchain", "langgraph", "chromadb", "textual",
+    "rapidocr", "onnxruntime", "sympy", "torch", "transformers", "sglang",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks = [*await _server_checks(settings)]
+    checks += [_local_backend_check(settings), _ocr_check(), _memory_check(settings), _gpu_check()]
+    checks += [_config_check(settings), _versions_check()]
+    return checks
+
+
+async def _server_checks(settings: Settings) -> list[Check]:
+    from agent.backends import http_backend
+    from vlm.errors import VLMError
+
+    url = settings.vlm.url
+    source = settings.sources.get("vlm.url", "default")
+    async with http_backend(settings) as client:
+        try:
+            state = await client.health()
+        except VLMError as exc:
+            return [Check("server", "fail", f"{url} ({source}): {exc}")]
+        if state != "ok":
+            return [Check("server", "warn", f"{url} ({source}): up, still loading the model")]
+        try:
+            info = await client.model_info()
+        except VLMError as exc:
+            return [
+                Check("server", "ok", f"{url} ({source}): healthy"),
+                Check("model", "warn", str(exc)),
+            ]
+    return [
+        Check("server", "ok", f"{url} ({source}): healthy"),
+        Check("model", "ok", f"{info.model} (tile rule: {info.tile_rule})"),
+    ]
+
+
+def _local_backend_check(settings: Settings) -> Check:
+    from agent.backends import local_available
+
+    if not local_available():
+        return Check("local backend", "info", "not installed (pip install 'kanjian[local]')")
+    return Check("local backend", "ok", f"installed; model {settings.vlm.local_model!r}")
+
+
+def _ocr_check() -> Check:
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or spec.origin is None:
+        return Check("ocr", "fail", "rapidocr is not installed (pip install rapidocr onnxruntime)")
+    models = sorted(Path(spec.origin).parent.rglob("*.onnx"))
+    if not models:
+        return Check("ocr", "fail", "rapidocr is installed but ships no .onnx models")
+    names = ", ".join(p.name for p in models[:3])
+    return Check("ocr", "ok", f"RapidOCR with {len(models)} bundled models ({names}…)")
+
+
+def _memory_check(settings: Settings) -> Check:
+    if not settings.memory.enabled:
+        return Check("memory", "info", "disabled (memory.enabled = false)")
+    where = settings.memory.url or "embedded chromadb"
+    path = settings.memory_dir
+    state = "exists" if path.exists() else "will be created"
+    return Check("memory", "ok", f"{path} ({state}); vector index: {where}")
+
+
+def _gpu_check() -> Check:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return Check("gpu", "info", "no NVIDIA GPU found (nvidia-smi absent): use a remote --url")
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("gpu", "warn", f"nvidia-smi failed: {exc}")
+    return Check("gpu", "ok", out.replace("\n", "; "))
+
+
+def _config_check(settings: Settings) -> Check:
+    path = settings.config_path
+    file = str(path) if path else "none (defaults)"
+    overridden = ", ".join(f"{k} from {v}" for k, v in sorted(settings.sources.items()))
+    return Check("config", "info", f"file: {file}; set: {overridden or 'nothing'}")
+
+
+def _versions_check() -> Check:
+    found = [f"python {platform.python_version()}"]
+    for name in VERSIONED:
+        try:
+            found.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return Check("versions", "info", ", ".join(found))
