@@ -18,7 +18,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -306,12 +306,12 @@ def _makers(rng: random.Random) -> list[tuple[str, Callable[[], tuple[Image.Imag
     makers: list[tuple[str, Callable[[], tuple[Image.Image, list[str]]]]] = []
     makers += [("receipt", lambda: _receipt(rng))] * 6
     makers += [("sign", lambda: _sign(rng))] * 5
-    makers += [("chart", lambda spec=spec: _chart(spec, rng)) for spec in _CHARTS]
+    makers += [("chart", partial(_chart, spec, rng)) for spec in _CHARTS]
     makers += [("mixed", lambda: _mixed(rng))] * 5
     makers += [("small", lambda: _small(rng))] * 4
     makers += [("rotated", lambda: _rotated(rng))] * 4
     makers += [("noisy", lambda: _noisy(rng))] * 4
-    makers += [("background", lambda i=i: _background(i, rng)) for i in range(3)]
+    makers += [("background", partial(_background, i, rng)) for i in range(3)]
     return makers
 
 
