@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMATS", "LoadedImage", "aload_image", "load_image"]
 
-# What Pillow may open. MPO is how Pillow names the multi-picture JPEGs many phones write.
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF")
+# What Pillow may open. (Multi-picture JPEGs from phones open through JPEG, as format "MPO".)
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 _REFETCH = "Re-export or re-download it."
 
@@ -145,9 +145,10 @@ def _decode(data: bytes, origin: str, max_pixels: int) -> tuple[Image.Image, str
             "Convert it to one of those."
         ) from exc
     except Image.DecompressionBombError as exc:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
         raise ImageError(
-            f"Cannot read image {origin!r}: it has too many pixels to decode safely "
-            f"(limit {max_pixels:,}). Downscale it first."
+            f"Cannot read image {origin!r}: it claims more than {limit:,} pixels, "
+            "Pillow's decompression-bomb limit. Downscale it first."
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise ImageError(_decode_failure(origin, exc)) from exc

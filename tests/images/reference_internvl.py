@@ -44,7 +44,7 @@ def find_closest_aspect_ratio(
         if ratio_diff < best_ratio_diff:
             best_ratio_diff = ratio_diff
             best_ratio = ratio
-        elif ratio_diff == best_ratio_diff:
+        elif ratio_diff == best_ratio_diff:  # noqa: SIM102 (kept as upstream wrote it)
             if area > 0.5 * image_size * image_size * ratio[0] * ratio[1]:
                 best_ratio = ratio
     return best_ratio
