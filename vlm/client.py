@@ -1,0 +1,536 @@
+"""The HTTP client for SGLang, or any OpenAI-compatible chat server.
+
+:class:`SGLangClient` implements :class:`vlm.types.ChatBackend` over one shared
+``httpx.AsyncClient`` (injectable, for tests and for sharing a pool): chat completions,
+streamed or not, ``/health`` with a bounded wait while the model loads, and ``/model_info``.
+:func:`build_body` is the only place a request body is made, so the conformance tests can
+check every body it makes against SGLang's own request schema.
+
+Failures reach callers only as :mod:`vlm.errors` exceptions, each one sentence naming the
+URL and the fix; httpx's exceptions are translated here and never leak. Connect errors,
+5xx and 503 are retried with exponential backoff; 4xx never is, and nothing is retried once
+a streamed answer has begun (the user has already seen part of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import fields
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Literal, NoReturn, Self, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from vlm.errors import (
+    AuthError,
+    BadRequestError,
+    ConfigError,
+    ServerError,
+    ServerHTTPError,
+    ServerStarting,
+    ServerTimeout,
+    ServerUnreachable,
+)
+from vlm.sse import StreamDecoder, excerpt, parse_usage, sse_data
+from vlm.types import ChatRequest, ChatResult, ModelInfo, SamplingParams, StreamEvent
+
+__all__ = ["DEFAULT_URL", "SGLangClient", "build_body"]
+
+DEFAULT_URL = "http://127.0.0.1:30000"
+CHAT_PATH = "/v1/chat/completions"
+# SGLang answers to any model name; "default" is what it calls the served model.
+DEFAULT_MODEL = "default"
+_SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
+# Servers whose OpenAI endpoint honours response_format json_schema (SGLang also `regex`).
+_CONSTRAINED_SERVERS = frozenset({"sglang", "vllm", "lmdeploy"})
+# Never sleep longer than this between retries, whatever Retry-After says.
+_MAX_RETRY_DELAY = 30.0
+
+
+def build_body(
+    request: ChatRequest, *, stream: bool, default_model: str = DEFAULT_MODEL
+) -> dict[str, Any]:
+    """The JSON body of a ``/v1/chat/completions`` call for ``request``.
+
+    Sampling parameters left ``None`` are omitted so the server's (or the model's
+    generation config's) defaults apply. A request may carry one output constraint:
+    ``response_format`` (passed through) or a top-level ``regex`` (an SGLang extension).
+    """
+    if request.response_format is not None and request.regex is not None:
+        raise ConfigError(
+            f"The request sets both response_format {excerpt(str(request.response_format))!r} "
+            f"and regex {excerpt(request.regex)!r}, but SGLang honours one constraint per "
+            "request; keep only one of them."
+        )
+    body: dict[str, Any] = {
+        "model": request.model or default_model,
+        "messages": request.messages,
+    }
+    for name in _SAMPLING_FIELDS:
+        value = getattr(request.params, name)
+        if value is not None:
+            body[name] = value
+    if request.response_format is not None:
+        body["response_format"] = request.response_format
+    if request.regex is not None:
+        body["regex"] = request.regex
+    body["stream"] = stream
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON: encoded once per request, the bytes reused across retries."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class SGLangClient:
+    """A :class:`~vlm.types.ChatBackend` talking to an SGLang (or OpenAI-compatible) server.
+
+    Use it as ``async with SGLangClient(url) as client: ...``, or call :meth:`aclose`.
+    A client passed as ``http`` is used as is (its pool, its transport) and left open;
+    the timeouts given here still apply to every request.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 300.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.base_url = _check_url(base_url)
+        self.model = model
+        self.retries = _check_non_negative("retries", retries)
+        self.backoff = _check_non_negative("backoff", backoff)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        self._has_key = bool(api_key)
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._owns_http = http is None
+        self._http = http if http is not None else _new_http_client(self._timeout)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool, unless it was passed in (then its owner closes it)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- chat --------------------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """One whole answer to ``request``."""
+        content = encode_body(self._body(request, stream=False))
+        response = await self._send("POST", CHAT_PATH, content)
+        return self._chat_result(response)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """The answer to ``request`` as it is generated.
+
+        Yields :class:`~vlm.types.TextDelta` pieces, then exactly one
+        :class:`~vlm.types.Finished`, then (from servers that report it) one
+        :class:`~vlm.types.UsageReport`; read to the end to get the usage. Cancelling the
+        consuming task, or closing the generator, closes the HTTP stream, which tells
+        the server to stop generating.
+        """
+        content = encode_body(self._body(request, stream=True))
+        async with self._open_stream(CHAT_PATH, content) as response:
+            decoder = StreamDecoder(self.base_url)
+            try:
+                async for payload in sse_data(response.aiter_lines()):
+                    for event in decoder.feed(payload):
+                        yield event
+                    if decoder.done:
+                        return
+            except httpx.TimeoutException as exc:
+                raise self._stream_timeout(decoder) from exc
+            except httpx.HTTPError as exc:
+                raise decoder.cut_error(_reason(exc)) from exc
+            decoder.close()
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+        return build_body(request, stream=stream, default_model=self.model or DEFAULT_MODEL)
+
+    def _chat_result(self, response: httpx.Response) -> ChatResult:
+        data = self._json(response)
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+            reason = choice.get("finish_reason")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise self._not_a_completion(response) from None
+        if not isinstance(text, str):
+            raise self._not_a_completion(response)
+        model = data.get("model")
+        return ChatResult(
+            text=text,
+            finish_reason=reason if reason is None else str(reason),
+            usage=parse_usage(data.get("usage")),
+            model=model if isinstance(model, str) else None,
+        )
+
+    def _not_a_completion(self, response: httpx.Response) -> ServerHTTPError:
+        return ServerHTTPError(
+            f"The model server at {self.base_url!r} answered {CHAT_PATH} with "
+            f"{excerpt(response.text)!r}, which is not a chat completion; check that the URL "
+            "points at an OpenAI-compatible server such as SGLang.",
+            status=response.status_code,
+            body=response.text,
+        )
+
+    def _stream_timeout(self, decoder: StreamDecoder) -> ServerTimeout:
+        return ServerTimeout(
+            f"The model server at {self.base_url!r} sent nothing for {self.read_timeout:g} s "
+            f"in the middle of an answer (after {decoder.chars} characters); it may be "
+            "overloaded or stuck: retry, or raise the read timeout."
+        )
+
+    # -- health and model info -------------------------------------------------------------
+
+    async def health(self) -> Literal["ok", "starting"]:
+        """``"ok"`` when the server serves, ``"starting"`` while it loads the model (503)."""
+        response = await self._request("GET", "/health", None)
+        if response.status_code == 503:
+            return "starting"
+        self._raise_for_status(response, "GET", "/health", attempts=1)
+        return "ok"
+
+    async def wait_until_healthy(
+        self,
+        *,
+        budget: float = 600,
+        on_progress: Callable[[str], None] | None = None,
+        interval: float = 2.0,
+        until_listening: bool = False,
+    ) -> None:
+        """Poll ``/health`` until the server serves, for at most ``budget`` seconds.
+
+        ``on_progress`` gets one message per poll while the model loads. With
+        ``until_listening`` a refused connection also counts as "still starting" (for
+        callers that have just launched the server); otherwise it fails at once.
+        """
+        start = time.monotonic()
+        while True:
+            state = await self._health_or_starting(until_listening)
+            waited = time.monotonic() - start
+            if state == "ok":
+                return
+            if waited >= budget:
+                raise ServerStarting(
+                    f"The model server at {self.base_url!r} was still starting after "
+                    f"{waited:.0f} s (the wait budget is {budget:g} s); wait longer, or "
+                    "check the server's log for a failed model load.",
+                    status=503,
+                )
+            if on_progress is not None:
+                on_progress(
+                    f"Waiting for the model server at {self.base_url!r} to finish loading "
+                    f"the model ({waited:.0f} s of at most {budget:g} s)…"
+                )
+            await asyncio.sleep(min(interval, max(budget - waited, 0.0)))
+
+    async def _health_or_starting(self, until_listening: bool) -> Literal["ok", "starting"]:
+        try:
+            return await self.health()
+        except ServerUnreachable:
+            if until_listening:
+                return "starting"
+            raise
+
+    async def model_info(self) -> ModelInfo:
+        """What the server serves: ``/model_info``, else ``/get_model_info``, else ``/v1/models``."""
+        for path in ("/model_info", "/get_model_info"):
+            response = await self._send("GET", path, None, missing_ok=True)
+            if response.status_code != 404:
+                return self._sglang_info(self._json(response))
+        response = await self._send("GET", "/v1/models", None)
+        return self._openai_info(self._json(response))
+
+    def _sglang_info(self, data: Any) -> ModelInfo:
+        if not isinstance(data, dict):
+            raise self._bad_info(data)
+        name = data.get("served_model_name") or data.get("model_path")
+        return ModelInfo(
+            model=str(name or DEFAULT_MODEL),
+            tile_rule="sglang",
+            supports_constraints=True,
+            extra={"server": "sglang", **data},
+        )
+
+    def _openai_info(self, data: Any) -> ModelInfo:
+        cards = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(cards, list) or not cards or not isinstance(cards[0], dict):
+            raise self._bad_info(data)
+        card = cards[0]
+        owner = str(card.get("owned_by", "")).lower()
+        return ModelInfo(
+            model=str(card.get("id") or DEFAULT_MODEL),
+            tile_rule="sglang" if owner == "sglang" else "official",
+            supports_constraints=owner in _CONSTRAINED_SERVERS,
+            extra={"server": owner or None, "models": [c.get("id") for c in cards]},
+        )
+
+    def _bad_info(self, data: Any) -> ServerHTTPError:
+        return ServerHTTPError(
+            f"The model server at {self.base_url!r} described its model as "
+            f"{excerpt(json.dumps(data))!r}, which names no model; check that the URL points "
+            "at an OpenAI-compatible server such as SGLang.",
+            status=200,
+            body=json.dumps(data),
+        )
+
+    # -- transport: retries, status and error translation --------------------------------
+
+    async def _send(
+        self, method: str, path: str, content: bytes | None, *, missing_ok: bool = False
+    ) -> httpx.Response:
+        """A whole response, after retrying connect errors, 5xx and 503; raises on failure."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._request(method, path, content)
+            except ServerUnreachable:
+                if attempt > self.retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt, None))
+                continue
+            if _retryable(response.status_code) and attempt <= self.retries:
+                await asyncio.sleep(self._delay(attempt, response))
+                continue
+            if not (missing_ok and response.status_code == 404):
+                self._raise_for_status(response, method, path, attempts=attempt)
+            return response
+
+    async def _request(self, method: str, path: str, content: bytes | None) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method,
+                self.base_url + path,
+                content=content,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            self._translate(exc, path)
+
+    @asynccontextmanager
+    async def _open_stream(self, path: str, content: bytes) -> AsyncIterator[httpx.Response]:
+        """A streaming response with status 200; retries only before any byte of the answer."""
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._http.build_request(
+                "POST", self.base_url + path, content=content, headers=self._headers,
+                timeout=self._timeout,
+            )  # fmt: skip
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if _connect_failure(exc) and attempt <= self.retries:
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                self._translate(exc, path)
+            try:
+                if response.status_code != 200:
+                    await response.aread()
+                if _retryable(response.status_code) and attempt <= self.retries:
+                    await asyncio.sleep(self._delay(attempt, response))
+                    continue
+                self._raise_for_status(response, "POST", path, attempts=attempt)
+                yield response
+                return
+            except httpx.HTTPError as exc:
+                self._translate(exc, path)
+            finally:
+                # Closing a stream that was not read to the end drops the connection, which
+                # is how the server learns that nobody is listening any more (cancellation).
+                await response.aclose()
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        delay: float = self.backoff * 2 ** (attempt - 1)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        # An HTTP-date Retry-After is rare from model servers; the backoff is a fine answer.
+        if retry_after is not None and retry_after.replace(".", "", 1).isdigit():
+            delay = max(delay, float(retry_after))
+        return min(delay, _MAX_RETRY_DELAY)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return json.loads(response.content)
+        except ValueError:
+            raise ServerHTTPError(
+                f"The model server at {self.base_url!r} answered {response.request.url.path} "
+                f"with {excerpt(response.text)!r}, which is not JSON; check that the URL "
+                "points at an OpenAI-compatible server such as SGLang.",
+                status=response.status_code,
+                body=response.text,
+            ) from None
+
+    def _raise_for_status(
+        self, response: httpx.Response, method: str, path: str, *, attempts: int
+    ) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        body = response.text
+        if status in (401, 403):
+            raise AuthError(self._auth_message(status, body), status=status, body=body)
+        if status in (400, 422):
+            raise BadRequestError(
+                f"The model server at {self.base_url!r} rejected the request with {status} "
+                f"{_phrase(status)}: {error_message(body)!r}; fix the request (message, "
+                "image or parameters) it names.",
+                status=status,
+                body=body,
+            )
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        hint = (
+            "it may still be loading the model: wait, or run `kanjian doctor`"
+            if status == 503
+            else "check the URL and the server's log"
+        )
+        raise ServerHTTPError(
+            f"The model server at {self.base_url!r} answered {method} {path} with {status} "
+            f"{_phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
+            status=status,
+            body=body,
+        )
+
+    def _auth_message(self, status: int, body: str) -> str:
+        sent = "rejected the API key it was sent" if self._has_key else "needs an API key"
+        return (
+            f"The model server at {self.base_url!r} {sent} ({status} {_phrase(status)}: "
+            f"{error_message(body)!r}); set KANJIAN_API_KEY to the key the server was "
+            "started with (its --api-key)."
+        )
+
+    def _translate(self, exc: httpx.HTTPError, path: str) -> NoReturn:
+        """Raise the :mod:`vlm.errors` twin of an httpx error."""
+        url = self.base_url
+        if isinstance(exc, httpx.ConnectTimeout):
+            raise ServerTimeout(
+                f"Connecting to the model server at {url!r} took longer than "
+                f"{self.connect_timeout:g} s; check that the host is up and reachable, or "
+                "raise the connect timeout."
+            ) from exc
+        if isinstance(exc, httpx.TimeoutException):
+            raise ServerTimeout(
+                f"The model server at {url!r} did not answer {path} within "
+                f"{self.read_timeout:g} s; it may be overloaded or stuck: retry, or raise "
+                "the read timeout."
+            ) from exc
+        if _connect_failure(exc):
+            raise ServerUnreachable(
+                f"Cannot reach the model server at {url!r}: {_reason(exc)}. Start it with "
+                "`kanjian serve-model`, or set KANJIAN_URL / pass --url."
+            ) from exc
+        raise ServerError(
+            f"The connection to the model server at {url!r} broke during {path}: "
+            f"{_reason(exc)}; retry, and check the server's log if it happens again."
+        ) from exc
+
+
+def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    # Batches run hundreds of requests at once: no cap on connections, many kept alive.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"The model server URL {url!r} is not an http(s) URL with a host; "
+            f"set KANJIAN_URL or pass --url like {DEFAULT_URL!r}."
+        )
+    return url.rstrip("/")
+
+
+_Number = TypeVar("_Number", int, float)
+
+
+def _check_non_negative(name: str, value: _Number) -> _Number:
+    if value < 0:
+        raise ConfigError(f"The client's {name} is {value!r}, but it must be 0 or more.")
+    return value
+
+
+def _retryable(status: int) -> bool:
+    return status >= 500
+
+
+def _connect_failure(exc: httpx.HTTPError) -> bool:
+    return isinstance(exc, httpx.ConnectError)
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """A short human reason for a transport error."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).lower()
+    if "refused" in text or "errno 111" in text:
+        return "connection refused"
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "the host name does not resolve"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection"
+    return str(exc) or type(exc).__name__
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def error_message(body: str) -> str:
+    """The message inside an error body: SGLang's, OpenAI's or FastAPI's shape, else the text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return excerpt(body.strip() or "(empty body)", 300)
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):
+            data = inner
+        elif isinstance(inner, str):
+            return inner
+        message = data.get("message") or data.get("detail")
+        if isinstance(message, str):
+            return message
+        if message is not None:
+            return excerpt(json.dumps(message), 300)
+    return excerpt(body.strip(), 300)
