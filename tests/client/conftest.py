@@ -14,10 +14,17 @@ from vlm.fake_server import ScriptedServer
 ClientFactory = Callable[..., SGLangClient]
 
 
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
+@pytest.fixture(scope="session")
+def _shared_server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def server(_shared_server: ScriptedServer) -> ScriptedServer:
+    """The session's scripted server, reset: empty queue, no records, original settings."""
+    _shared_server.reset()
+    return _shared_server
 
 
 @pytest.fixture
