@@ -1,0 +1,12 @@
+"""What kanjian remembers: conversations, their images, and recall across languages.
+
+SQLite (WAL) is the source of truth (:mod:`memory.store`), images are stored once by
+sha256 (:mod:`memory.images`), a chromadb collection per embedder is the vector index
+(:mod:`memory.index`), and retrieval fuses vector and bilingual lexical rankings
+(:mod:`memory.retrieval`, :mod:`memory.bilingual`). Callers use :class:`memory.api.Memory`.
+Nothing heavy is imported here.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

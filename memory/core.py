@@ -1,0 +1,196 @@
+"""The synchronous memory engine: the SQLite store, the image files and the vector index.
+
+:class:`memory.api.Memory` wraps this for async callers (every method runs in a worker
+thread); benchmarks and scripts may use it directly. Writes go to SQLite first (the
+source of truth), then to the vector index; a turn the index has not taken yet keeps
+``indexed = 0`` and is indexed on the next use, so a crash between the two loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memory.embedders import Embedder, make_embedder
+from memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
+from memory.images import ImageFiles
+from memory.index import VectorIndex, connect
+from memory.records import Hit, ImageRecord, SearchMode, SessionRecord, StoredImageRef, TurnRecord
+from memory.retrieval import estimate_tokens, fuse, truncate_to_tokens
+from memory.store import Filters, Store
+
+__all__ = ["MemoryCore"]
+
+INDEX_BATCH = 64
+RECALL_TURN_TOKENS = 200
+NO_FILTERS = Filters()
+
+
+class MemoryCore:
+    """Everything memory does, synchronously. Thread-safe; one per process and data dir."""
+
+    def __init__(
+        self, root: Path, embedder: Embedder | str = "auto", url: str | None = None
+    ) -> None:
+        self.root = root
+        self.url = url
+        self.store = Store(root / "kanjian.db")
+        self.files = ImageFiles(root / "images")
+        self.embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- the vector index, opened on first use ----------------------------------------------
+
+    @property
+    def index(self) -> VectorIndex:
+        with self._index_lock:
+            if self._index is None:
+                client = connect(self.root / "chroma", self.url)
+                self._index = VectorIndex(
+                    client, self.embedder, self.url or str(self.root / "chroma")
+                )
+                self._catch_up(self._index)
+            return self._index
+
+    def _catch_up(self, index: VectorIndex) -> int:
+        """Index what SQLite has and the index lacks (new embedder, crash, lost files)."""
+        counts = self.store.counts()
+        if index.count() < counts["turns"] - counts["unindexed"]:
+            self.store.mark_all_unindexed()
+        done = 0
+        batch: list[TurnRecord] = []
+        for turn in self.store.iter_turns(unindexed_only=True):
+            batch.append(turn)
+            if len(batch) >= INDEX_BATCH:
+                done += self._index_batch(index, batch)
+                batch = []
+        return done + self._index_batch(index, batch)
+
+    def _index_batch(self, index: VectorIndex, turns: list[TurnRecord]) -> int:
+        if turns:
+            index.upsert(turns)
+            self.store.mark_indexed([(t.session_id, t.seq) for t in turns])
+        return len(turns)
+
+    def reindex(self) -> int:
+        """Rebuild this embedder's collection from SQLite; returns the turns indexed."""
+        index = self.index
+        index.reset()
+        self.store.mark_all_unindexed()
+        return self._catch_up(index)
+
+    # -- sessions and turns -----------------------------------------------------------------
+
+    def new_session(self, title: str | None = None, session_id: str | None = None) -> str:
+        return self.store.create_session(session_id, title or "").id
+
+    def add_turn(self, session_id: str, question: str, answer: str, **fields: Any) -> TurnRecord:
+        turn = self.store.add_turn(session_id, question, answer, **fields)
+        # On failure it stays indexed = 0: lexical search has it now, the index on next open.
+        with contextlib.suppress(IndexUnavailable):
+            self._index_batch(self.index, [turn])
+        return turn
+
+    def get_session(self, session_id: str) -> SessionRecord:
+        return self.store.session(session_id)
+
+    def list_sessions(self, limit: int = 50, offset: int = 0) -> list[SessionRecord]:
+        return self.store.sessions(limit, offset)
+
+    def forget(self, session_id: str) -> int:
+        """Remove a session from SQLite, the vector index and unused image files."""
+        orphans = self.store.delete_session(session_id)
+        self.index.delete_session(session_id)
+        for sha, ext in orphans:
+            self.files.delete(sha, ext)
+        return len(orphans)
+
+    # -- images -----------------------------------------------------------------------------
+
+    def put_image(self, data: bytes, ext: str | None = None) -> str:
+        info = self.files.put(data, ext)
+        self.store.add_image(info)
+        return info.sha256
+
+    def image(self, sha256: str) -> ImageRecord:
+        info = self.store.image(sha256)
+        if info is None:
+            raise ImageNotFound(f"No stored image with sha256 {sha256!r}; store it with put_image.")
+        return ImageRecord(
+            info.sha256, info.ext, info.width, info.height, info.size,
+            self.files.path(info.sha256, info.ext), self.files.thumbnail(info.sha256),
+        )  # fmt: skip
+
+    def image_path(self, sha256: str) -> Path:
+        return self.image(sha256).path
+
+    def image_paths(self, refs: Sequence[StoredImageRef]) -> tuple[str, ...]:
+        out: list[str] = []
+        for ref in refs:
+            info = self.store.image(ref.sha256)
+            if info is not None:
+                out.append(str(self.files.path(info.sha256, info.ext)))
+        return tuple(out)
+
+    # -- retrieval --------------------------------------------------------------------------
+
+    def search(
+        self, query: str, k: int = 5, *, mode: SearchMode = "hybrid", filters: Filters = NO_FILTERS
+    ) -> list[Hit]:
+        if k < 1:
+            raise MemoryInputError(f"k={k!r} must be at least 1; ask for one hit or more.")
+        if mode not in ("hybrid", "vector", "lexical"):
+            raise MemoryInputError(f"Unknown search mode {mode!r}; use hybrid, vector or lexical.")
+        depth = max(4 * k, 20)
+        rankings: dict[str, list[tuple[str, int, float]]] = {}
+        if mode in ("hybrid", "vector"):
+            rankings["vector"] = self.index.query(query, depth, filters)
+        if mode in ("hybrid", "lexical"):
+            rankings["lexical"] = self.store.lexical(query, depth, filters)
+        fused = fuse(rankings, depth)
+        turns = self.store.turns_by_key([key for key, _, _ in fused])
+        hits = [
+            self._hit(turns[key], score, ranks)
+            for key, score, ranks in fused
+            if key in turns  # an index entry whose turn was forgotten mid-crash: skip it
+        ]
+        return hits[:k]
+
+    def _hit(self, turn: TurnRecord, score: float, ranks: dict[str, int]) -> Hit:
+        return Hit(
+            session=turn.session_id, turn=turn.seq, score=score, text=turn.text,
+            images=self.image_paths(turn.images), created=turn.created,
+            question=turn.question, answer=turn.answer, ranks=dict(ranks),
+        )  # fmt: skip
+
+    def recall(
+        self, question: str, budget_tokens: int = 600, *, exclude_session: str | None = None
+    ) -> list[Hit]:
+        """The most relevant past turns for a new conversation, within a token budget."""
+        out: list[Hit] = []
+        left = budget_tokens
+        for hit in self.search(question, k=8):
+            # Injected text costs tokens in every later step: only turns that share words
+            # (or dictionary glosses) with the question, never a vector-only near miss.
+            if hit.session == exclude_session or "lexical" not in hit.ranks:
+                continue
+            text = truncate_to_tokens(hit.text, min(RECALL_TURN_TOKENS, left))
+            cost = estimate_tokens(text)
+            if cost > left or cost < 8:
+                break
+            out.append(_with_text(hit, text))
+            left -= cost
+        return out
+
+
+def _with_text(hit: Hit, text: str) -> Hit:
+    from dataclasses import replace
+
+    return replace(hit, text=text)
