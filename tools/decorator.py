@@ -43,7 +43,7 @@ from pydantic.fields import FieldInfo
 from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
 from tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
 
-__all__ = ["FunctionTool", "parse_docstring", "tool", "validate_name"]
+__all__ = ["FunctionTool", "make_tool", "parse_docstring", "strip_titles", "tool", "validate_name"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 IMAGE_ID_DESCRIPTION = "Image id, such as image_1."
@@ -317,24 +317,24 @@ def _json_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
             f"Tool {name!r} has an argument type with no JSON schema ({exc}); use "
             "JSON-friendly types (str, int, float, bool, list, dict, Literal, BaseModel)."
         ) from exc
-    stripped: dict[str, Any] = _strip_titles(schema)
+    stripped: dict[str, Any] = strip_titles(schema)
     return stripped
 
 
-def _strip_titles(node: Any) -> Any:
+def strip_titles(node: Any) -> Any:
     """Drop pydantic's generated titles: they add tokens to the prompt and say nothing."""
     if isinstance(node, dict):
         return {
             key: (
-                {k: _strip_titles(v) for k, v in value.items()}
+                {k: strip_titles(v) for k, v in value.items()}
                 if key in ("properties", "$defs")
-                else _strip_titles(value)
+                else strip_titles(value)
             )
             for key, value in node.items()
             if key != "title"
         }
     if isinstance(node, list):
-        return [_strip_titles(item) for item in node]
+        return [strip_titles(item) for item in node]
     return node
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tools.base import Tool
-from tools.errors import ToolDefinitionError, ToolInputError
+from tools.errors import ToolDefinitionError, ToolError, ToolInputError
 
 if TYPE_CHECKING:
     from agent.config import Settings
@@ -275,7 +275,7 @@ def _run_with_timeout(job: Callable[[], T], timeout: float, source: str) -> T:
 
 
 def _describe_failure(exc: BaseException, source: str) -> str:
-    if isinstance(exc, _LoadTimeout | ToolDefinitionError):
+    if isinstance(exc, _LoadTimeout | ToolError):
         return f"{exc}"
     return f"{source} failed to load ({type(exc).__name__}: {exc}), so it was skipped."
 
