@@ -1,0 +1,276 @@
+"""The image registry of a conversation: ``image_1``, ``image_2``, … in order of entry.
+
+User attachments and images that tools make (zoom crops, box overlays) share one
+numbering, kept across turns, because that is how the model refers to them. Each entry
+keeps the loaded image, where it came from, its parent and crop box (so boxes found in a
+crop map back), and its wire data URL, computed once so the model is sent the same bytes
+every time (SGLang's prefix cache keys on them).
+
+Together with a model backend the registry is the :class:`tools.base.ToolContext` the
+tools run with. It serialises to JSON with image bytes referenced by sha256; the bytes
+live in an :class:`ImageStore` (by default files under ``$KANJIAN_HOME/images/``), so a
+session can be resumed in another process.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tools.errors import ToolInputError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from tools.base import DerivedImage
+    from vlm.images import LoadedImage
+    from vlm.types import ChatBackend
+
+__all__ = ["FileImageStore", "ImageEntry", "ImageRegistry", "ImageStore", "default_store"]
+
+CropBox = tuple[int, int, int, int]
+_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+
+
+class ImageStore(Protocol):
+    """Where image bytes live, by content hash (memory may supply its own)."""
+
+    def put(self, data: bytes, sha256: str, fmt: str) -> str:
+        """Store ``data`` once; return where it is (a path or other locator)."""
+        ...
+
+    def get(self, sha256: str) -> bytes:
+        """The bytes stored under ``sha256``; raises ``FileNotFoundError`` if none."""
+        ...
+
+
+class FileImageStore:
+    """``<root>/<sha256>.<ext>``, written atomically, each content once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, data: bytes, sha256: str, fmt: str) -> str:
+        path = self.root / f"{sha256}.{_EXTENSIONS.get(fmt.upper(), fmt.lower() or 'bin')}"
+        if not path.exists():
+            _atomic_write(path, data)
+        return str(path)
+
+    def get(self, sha256: str) -> bytes:
+        for path in self.root.glob(f"{sha256}.*"):
+            return path.read_bytes()
+        raise FileNotFoundError(f"No stored image with sha256 {sha256!r} under {self.root}.")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_store() -> FileImageStore:
+    from agent.config import data_dir
+
+    return FileImageStore(data_dir() / "images")
+
+
+@dataclass(slots=True)
+class ImageEntry:
+    id: str
+    sha256: str
+    format: str
+    origin: str
+    width: int
+    height: int
+    parent: str | None = None
+    crop_px: CropBox | None = None
+    # Where the bytes are stored (for display, and ``images`` in ``ask --json``).
+    path: str | None = None
+    # Loaded on first use when the entry was read back from JSON.
+    loaded: LoadedImage | None = None
+    wire_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sha256": self.sha256,
+            "format": self.format,
+            "origin": self.origin,
+            "width": self.width,
+            "height": self.height,
+            "parent": self.parent,
+            "crop_px": list(self.crop_px) if self.crop_px else None,
+            "path": self.path,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageEntry:
+        crop = data.get("crop_px")
+        return cls(
+            id=data["id"],
+            sha256=data["sha256"],
+            format=data.get("format", "PNG"),
+            origin=data.get("origin", ""),
+            width=int(data.get("width", 0)),
+            height=int(data.get("height", 0)),
+            parent=data.get("parent"),
+            crop_px=(int(crop[0]), int(crop[1]), int(crop[2]), int(crop[3])) if crop else None,
+            path=data.get("path"),
+        )
+
+
+class ImageRegistry:
+    """Images by id for one conversation; also the tools' :class:`~tools.base.ToolContext`."""
+
+    def __init__(
+        self,
+        backend: ChatBackend | None = None,
+        *,
+        store: ImageStore | None = None,
+        max_num: int = 12,
+    ) -> None:
+        self._backend = backend
+        self._store = store
+        self.max_num = max_num
+        self._entries: dict[str, ImageEntry] = {}
+
+    # -- ToolContext ------------------------------------------------------------------
+
+    @property
+    def backend(self) -> ChatBackend | None:
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: ChatBackend | None) -> None:
+        self._backend = backend
+
+    def image(self, image_id: str) -> Image:
+        return self.loaded(image_id).image
+
+    def image_ids(self) -> list[str]:
+        return list(self._entries)
+
+    def wire_url(self, image_id: str) -> str:
+        entry = self.entry(image_id)
+        if entry.wire_url is None:
+            from vlm.wire import prepare_for_wire
+
+            entry.wire_url = prepare_for_wire(self.loaded(image_id), max_num=self.max_num).data_url
+        return entry.wire_url
+
+    def crop_of(self, image_id: str) -> tuple[str, CropBox] | None:
+        entry = self.entry(image_id)
+        if entry.parent is None or entry.crop_px is None:
+            return None
+        return entry.parent, entry.crop_px
+
+    # -- entries ------------------------------------------------------------------------
+
+    @property
+    def store(self) -> ImageStore:
+        if self._store is None:
+            self._store = default_store()
+        return self._store
+
+    def entry(self, image_id: str) -> ImageEntry:
+        try:
+            return self._entries[image_id]
+        except KeyError:
+            known = ", ".join(self._entries) or "none"
+            raise ToolInputError(
+                f"Image {image_id!r} does not exist; the images are: {known}. "
+                "Refer to one of them by its id."
+            ) from None
+
+    def entries(self) -> list[ImageEntry]:
+        return list(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._entries
+
+    def loaded(self, image_id: str) -> LoadedImage:
+        entry = self.entry(image_id)
+        if entry.loaded is None:
+            from vlm.images import load_image
+
+            data = self.store.get(entry.sha256)
+            entry.loaded = load_image(data, name=entry.origin)
+        return entry.loaded
+
+    def add(
+        self,
+        loaded: LoadedImage,
+        *,
+        origin: str | None = None,
+        parent: str | None = None,
+        crop_px: CropBox | None = None,
+    ) -> ImageEntry:
+        """Register ``loaded`` as the next ``image_N`` and store its bytes."""
+        entry = ImageEntry(
+            id=f"image_{len(self._entries) + 1}",
+            sha256=loaded.sha256,
+            format=loaded.format,
+            origin=origin or loaded.origin,
+            width=loaded.width,
+            height=loaded.height,
+            parent=parent,
+            crop_px=crop_px,
+            path=self.store.put(loaded.data, loaded.sha256, loaded.format),
+            loaded=loaded,
+        )
+        self._entries[entry.id] = entry
+        return entry
+
+    def add_derived(self, derived: DerivedImage) -> ImageEntry:
+        """Register an image a tool made (encoded once as PNG, so its bytes are stable)."""
+        from vlm.images import load_image
+
+        buffer = io.BytesIO()
+        derived.image.convert("RGB").save(buffer, format="PNG")
+        loaded = load_image(buffer.getvalue(), name=derived.origin)
+        return self.add(
+            loaded, origin=derived.origin, parent=derived.parent, crop_px=derived.crop_px
+        )
+
+    def truncate(self, count: int) -> None:
+        """Forget every image after the first ``count`` (a cancelled turn's images)."""
+        for image_id in list(self._entries)[count:]:
+            del self._entries[image_id]
+
+    def origins(self) -> dict[str, str]:
+        """``{"image_1": "<path or origin>"}`` as ``ask --json`` reports it."""
+        return {
+            e.id: e.origin if e.parent is None else (e.path or e.origin) for e in self.entries()
+        }
+
+    # -- persistence --------------------------------------------------------------------
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [e.to_json() for e in self.entries()]
+
+    @classmethod
+    def from_json(
+        cls,
+        data: list[dict[str, Any]],
+        backend: ChatBackend | None = None,
+        *,
+        store: ImageStore | None = None,
+    ) -> ImageRegistry:
+        registry = cls(backend, store=store)
+        for item in data:
+            entry = ImageEntry.from_json(item)
+            registry._entries[entry.id] = entry
+        return registry

@@ -1,0 +1,523 @@
+"""The agent: LangChain's ``create_agent`` over the InternVL adapter, as a typed event stream.
+
+``Agent.run(question, images)`` is an async generator of :mod:`agent.events` records: the
+terminal app, ``kanjian ask`` (plain and ``--json``), batch and scripts all consume it. The
+graph is built once per agent: a model node (:class:`vlm.chat_model.InternVLChatModel`,
+which speaks the action protocol) and a tool node, with one middleware,
+:class:`_KanjianMiddleware`, that is where kanjian's rules live:
+
+- each model call is a step: ``StepStarted``, then ``UsageEvent`` per model request, and
+  ``AnswerDone`` when the step answered;
+- each tool call is run here, not by LangChain: arguments are checked against the schema,
+  side-effect tools go through the approver, calls are bounded by a timeout, and a failing
+  or unknown tool becomes an observation the model can react to, never a crash.
+
+The graph is streamed with ``stream_mode=["messages", "custom"]``: ``messages`` carries the
+answer as it is generated (and the thought), ``custom`` carries the middleware's events.
+Per-run state (the session's images, the approver, step records) travels as LangGraph's
+run ``context``, so one compiled graph serves every run and session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.events import (
+    AnswerDelta,
+    AnswerDone,
+    ApprovalRequest,
+    ErrorEvent,
+    Event,
+    ImageAdded,
+    RunFinished,
+    StepRecord,
+    StepStarted,
+    Thought,
+    ToolCallEvent,
+    ToolResultEvent,
+    UsageEvent,
+)
+from agent.images import ImageEntry, ImageRegistry
+from agent.session import Session
+from tools.base import Tool, ToolOutput
+from tools.errors import ToolError, ToolInputError
+from vlm import prompts
+from vlm.types import ChatBackend, Usage
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage, ToolMessage
+
+__all__ = ["Agent", "Approver", "Recall"]
+
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]
+Recall = Callable[[str], Awaitable[str | None]]
+ImageSource = str | Path | bytes
+
+
+@dataclass(slots=True)
+class _Observation:
+    """The outcome of one tool call, before it becomes a ToolMessage and events."""
+
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    images: list[ImageEntry] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class RunContext:
+    """What one run's middleware needs; passed to the graph as its run context."""
+
+    registry: ImageRegistry
+    tools: dict[str, Tool]
+    tool_timeout: float
+    approver: Approver | None
+    step: int = 0
+    records: list[StepRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    answer: str | None = None
+    # The messages this run adds to the conversation, in order.
+    new_messages: list[BaseMessage] = field(default_factory=list)
+
+
+def _middleware_class() -> type[Any]:
+    """Built on first use: importing langchain takes a while and ``--help`` must not."""
+    from langchain.agents.middleware import AgentMiddleware
+
+    class _KanjianMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+        async def awrap_model_call(self, request: Any, handler: Any) -> Any:
+            ctx: RunContext = request.runtime.context
+            write = request.runtime.stream_writer
+            ctx.step += 1
+            write(StepStarted(ctx.step))
+            response = await handler(request)
+            _report_model_output(ctx, write, response.result[-1])
+            return response
+
+        async def awrap_tool_call(self, request: Any, handler: Any) -> Any:
+            return await _run_tool_call(
+                request.runtime.context, request.runtime.stream_writer, request.tool_call
+            )
+
+    return _KanjianMiddleware
+
+
+def _report_model_output(ctx: RunContext, write: Callable[[Any], None], message: Any) -> None:
+    ctx.new_messages.append(message)
+    for record in message.response_metadata.get("model_requests", []):
+        usage = Usage(record["prompt_tokens"], record["completion_tokens"], record["cached_tokens"])
+        ctx.usage = ctx.usage + usage
+        write(UsageEvent(usage, record.get("seconds", 0.0)))
+    if not message.tool_calls:
+        ctx.answer = message.text
+        write(AnswerDone(message.text))
+
+
+async def _run_tool_call(ctx: RunContext, write: Callable[[Any], None], call: Any) -> ToolMessage:
+    from langchain_core.messages import ToolMessage
+
+    name, args, call_id = call["name"], dict(call["args"]), call["id"]
+    write(ToolCallEvent(ctx.step, call_id, name, args))
+    started = time.perf_counter()
+    observation = await _observe(ctx, write, name, args, call_id)
+    seconds = time.perf_counter() - started
+    for entry in observation.images:
+        write(_image_added(entry))
+    write(
+        ToolResultEvent(
+            step=ctx.step,
+            call_id=call_id,
+            tool=name,
+            args=args,
+            output=observation.data,
+            text=observation.text,
+            seconds=seconds,
+            images=tuple(e.id for e in observation.images),
+            error=observation.error,
+        )
+    )
+    ctx.records.append(StepRecord(name, args, observation.data, seconds, observation.error))
+    content: list[str | dict[str, Any]] = [{"type": "text", "text": observation.text}]
+    content += [_image_part(ctx.registry, e.id) for e in observation.images]
+    message = ToolMessage(
+        content=content,
+        name=name,
+        tool_call_id=call_id,
+        status="error" if observation.error else "success",
+    )
+    ctx.new_messages.append(message)
+    return message
+
+
+async def _observe(
+    ctx: RunContext, write: Callable[[Any], None], name: str, args: dict[str, Any], call_id: str
+) -> _Observation:
+    """Run one tool call; every failure becomes an observation that says what went wrong."""
+    tool = ctx.tools.get(name)
+    try:
+        if tool is None:
+            known = ", ".join(ctx.tools) or "none"
+            raise ToolInputError(
+                f"There is no tool named {name!r}; the tools are: {known}. "
+                "Use one of them or give the answer."
+            )
+        _check_args(tool, args)
+        if tool.side_effects:
+            await _approve(ctx, write, ApprovalRequest(ctx.step, call_id, name, args))
+        output = await _bounded(tool, args, ctx)
+        images = await asyncio.to_thread(_register, ctx.registry, output)
+    except (ToolError, TimeoutError) as exc:
+        message = _failure_text(name, exc, tool, ctx)
+        return _Observation(text=f"Error: {message}", data={"error": message}, error=message)
+    except Exception as exc:  # a plugin's bug must not take the agent down
+        message = f"Tool {name!r} failed: {type(exc).__name__}: {exc}"
+        return _Observation(text=f"Error: {message}", data={"error": message}, error=message)
+    return _Observation(text=output.text, data=output.data, images=images)
+
+
+def _failure_text(name: str, exc: BaseException, tool: Tool | None, ctx: RunContext) -> str:
+    if isinstance(exc, TimeoutError):
+        limit = _timeout(tool, ctx) if tool else ctx.tool_timeout
+        return (
+            f"Tool {name!r} did not finish within {limit:g} s; try a smaller input or another tool."
+        )
+    return str(exc) or f"Tool {name!r} failed ({type(exc).__name__})."
+
+
+def _check_args(tool: Tool, args: dict[str, Any]) -> None:
+    errors = _validator(tool).iter_errors(args)
+    first = next(iter(sorted(errors, key=lambda e: list(e.path))), None)
+    if first is not None:
+        where = "/".join(str(p) for p in first.path) or "args"
+        raise ToolInputError(
+            f"Invalid arguments for tool {tool.name!r} at {where!r}: {first.message}. "
+            "Pass arguments that match its schema."
+        )
+
+
+_VALIDATORS: dict[int, tuple[Tool, Any]] = {}
+
+
+def _validator(tool: Tool) -> Any:
+    hit = _VALIDATORS.get(id(tool))
+    if hit is None or hit[0] is not tool:
+        from jsonschema import Draft202012Validator
+
+        hit = (tool, Draft202012Validator(tool.args_schema))
+        _VALIDATORS[id(tool)] = hit
+    return hit[1]
+
+
+async def _approve(ctx: RunContext, write: Callable[[Any], None], request: ApprovalRequest) -> None:
+    from tools.errors import ApprovalDenied
+
+    write(request)
+    approved = await ctx.approver(request) if ctx.approver is not None else False
+    if not approved:
+        raise ApprovalDenied(
+            f"The user did not approve running tool {request.tool!r}; "
+            "do without it or tell the user what you wanted to do."
+        )
+
+
+def _timeout(tool: Tool, ctx: RunContext) -> float:
+    return min(tool.timeout, ctx.tool_timeout) if tool.timeout else ctx.tool_timeout
+
+
+async def _bounded(tool: Tool, args: dict[str, Any], ctx: RunContext) -> ToolOutput:
+    output = await asyncio.wait_for(tool.run(args, ctx.registry), _timeout(tool, ctx))
+    if not isinstance(output, ToolOutput):
+        raise ToolError(f"Tool {tool.name!r} returned {type(output).__name__}, not a ToolOutput.")
+    return output
+
+
+def _register(registry: ImageRegistry, output: ToolOutput) -> list[ImageEntry]:
+    entries = [registry.add_derived(image) for image in output.images]
+    for entry in entries:
+        registry.wire_url(entry.id)  # encode now, off the event loop
+    return entries
+
+
+def _image_part(registry: ImageRegistry, image_id: str) -> dict[str, Any]:
+    return {
+        "type": "image_url",
+        "image_url": {"url": registry.wire_url(image_id)},
+        "image_id": image_id,
+    }
+
+
+def _image_added(entry: ImageEntry) -> ImageAdded:
+    path = entry.path if entry.parent is not None else None
+    return ImageAdded(entry.id, entry.origin, entry.width, entry.height, entry.parent, path)
+
+
+def _declaration(tool: Tool) -> Any:
+    """A LangChain tool carrying ``tool``'s name, purpose and schema for ``create_agent``.
+
+    Calls never reach it: the middleware runs kanjian tools itself, with the run's image
+    registry as their context, which a LangChain tool has no way to receive.
+    """
+    from langchain_core.tools import StructuredTool
+
+    async def not_called(**_: Any) -> str:
+        raise ToolError(f"Tool {tool.name!r} runs inside kanjian's Agent, which gives it images.")
+
+    return StructuredTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        coroutine=not_called,
+    )
+
+
+class Agent:
+    """Answers questions about images, routing hard parts to tools; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        tools: Sequence[Tool] = (),
+        *,
+        max_steps: int = 6,
+        tool_timeout: float = 60.0,
+        approver: Approver | None = None,
+        recall: Recall | None = None,
+        temperature: float | None = 0.0,
+        max_tokens: int | None = 1024,
+        instructions: str = "",
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, not {max_steps!r}.")
+        self.backend = backend
+        self.tools = {t.name: t for t in tools}
+        self.max_steps = max_steps
+        self.tool_timeout = tool_timeout
+        self.approver = approver
+        self.recall = recall
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.instructions = instructions
+        self._graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        """The compiled LangGraph graph (built on first use, then reused by every run)."""
+        if self._graph is None:
+            from langchain.agents import create_agent
+
+            from vlm.chat_model import InternVLChatModel
+
+            model = InternVLChatModel(
+                backend=self.backend,
+                max_steps=self.max_steps,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                instructions=self.instructions,
+            )
+            self._graph = create_agent(
+                model,
+                [_declaration(t) for t in self.tools.values()],
+                middleware=[_middleware_class()()],
+                context_schema=RunContext,
+            )
+        return self._graph
+
+    async def run(
+        self,
+        question: str,
+        images: Sequence[ImageSource] = (),
+        *,
+        session: Session | None = None,
+        run_id: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Answer ``question`` about ``images`` (and the session's earlier turns), as events.
+
+        Always ends with :class:`RunFinished` unless the consumer stops iterating or the
+        task is cancelled; then the model stream and tools stop, and the session is left as
+        it was before the run.
+        """
+        started = time.perf_counter()
+        session = session if session is not None else Session()
+        session.images.backend = self.backend
+        run = _Run(self, session, run_id or uuid.uuid4().hex, started)
+        async with aclosing(run.events(question, images)) as events:
+            async for event in events:
+                yield event
+
+    def ask(
+        self,
+        question: str,
+        images: Sequence[ImageSource] = (),
+        session: Session | None = None,
+    ) -> RunFinished:
+        """Run to the end and return the final record (for scripts; not inside a loop)."""
+
+        async def collect() -> RunFinished:
+            last: Event | None = None
+            async for event in self.run(question, images, session=session):
+                last = event
+            assert isinstance(last, RunFinished)
+            return last
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(collect())
+        # Called from inside a running loop: run on a private loop in a worker thread.
+        box: list[RunFinished | BaseException] = []
+        thread = threading.Thread(target=lambda: box.append(_run_catching(collect)))
+        thread.start()
+        thread.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+
+def _run_catching(factory: Callable[[], Awaitable[RunFinished]]) -> RunFinished | BaseException:
+    try:
+        return asyncio.run(factory())  # type: ignore[arg-type]
+    except BaseException as exc:
+        return exc
+
+
+class _Run:
+    """One run of an agent: attachments in, graph streamed, events out, session updated."""
+
+    def __init__(self, agent: Agent, session: Session, run_id: str, started: float) -> None:
+        self.agent = agent
+        self.session = session
+        self.run_id = run_id
+        self.started = started
+        self.ctx = RunContext(
+            registry=session.images,
+            tools=agent.tools,
+            tool_timeout=agent.tool_timeout,
+            approver=agent.approver,
+        )
+        self.images_before = len(session.images)
+
+    async def events(self, question: str, images: Sequence[ImageSource]) -> AsyncGenerator[Event]:
+        finished = False
+        try:
+            async for event in self._events(question, images):
+                yield event
+            finished = True
+        finally:
+            if not finished:
+                # Cancelled or closed early: the turn never happened.
+                self.session.images.truncate(self.images_before)
+
+    async def _events(self, question: str, images: Sequence[ImageSource]) -> AsyncGenerator[Event]:
+        from vlm.errors import VLMError
+
+        error: ErrorEvent | None = None
+        try:
+            entries = await self._attach(images)
+            for entry in entries:
+                yield _image_added(entry)
+            human = await self._human_message(question, entries)
+            async for event in self._stream(human):
+                yield event
+            self.session.append([human, *self.ctx.new_messages])
+            await asyncio.to_thread(self.session.save)
+        except (VLMError, ToolError) as exc:
+            error = ErrorEvent(self._error_text(exc), exc.exit_code)
+        except Exception as exc:
+            error = ErrorEvent(self._error_text(exc), getattr(exc, "exit_code", 1))
+        if error is not None:
+            self.session.images.truncate(self.images_before)
+            yield error
+        yield self._finished(error)
+
+    async def _attach(self, images: Sequence[ImageSource]) -> list[ImageEntry]:
+        from vlm.images import aload_image
+
+        entries: list[ImageEntry] = []
+        for source in images:
+            loaded = await aload_image(source)
+            entries.append(self.session.images.add(loaded))
+        await asyncio.gather(
+            *(asyncio.to_thread(self.session.images.wire_url, e.id) for e in entries)
+        )
+        return entries
+
+    async def _human_message(self, question: str, entries: list[ImageEntry]) -> BaseMessage:
+        from langchain_core.messages import HumanMessage
+
+        parts: list[str | dict[str, Any]] = [
+            _image_part(self.session.images, e.id) for e in entries
+        ]
+        notes = await self._recall(question)
+        if notes:
+            parts.append({"type": "text", "text": prompts.render("recall.md", notes=notes)})
+        parts.append({"type": "text", "text": question})
+        return HumanMessage(content=parts)
+
+    async def _recall(self, question: str) -> str | None:
+        # Only a new conversation is primed from memory; later turns have their own history.
+        if self.agent.recall is None or self.session.messages:
+            return None
+        return await self.agent.recall(question)
+
+    async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
+        from langchain_core.messages import AIMessageChunk
+
+        graph = self.agent.graph
+        inputs = {"messages": [*self.session.history(), human]}
+        config = {"recursion_limit": 2 * self.agent.max_steps + 4}
+        stream = graph.astream(inputs, config, context=self.ctx, stream_mode=["messages", "custom"])
+        async with aclosing(stream):
+            async for mode, payload in stream:
+                if mode == "custom":
+                    yield payload
+                    continue
+                chunk = payload[0]
+                if isinstance(chunk, AIMessageChunk):
+                    for event in _chunk_events(chunk, self.ctx.step):
+                        yield event
+
+    def _error_text(self, exc: BaseException) -> str:
+        from vlm.errors import ModelOutputError
+
+        if isinstance(exc, ModelOutputError) and self.ctx.step >= self.agent.max_steps:
+            return (
+                f"Stopped after {self.agent.max_steps} steps without an answer; "
+                "raise max_steps (--max-steps) or ask a simpler question."
+            )
+        if type(exc).__name__ == "GraphRecursionError":
+            return (
+                f"Stopped after {self.agent.max_steps} steps without an answer; "
+                "raise max_steps (--max-steps) or ask a simpler question."
+            )
+        return str(exc) or type(exc).__name__
+
+    def _finished(self, error: ErrorEvent | None) -> RunFinished:
+        return RunFinished(
+            id=self.run_id,
+            session=self.session.id,
+            answer=self.ctx.answer if error is None else None,
+            steps=tuple(self.ctx.records),
+            images=self.session.images.origins(),
+            usage=self.ctx.usage,
+            seconds=time.perf_counter() - self.started,
+            error=error.message if error else None,
+            exit_code=error.exit_code if error else 0,
+        )
+
+
+def _chunk_events(chunk: Any, step: int) -> list[Event]:
+    events: list[Event] = []
+    thought = chunk.additional_kwargs.get("thought")
+    if isinstance(thought, str) and thought:
+        events.append(Thought(step, thought))
+    if isinstance(chunk.content, str) and chunk.content:
+        events.append(AnswerDelta(chunk.content))
+    return events

@@ -1,0 +1,429 @@
+"""The action protocol: one JSON object per agent step, its schema, parsing and streaming.
+
+Each step the model emits exactly one of::
+
+    {"thought": "...", "tool": "<name>", "args": {...}}
+    {"thought": "...", "answer": "<markdown>"}
+
+:func:`action_schema` builds the json_schema union sent as ``response_format`` where the
+server can constrain decoding (one branch per tool, one for the answer). Where it cannot,
+:func:`parse_action` reads what the model wrote leniently: prose and code fences around the
+object are dropped and common breakage is repaired (trailing commas, single quotes, raw
+newlines in strings, Python literals, a missing closing brace). :class:`AnswerStreamer`
+decodes the ``"answer"`` string while it is still being generated, so the final answer
+reaches the user token by token.
+
+Errors (both :class:`vlm.errors.ModelOutputError`, so the CLI maps them the same way):
+
+    ActionParseError        the text is not a usable action; the adapter retries once
+    └── UnknownToolError    a well-formed action naming a tool that does not exist; the
+                            agent turns it into an observation the model can react to
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
+
+from vlm.errors import ModelOutputError
+
+__all__ = [
+    "Action",
+    "ActionParseError",
+    "AnswerAction",
+    "AnswerStreamer",
+    "ToolAction",
+    "ToolSpec",
+    "UnknownToolError",
+    "action_schema",
+    "answer_schema",
+    "dump_action",
+    "parse_action",
+]
+
+
+class ToolSpec(Protocol):
+    """What the protocol needs to know about a tool (``tools.base.Tool`` fits)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def args_schema(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAction:
+    thought: str
+    tool: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerAction:
+    thought: str
+    answer: str
+
+
+Action: TypeAlias = ToolAction | AnswerAction
+
+
+class ActionParseError(ModelOutputError):
+    """The model's text is not one usable action object."""
+
+
+class UnknownToolError(ActionParseError):
+    """A well-formed action that names a tool the agent does not have."""
+
+    def __init__(self, message: str, *, action: ToolAction, output: str | None = None):
+        super().__init__(message, output=output)
+        self.action = action
+
+
+# ---------------------------------------------------------------------------- schema
+
+
+def _closed(schema: dict[str, Any]) -> dict[str, Any]:
+    """The args schema with ``additionalProperties: false`` (xgrammar then emits no extras)."""
+    closed = dict(schema)
+    closed.setdefault("type", "object")
+    closed.setdefault("properties", {})
+    closed.setdefault("additionalProperties", False)
+    return closed
+
+
+def answer_schema() -> dict[str, Any]:
+    # "thought" first: constrained decoding emits properties in schema order, and the
+    # answer streamer wants the reasoning out of the way before the answer starts.
+    return {
+        "type": "object",
+        "properties": {"thought": {"type": "string"}, "answer": {"type": "string"}},
+        "required": ["thought", "answer"],
+        "additionalProperties": False,
+    }
+
+
+def _tool_branch(tool: ToolSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "thought": {"type": "string"},
+            "tool": {"const": tool.name},
+            "args": _closed(tool.args_schema),
+        },
+        "required": ["thought", "tool", "args"],
+        "additionalProperties": False,
+    }
+
+
+def action_schema(tools: Sequence[ToolSpec], *, answer_only: bool = False) -> dict[str, Any]:
+    """The JSON schema of one step: a union of one branch per tool and the answer branch."""
+    if answer_only or not tools:
+        return answer_schema()
+    return {"anyOf": [*(_tool_branch(t) for t in tools), answer_schema()]}
+
+
+def dump_action(action: Action) -> str:
+    """The canonical text of an action (fixed key order and separators)."""
+    if isinstance(action, ToolAction):
+        data: dict[str, Any] = {"thought": action.thought, "tool": action.tool, "args": action.args}
+    else:
+        data = {"thought": action.thought, "answer": action.answer}
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
+
+
+# ---------------------------------------------------------------------------- parsing
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*")
+_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
+
+
+def _extract_object(text: str) -> str:
+    """The object's text: from the first ``{`` to the last ``}`` (or the end if unclosed)."""
+    text = _FENCE.sub("", text)
+    start = text.find("{")
+    if start < 0:
+        raise ActionParseError(
+            f"The model's output {_preview(text)!r} contains no JSON object; "
+            'reply with one object like {"thought": "...", "answer": "..."}.',
+            output=text,
+        )
+    end = text.rfind("}")
+    return text[start : end + 1] if end > start else text[start:]
+
+
+def _preview(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Repairer:
+    """One pass over almost-JSON: quotes, escapes, commas, literals and closers fixed."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.out: list[str] = []
+        self.stack: list[str] = []
+        self.quote: str | None = None
+        self.escape = False
+
+    def run(self) -> str:
+        i = 0
+        while i < len(self.text):
+            i = self._step(i)
+        if self.quote is not None:
+            self.out.append('"')
+        self._drop_trailing_comma()
+        self.out.extend("}" if c == "{" else "]" for c in reversed(self.stack))
+        return "".join(self.out)
+
+    def _step(self, i: int) -> int:
+        ch = self.text[i]
+        if self.quote is not None:
+            self._in_string(ch)
+            return i + 1
+        if ch in "\"'":
+            self.quote = ch
+            self.out.append('"')
+        elif ch in "{[":
+            self.stack.append(ch)
+            self.out.append(ch)
+        elif ch in "}]":
+            self._drop_trailing_comma()
+            if self.stack:
+                self.stack.pop()
+            self.out.append(ch)
+        elif ch.isalpha():
+            return self._word(i)
+        else:
+            self.out.append(ch)
+        return i + 1
+
+    def _word(self, i: int) -> int:
+        j = i
+        while j < len(self.text) and (self.text[j].isalnum() or self.text[j] == "_"):
+            j += 1
+        word = self.text[i:j]
+        rest = self.text[j:].lstrip()
+        if rest.startswith(":") and word not in ("true", "false", "null"):
+            self.out.append(f'"{word}"')  # a bare key, JavaScript style
+        else:
+            self.out.append(_PY_LITERALS.get(word, word))
+        return j
+
+    def _in_string(self, ch: str) -> None:
+        if self.escape:
+            self.escape = False
+            # \' is not a JSON escape: inside a single-quoted string it just means a quote.
+            self.out.append("'" if ch == "'" else "\\" + ch)
+        elif ch == "\\":
+            self.escape = True
+        elif ch == self.quote:
+            self.quote = None
+            self.out.append('"')
+        elif ch == '"':
+            self.out.append('\\"')
+        elif ch == "\n":
+            self.out.append("\\n")
+        elif ch == "\r":
+            self.out.append("\\r")
+        elif ch == "\t":
+            self.out.append("\\t")
+        else:
+            self.out.append(ch)
+
+    def _drop_trailing_comma(self) -> None:
+        k = len(self.out) - 1
+        while k >= 0 and self.out[k].isspace():
+            k -= 1
+        if k >= 0 and self.out[k] == ",":
+            del self.out[k]
+
+
+def _load_object(text: str, original: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    repaired = _Repairer(text).run()
+    try:
+        return json.loads(repaired)
+    except json.JSONDecodeError as exc:
+        raise ActionParseError(
+            f"The model's output {_preview(original)!r} is not valid JSON ({exc.msg} at "
+            f"character {exc.pos}); reply with exactly one JSON object.",
+            output=original,
+        ) from exc
+
+
+def parse_action(text: str, tool_names: Collection[str] | None = None) -> Action:
+    """Read one action from the model's text, repairing what can safely be repaired.
+
+    Raises :class:`UnknownToolError` for a tool not in ``tool_names`` (when given) and
+    :class:`ActionParseError` for anything else that is not an action.
+    """
+    data = _load_object(_extract_object(text), text)
+    if not isinstance(data, dict):
+        raise ActionParseError(
+            f"The model's output {_preview(text)!r} is a JSON {type(data).__name__}, not an "
+            "object; reply with one object holding 'answer' or 'tool' and 'args'.",
+            output=text,
+        )
+    return _validate(data, text, tool_names)
+
+
+def _validate(data: dict[str, Any], text: str, tool_names: Collection[str] | None) -> Action:
+    thought = data.get("thought", "")
+    thought = thought if isinstance(thought, str) else json.dumps(thought, ensure_ascii=False)
+    if isinstance(data.get("answer"), str) and "tool" not in data:
+        return AnswerAction(thought=thought, answer=data["answer"])
+    tool = data.get("tool")
+    if not isinstance(tool, str) or not tool:
+        raise ActionParseError(
+            f"The model's output {_preview(text)!r} has neither a string 'answer' nor a "
+            "string 'tool'; reply with one of the two action shapes.",
+            output=text,
+        )
+    args = data.get("args", {})
+    if not isinstance(args, dict):
+        raise ActionParseError(
+            f"The 'args' of tool {tool!r} must be a JSON object, not {args!r}; "
+            "pass the arguments as an object.",
+            output=text,
+        )
+    action = ToolAction(thought=thought, tool=tool, args=args)
+    if tool_names is not None and tool not in tool_names:
+        known = ", ".join(sorted(tool_names)) or "none"
+        raise UnknownToolError(
+            f"There is no tool named {tool!r}; the tools are: {known}. "
+            "Use one of them or give the answer.",
+            action=action,
+            output=text,
+        )
+    return action
+
+
+# ---------------------------------------------------------------------------- streaming
+
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r"}
+_SIMPLE_ESCAPES["t"] = "\t"
+
+
+class AnswerStreamer:
+    """Incrementally decode the top-level ``"answer"`` (and ``"thought"``) string values.
+
+    Feed raw deltas as they arrive; :meth:`feed` returns the newly decoded answer
+    characters. Escapes split across deltas (``\\`` at the end of one, ``u4e2d`` in the
+    next) are handled. Anything before the first ``{`` (prose, a code fence) is skipped.
+    ``thought`` is set once the thought string has closed.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.expect_key = False
+        self.key: str | None = None
+        self.buf: list[str] = []
+        # Which top-level value string is being read: "key", "answer", "thought" or "other".
+        self.role = ""
+        self.escape: str | None = None
+        self.high_surrogate: int | None = None
+        self.thought: str | None = None
+        self.answer: list[str] = []
+
+    def feed(self, delta: str) -> str:
+        emitted: list[str] = []
+        for ch in delta:
+            if self.in_string:
+                self._string_char(ch, emitted)
+            else:
+                self._structure_char(ch)
+        return "".join(emitted)
+
+    def _structure_char(self, ch: str) -> None:
+        if ch == '"':
+            self._open_string()
+        elif ch in "{[":
+            self.depth += 1
+            self.expect_key = ch == "{" and self.depth == 1
+        elif ch in "}]":
+            self.depth -= 1
+        elif self.depth == 1 and ch == ",":
+            self.expect_key = True
+        elif self.depth == 1 and ch == ":":
+            self.expect_key = False
+
+    def _open_string(self) -> None:
+        self.in_string = True
+        self.buf = []
+        if self.depth != 1:
+            self.role = "other"
+        elif self.expect_key:
+            self.role = "key"
+        elif self.key in ("answer", "thought"):
+            self.role = self.key
+        else:
+            self.role = "other"
+
+    def _close_string(self) -> None:
+        self.in_string = False
+        if self.role == "key":
+            self.key = "".join(self.buf)
+        elif self.role == "thought":
+            self.thought = "".join(self.buf)
+
+    def _string_char(self, ch: str, emitted: list[str]) -> None:
+        if self.escape is not None:
+            self._escape_char(ch, emitted)
+        elif ch == "\\":
+            self.escape = ""
+        elif ch == '"':
+            self._close_string()
+        else:
+            self._emit(ch, emitted)
+
+    def _escape_char(self, ch: str, emitted: list[str]) -> None:
+        if self.escape == "":
+            if ch == "u":
+                self.escape = "u"
+                return
+            self.escape = None
+            self._emit(_SIMPLE_ESCAPES.get(ch, ch), emitted)
+            return
+        assert self.escape is not None
+        self.escape += ch
+        if len(self.escape) < 5:
+            return
+        code = int(self.escape[1:], 16) if _is_hex(self.escape[1:]) else 0xFFFD
+        self.escape = None
+        self._emit_code(code, emitted)
+
+    def _emit_code(self, code: int, emitted: list[str]) -> None:
+        # A character outside the BMP arrives as two \u escapes (a surrogate pair).
+        if 0xD800 <= code < 0xDC00:
+            self.high_surrogate = code
+            return
+        if 0xDC00 <= code < 0xE000 and self.high_surrogate is not None:
+            code = 0x10000 + ((self.high_surrogate - 0xD800) << 10) + (code - 0xDC00)
+        self.high_surrogate = None
+        self._emit(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd", emitted)
+
+    def _emit(self, ch: str, emitted: list[str]) -> None:
+        self.buf.append(ch)
+        if self.role == "answer":
+            self.answer.append(ch)
+            emitted.append(ch)
+
+    @property
+    def streamed(self) -> str:
+        """All answer characters emitted so far."""
+        return "".join(self.answer)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)

@@ -1,0 +1,511 @@
+"""A LangChain chat model for InternVL that speaks the action protocol (:mod:`vlm.action`).
+
+InternVL 1.5 has no native tool calling, so :class:`InternVLChatModel` builds it on top of
+plain chat: ``bind_tools`` renders the tools into the system prompt (from the prompt data
+files in :mod:`vlm.prompts`) and into a json_schema union sent as ``response_format`` where
+the backend constrains decoding; each step's single JSON object becomes
+``AIMessage.tool_calls`` or the answer. Output that does not parse gets ONE retry with the
+parse error as feedback. ``_astream`` streams the answer as it is generated.
+
+What goes on the wire is only ``system``/``user``/``assistant``: assistant turns carry the
+raw JSON the model produced (``additional_kwargs["raw"]``) and tool results become ``user``
+messages starting ``Observation from <tool>:``. Rendering is a pure function of the message
+list, so the prefix of every request (system prompt, tool list, earlier turns, image bytes)
+is byte-identical from step to step and turn to turn, which is what SGLang's prefix cache
+needs.
+
+Image parts may carry an ``image_id`` key (``image_1``...); the renderer then introduces
+the image as ``image_N:`` just before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import agenerate_from_stream
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from vlm import prompts
+from vlm.action import (
+    Action,
+    ActionParseError,
+    AnswerAction,
+    AnswerStreamer,
+    ToolAction,
+    UnknownToolError,
+    action_schema,
+    dump_action,
+    parse_action,
+)
+from vlm.errors import ModelOutputError, VLMError
+from vlm.types import (
+    ChatRequest,
+    Finished,
+    Message,
+    SamplingParams,
+    TextDelta,
+    Usage,
+    UsageReport,
+    image_part,
+    text_part,
+)
+
+__all__ = [
+    "InternVLChatModel",
+    "ToolInfo",
+    "assistant_text",
+    "render_messages",
+    "split_observation",
+    "system_prompt",
+    "tool_infos",
+]
+
+# Separators fixed so that the rendered schema never changes between Python versions.
+_COMPACT = (",", ":")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    """A tool as the protocol sees it: name, one-line purpose, JSON schema of the args."""
+
+    name: str
+    description: str
+    args_schema: dict[str, Any]
+
+
+def _tool_info(tool: Any) -> ToolInfo:
+    """Accepts kanjian ``Tool``s, LangChain ``BaseTool``s and OpenAI-format dicts."""
+    if isinstance(tool, ToolInfo):
+        return tool
+    if isinstance(tool, dict):
+        fn = tool.get("function", tool)
+        schema = fn.get("parameters") or {"type": "object", "properties": {}}
+        return ToolInfo(fn["name"], fn.get("description", ""), schema)
+    schema = getattr(tool, "args_schema", None)
+    if not isinstance(schema, dict):
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return _tool_info(convert_to_openai_tool(tool))
+    return ToolInfo(tool.name, tool.description or "", schema)
+
+
+def tool_infos(tools: Sequence[Any]) -> tuple[ToolInfo, ...]:
+    return tuple(_tool_info(t) for t in tools)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def system_prompt(tools: Sequence[ToolInfo], extra: str = "") -> str:
+    """The system prompt: protocol rules, then each tool with the JSON schema of its args."""
+    listing = "\n".join(
+        prompts.render(
+            "tool.md",
+            name=t.name,
+            description=_first_line(t.description),
+            schema=json.dumps(
+                t.args_schema, ensure_ascii=False, sort_keys=True, separators=_COMPACT
+            ),
+        )
+        for t in tools
+    )
+    text = prompts.render("system.md", tools=listing or prompts.load("no_tools.md"))
+    return f"{text}\n\n{extra}" if extra else text
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def _image_url(part: dict[str, Any]) -> str:
+    if part.get("type") == "image":  # LangChain standard block
+        if "url" in part:
+            return str(part["url"])
+        return f"data:{part.get('mime_type', 'image/png')};base64,{part['base64']}"
+    url = part["image_url"]
+    return str(url["url"] if isinstance(url, dict) else url)
+
+
+def _render_parts(content: str | Sequence[str | dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(text_part(part))
+        elif part.get("type") == "text":
+            parts.append(text_part(part["text"]))
+        elif part.get("type") in ("image_url", "image"):
+            if part.get("image_id"):
+                parts.append(text_part(f"{part['image_id']}:"))
+            parts.append(image_part(_image_url(part)))
+    return parts
+
+
+def split_observation(message: ToolMessage) -> tuple[str, list[dict[str, Any]]]:
+    """A tool result as the model reads it: the ``Observation from <tool>:`` text, and images."""
+    content = message.content
+    items: list[str | dict[str, Any]] = [content] if isinstance(content, str) else list(content)
+    texts = [p if isinstance(p, str) else p.get("text", "") for p in items]
+    text = "\n".join(t for t in texts if t and isinstance(t, str))
+    images = [p for p in items if isinstance(p, dict) and p.get("type") in ("image_url", "image")]
+    return prompts.render("observation.md", tool=message.name or "tool", text=text), images
+
+
+def _observation_parts(message: ToolMessage) -> list[dict[str, Any]]:
+    head, images = split_observation(message)
+    return [text_part(head), *_render_parts(images)]
+
+
+def assistant_text(message: AIMessage) -> str:
+    """What an assistant turn sends: the raw action the model produced."""
+    raw = message.additional_kwargs.get("raw")
+    if isinstance(raw, str):
+        return raw
+    # A message this adapter did not make (hand-built history): its canonical action text.
+    action: Action
+    if message.tool_calls:
+        call = message.tool_calls[0]
+        action = ToolAction(thought="", tool=call["name"], args=dict(call["args"]))
+    else:
+        action = AnswerAction(thought="", answer=message.text)
+    return dump_action(action)
+
+
+def render_messages(messages: Sequence[BaseMessage]) -> list[Message]:
+    """The wire messages for a LangChain history (system messages are left to the caller)."""
+    wire: list[Message] = []
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            wire.append({"role": "user", "content": _render_parts(message.content)})
+        elif isinstance(message, AIMessage):
+            wire.append({"role": "assistant", "content": assistant_text(message)})
+        elif isinstance(message, ToolMessage):
+            wire.append({"role": "user", "content": _observation_parts(message)})
+    return wire
+
+
+def _current_step(messages: Sequence[BaseMessage]) -> int:
+    """1 + the model turns since the last user message: the step being asked for."""
+    step = 1
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage):
+            break
+        if isinstance(message, AIMessage):
+            step += 1
+    return step
+
+
+# ---------------------------------------------------------------------------- one request
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What one model request produced, filled while its stream is read."""
+
+    streamer: AnswerStreamer = field(default_factory=AnswerStreamer)
+    raw: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    seconds: float = 0.0
+    thought_sent: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.raw)
+
+    def record(self) -> dict[str, Any]:
+        return self.usage.as_dict() | {"seconds": round(self.seconds, 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """Everything derived from a tool list, computed once per distinct list."""
+
+    tools: tuple[ToolInfo, ...]
+    system: str
+    response_format: dict[str, Any]
+    final_format: dict[str, Any]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(t.name for t in self.tools)
+
+
+def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "action", "schema": schema}}
+
+
+def _bind(tools: tuple[ToolInfo, ...], extra: str) -> _Bound:
+    return _Bound(
+        tools=tools,
+        system=system_prompt(tools, extra),
+        response_format=_response_format(action_schema(tools)),
+        final_format=_response_format(action_schema(tools, answer_only=True)),
+    )
+
+
+def _usage_metadata(usage: Usage) -> UsageMetadata:
+    return UsageMetadata(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        total_tokens=usage.prompt_tokens + usage.completion_tokens,
+        input_token_details={"cache_read": usage.cached_tokens},
+    )
+
+
+class InternVLChatModel(BaseChatModel):
+    """InternVL behind any :class:`vlm.types.ChatBackend`, with tools via the action protocol."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    backend: Any = Field(exclude=True)
+    temperature: float | None = 0.0
+    max_tokens: int | None = 1024
+    # The step at which only an answer is accepted (the agent's max_steps).
+    max_steps: int = 6
+    # None: ask the backend (ModelInfo.supports_constraints); True/False: force it.
+    constrain: bool | None = None
+    # Added after the tool list in the system prompt (kept fixed for the prefix cache).
+    instructions: str = ""
+
+    # Keyed by the ids of the tool objects; the objects are held too, so ids are not reused.
+    _bound_cache: dict[tuple[int, ...], tuple[Sequence[Any], _Bound]] = PrivateAttr(
+        default_factory=dict
+    )
+    _constrain_known: bool | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "internvl-action"
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | Any],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind ``tools``; the agent calls this before every step, so it is cheap."""
+        return self.bind(tools=list(tools), **kwargs)
+
+    def bound(self, tools: Sequence[Any]) -> _Bound:
+        """The prompt and schemas for ``tools``, cached by the identity of the tool objects."""
+        key = tuple(id(t) for t in tools)
+        hit = self._bound_cache.get(key)
+        if hit is None:
+            hit = (tuple(tools), _bind(tool_infos(tools), self.instructions))
+            self._bound_cache[key] = hit
+        return hit[1]
+
+    async def _constraints(self) -> bool:
+        if self.constrain is not None:
+            return self.constrain
+        if self._constrain_known is None:
+            try:
+                info = await self.backend.model_info()
+                self._constrain_known = bool(info.supports_constraints)
+            except VLMError:
+                # Unknown: ask for the constraint; servers that ignore it still answer.
+                self._constrain_known = True
+        return self._constrain_known
+
+    def wire_messages(
+        self, messages: Sequence[BaseMessage], tools: Sequence[Any] = ()
+    ) -> list[Message]:
+        """Exactly the messages one step sends (without per-request notes)."""
+        bound = self.bound(tools)
+        extra = "\n\n".join(m.text for m in messages if isinstance(m, SystemMessage))
+        system = f"{bound.system}\n\n{extra}" if extra else bound.system
+        return [{"role": "system", "content": system}, *render_messages(messages)]
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        tools = kwargs.get("tools") or []
+        bound = self.bound(tools)
+        final = bool(bound.tools) and _current_step(messages) >= self.max_steps
+        wire = self.wire_messages(messages, tools)
+        if final:
+            wire.append({"role": "user", "content": [text_part(prompts.load("final_step.md"))]})
+        constrain = await self._constraints()
+        fmt = (bound.final_format if final else bound.response_format) if constrain else None
+        attempts: list[_Attempt] = []
+        action: Action | None = None
+        error: ActionParseError | None = None
+        for feedback in (None, "retry"):
+            if feedback is not None:
+                assert error is not None
+                wire = [*wire, *_retry_messages(attempts[-1].text, error)]
+            attempt = _Attempt()
+            attempts.append(attempt)
+            async for chunk in self._one_request(wire, fmt, stop, attempt):
+                yield chunk
+            action, error = _read_action(attempt.text, bound, final)
+            if error is None:
+                break
+        if action is None:
+            assert error is not None
+            raise ModelOutputError(
+                f"The model did not produce a usable action after a retry: {error}",
+                output=attempts[-1].text,
+            ) from error
+        yield _final_chunk(action, attempts)
+
+    async def _one_request(
+        self,
+        wire: list[Message],
+        fmt: dict[str, Any] | None,
+        stop: list[str] | None,
+        attempt: _Attempt,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, stop=stop)
+        request = ChatRequest(messages=wire, params=params, response_format=fmt)
+        started = time.perf_counter()
+        try:
+            async for event in self.backend.stream(request):
+                if isinstance(event, TextDelta):
+                    chunk = _delta_chunk(event.text, attempt)
+                    if chunk is not None:
+                        yield chunk
+                elif isinstance(event, UsageReport):
+                    attempt.usage = event.usage
+                elif isinstance(event, Finished):
+                    attempt.finish_reason = event.reason
+        finally:
+            attempt.seconds = time.perf_counter() - started
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # Sync callers (scripts) get the async path on a private loop in a worker thread,
+        # so this also works when the caller itself runs inside an event loop.
+        box: list[ChatResult | BaseException] = []
+
+        def work() -> None:
+            try:
+                box.append(asyncio.run(self._agenerate(messages, stop, None, **kwargs)))
+            except BaseException as exc:
+                box.append(exc)
+
+        thread = threading.Thread(target=work, name="internvl-generate")
+        thread.start()
+        thread.join()
+        if isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0]
+
+
+def _delta_chunk(text: str, attempt: _Attempt) -> ChatGenerationChunk | None:
+    attempt.raw.append(text)
+    answer = attempt.streamer.feed(text)
+    kwargs: dict[str, Any] = {}
+    if attempt.streamer.thought is not None and not attempt.thought_sent:
+        attempt.thought_sent = True
+        kwargs["thought"] = attempt.streamer.thought
+    if not answer and not kwargs:
+        return None
+    return ChatGenerationChunk(message=AIMessageChunk(content=answer, additional_kwargs=kwargs))
+
+
+def _retry_messages(raw: str, error: ActionParseError) -> list[Message]:
+    feedback = prompts.render("retry.md", error=str(error))
+    return [
+        {"role": "assistant", "content": raw},
+        {"role": "user", "content": [text_part(feedback)]},
+    ]
+
+
+def _read_action(
+    text: str, bound: _Bound, final: bool
+) -> tuple[Action | None, ActionParseError | None]:
+    try:
+        action: Action = parse_action(text, bound.names)
+    except UnknownToolError as exc:
+        # Well-formed: the agent tells the model the tool does not exist (an observation).
+        action = exc.action
+    except ActionParseError as exc:
+        return None, exc
+    if final and isinstance(action, ToolAction):
+        return None, ActionParseError(
+            f"Tool {action.tool!r} was called at the last step, where only an answer is "
+            "accepted; reply with the answer.",
+            output=text,
+        )
+    return action, None
+
+
+def _final_chunk(action: Action, attempts: list[_Attempt]) -> ChatGenerationChunk:
+    last = attempts[-1]
+    extra: dict[str, Any] = {"raw": last.text}
+    if not last.thought_sent and action.thought:
+        extra["thought"] = action.thought
+    usage = sum((a.usage for a in attempts), Usage())
+    metadata = {
+        "finish_reason": last.finish_reason,
+        "model_requests": [a.record() for a in attempts],
+        "usage": usage.as_dict(),
+    }
+    if isinstance(action, ToolAction):
+        call = {
+            "name": action.tool,
+            "args": json.dumps(action.args, ensure_ascii=False),
+            "id": f"call_{uuid.uuid4().hex[:16]}",
+            "index": 0,
+        }
+        message = AIMessageChunk(
+            content="",
+            additional_kwargs=extra,
+            tool_call_chunks=[call],  # type: ignore[list-item]
+            usage_metadata=_usage_metadata(usage),
+            response_metadata=metadata,
+        )
+    else:
+        streamed = last.streamer.streamed
+        # Repairs (or a reply the streamer could not follow) can leave the streamed text
+        # short of the parsed answer: send what is missing.
+        rest = action.answer[len(streamed) :] if action.answer.startswith(streamed) else ""
+        message = AIMessageChunk(
+            content=rest,
+            additional_kwargs=extra,
+            usage_metadata=_usage_metadata(usage),
+            response_metadata=metadata,
+        )
+    return ChatGenerationChunk(message=message)
