@@ -1,0 +1,332 @@
+"""The heavy half of the local backend: torch and transformers live here, and only here.
+
+:mod:`vlm.local` imports this module lazily, on the first request, so ``kanjian --help`` never
+pays for torch. Everything here is synchronous and runs in worker threads:
+
+* :func:`load_local_model` resolves the checkpoint (a Hugging Face id found in the local cache,
+  or a folder), the device and the dtype, and loads ``InternVLForConditionalGeneration`` with
+  its processor;
+* :func:`build_inputs` turns OpenAI-shaped messages (images as data URLs) into the processor's
+  chat format and tensors, tiling each image with InternVL's official rule up to ``max_num``;
+* :func:`generate` runs ``model.generate`` with a streamer and a stop flag.
+
+Why the processor is assembled by hand: ``AutoProcessor`` for InternVL also loads a *video*
+processor, which needs torchvision; the ``local`` extra ships CPU torch, and PyPI's torchvision
+wheels are built against CUDA torch and do not load with it. We never send video, so
+:class:`ImageOnlyInternVLProcessor` is transformers' own ``InternVLProcessor`` minus the video
+slot: the same image-token expansion and tiling, loaded with the same ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    InternVLForConditionalGeneration,
+    InternVLProcessor,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TextStreamer,
+)
+
+from vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
+from vlm.images import load_image
+from vlm.types import Message, SamplingParams
+from vlm.wire import decode_data_url
+
+__all__ = [
+    "ImageOnlyInternVLProcessor",
+    "LocalModel",
+    "Outcome",
+    "build_inputs",
+    "generate",
+    "load_local_model",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+DEFAULT_MAX_TOKENS = 1024
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+_HOW_TO_GET = (
+    "download it on a connected machine with `huggingface-cli download {name}` (it lands in the "
+    "Hugging Face cache), or pass a local checkpoint folder with --model or KANJIAN_LOCAL_MODEL"
+)
+
+
+class ImageOnlyInternVLProcessor(InternVLProcessor):
+    """``InternVLProcessor`` without the video processor (see the module docstring)."""
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        image_seq_length: int = 256,
+        chat_template: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            image_processor,
+            tokenizer,
+            None,
+            image_seq_length=image_seq_length,
+            chat_template=chat_template,
+            **kwargs,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModel:
+    """A loaded checkpoint, ready to generate."""
+
+    name: str
+    model: Any
+    processor: ImageOnlyInternVLProcessor
+    device: str
+    dtype: torch.dtype
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one generation ended."""
+
+    completion_tokens: int
+    finish_reason: str
+
+
+# ---- loading ----
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` is cuda when available, else mps, else cpu; anything else passes through."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(requested: str, device: str) -> torch.dtype:
+    """``auto`` is bfloat16 on cuda, float16 on mps and float32 on cpu (CPUs are slow in bf16)."""
+    if requested == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16
+        return torch.float16 if device.startswith("mps") else torch.float32
+    try:
+        return _DTYPES[requested.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"Local dtype {requested!r} is not one of auto, float32, bfloat16 or float16; "
+            "pick one of those."
+        ) from None
+
+
+def load_local_model(name: str, device: str, dtype: str) -> LocalModel:
+    """Load checkpoint ``name`` (id or folder) onto ``device``; errors are one sentence."""
+    _check_is_internvl(name)
+    resolved_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, resolved_device)
+    try:
+        offline = _offline()
+        processor = ImageOnlyInternVLProcessor.from_pretrained(name, local_files_only=offline)
+        model: Any = InternVLForConditionalGeneration.from_pretrained(
+            name, dtype=torch_dtype, local_files_only=offline
+        )
+        model = model.to(resolved_device).eval()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise BackendError(
+            f"Cannot load the local model {name!r} on {resolved_device!r}: {_first_line(exc)}; "
+            "check that the checkpoint is complete and the device exists."
+        ) from exc
+    return LocalModel(name, model, processor, resolved_device, torch_dtype)
+
+
+def _check_is_internvl(name: str) -> None:
+    looks_like_path = name.startswith((".", "/", "~")) or Path(name).expanduser().exists()
+    if looks_like_path and not Path(name).expanduser().is_dir():
+        raise ModelNotFound(
+            f"Local model folder {name!r} does not exist; {_HOW_TO_GET.format(name=name)}."
+        )
+    try:
+        config = AutoConfig.from_pretrained(name, local_files_only=_offline())
+    except (OSError, ValueError) as exc:
+        shown = "OpenGVLab/InternVL3-1B-hf" if looks_like_path else name
+        raise ModelNotFound(
+            f"Local model {name!r} is not in the Hugging Face cache and cannot be downloaded "
+            f"offline; {_HOW_TO_GET.format(name=shown)}."
+        ) from exc
+    if getattr(config, "model_type", None) != "internvl":
+        raise BackendError(
+            f"Local model {name!r} is a {getattr(config, 'model_type', 'unknown')!r} checkpoint, "
+            "but the local backend runs InternVL '-hf' checkpoints (model_type 'internvl'); "
+            "use one such as OpenGVLab/InternVL3-1B-hf."
+        )
+
+
+def _offline() -> bool:
+    # huggingface_hub reads these once, at import; read them again so that setting them later
+    # (a test, a long-lived process) still avoids a network wait before ModelNotFound.
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return any(os.environ.get(n, "").strip().lower() in {"1", "true", "yes", "on"} for n in names)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__
+
+
+# ---- inputs ----
+
+
+def build_inputs(local: LocalModel, messages: list[Message], max_num: int) -> Any:
+    """Tensors for ``messages`` on the model's device, images tiled with up to ``max_num`` tiles."""
+    conversation, images = _to_processor_chat(messages)
+    prompt = local.processor.apply_chat_template(
+        conversation, tokenize=False, add_generation_prompt=True
+    )
+    image_kwargs: dict[str, Any] = {}
+    if images:
+        image_kwargs = {"crop_to_patches": True, "min_patches": 1, "max_patches": max_num}
+    inputs = local.processor(
+        images=images or None, text=prompt, return_tensors="pt", **image_kwargs
+    )
+    inputs = inputs.to(local.device)
+    if "pixel_values" in inputs:
+        inputs["pixel_values"] = inputs["pixel_values"].to(local.dtype)
+    return inputs
+
+
+def _to_processor_chat(messages: list[Message]) -> tuple[list[dict[str, Any]], list[Any]]:
+    conversation: list[dict[str, Any]] = []
+    images: list[Any] = []
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, str):
+            parts: list[dict[str, Any]] = [{"type": "text", "text": content}]
+        elif isinstance(content, list):
+            parts = [_to_processor_part(part, index, images) for part in content]
+        else:
+            raise InputError(
+                f"Message {index} has content {type(content).__name__!r}; it must be a string "
+                "or a list of text and image_url parts."
+            )
+        conversation.append({"role": message.get("role", "user"), "content": parts})
+    return conversation, images
+
+
+def _to_processor_part(part: dict[str, Any], index: int, images: list[Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "text", "text": str(part.get("text", ""))}
+    if kind == "image_url":
+        url = part.get("image_url", {}).get("url", "")
+        name = f"image {len(images) + 1} of message {index}"
+        images.append(load_image(decode_data_url(url), name=name).image)
+        return {"type": "image"}
+    raise InputError(
+        f"Message {index} has a part of type {kind!r}; the local backend takes 'text' and "
+        "'image_url' parts."
+    )
+
+
+# ---- generation ----
+
+
+class _StopFlag(StoppingCriteria):
+    """Ends generation at the next token once the event is set (cancellation, stop strings)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
+    ) -> Any:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
+
+
+class TextSink(TextStreamer):
+    """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread)."""
+
+    def __init__(self, tokenizer: Any, on_text: Any) -> None:
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._on_text = on_text
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self._on_text(text)
+
+
+def sampling_kwargs(params: SamplingParams, eos_ids: list[int]) -> dict[str, Any]:
+    """``generate`` keyword arguments for OpenAI-style sampling parameters.
+
+    Temperature 0 (or unset) is greedy. Frequency and presence penalties have no transformers
+    counterpart and are not applied; stop strings are handled by the caller on the text stream,
+    so the returned text can exclude them as OpenAI servers do.
+    """
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": params.max_tokens or DEFAULT_MAX_TOKENS,
+        "eos_token_id": eos_ids,
+        "pad_token_id": eos_ids[0],
+    }
+    if not params.temperature:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    else:
+        kwargs.update(do_sample=True, temperature=params.temperature)
+        kwargs.update(top_p=params.top_p, top_k=params.top_k)
+    if params.repetition_penalty is not None:
+        kwargs["repetition_penalty"] = params.repetition_penalty
+    return kwargs
+
+
+def eos_token_ids(local: LocalModel) -> list[int]:
+    configured = local.model.generation_config.eos_token_id
+    ids = configured if isinstance(configured, list) else [configured]
+    tokenizer_eos = local.processor.tokenizer.eos_token_id
+    if tokenizer_eos is not None and tokenizer_eos not in ids:
+        ids.append(tokenizer_eos)
+    return [i for i in ids if i is not None]
+
+
+def generate(
+    local: LocalModel,
+    inputs: Any,
+    params: SamplingParams,
+    on_text: Any,
+    stop: threading.Event,
+    logits_processors: list[Any] | None = None,
+) -> Outcome:
+    """Run one generation, streaming text to ``on_text``; ``stop`` ends it early."""
+    eos = eos_token_ids(local)
+    kwargs = sampling_kwargs(params, eos)
+    if params.seed is not None:
+        torch.manual_seed(params.seed)
+    with torch.inference_mode():
+        output = local.model.generate(
+            **inputs,
+            **kwargs,
+            streamer=TextSink(local.processor.tokenizer, on_text),
+            stopping_criteria=StoppingCriteriaList([_StopFlag(stop)]),
+            logits_processor=logits_processors or None,
+        )
+    new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
+    return Outcome(len(new_tokens), _finish_reason(new_tokens, eos, kwargs["max_new_tokens"]))
+
+
+def _finish_reason(new_tokens: list[int], eos: list[int], max_new_tokens: int) -> str:
+    if new_tokens and new_tokens[-1] in eos:
+        return "stop"
+    return "length" if len(new_tokens) >= max_new_tokens else "stop"
