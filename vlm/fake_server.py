@@ -712,11 +712,11 @@ def load_script(path: str) -> list[Reply]:
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        if not isinstance(data, list):
-            raise TypeError("the top level is not a list")
+        if not isinstance(data, list) or not data:
+            raise TypeError("the top level is not a non-empty list")
         return [Reply.from_json(item) for item in data]
     except (OSError, ValueError, TypeError) as exc:
-        raise SystemExit(
+        raise ValueError(
             f"Cannot use the script {path!r}: {exc}; give a JSON list of replies, each a "
             'string or an object such as {"text": "Hi", "token_delay": 0.05}.'
         ) from exc
@@ -741,7 +741,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve until SIGINT or SIGTERM, after printing the URL on its own line."""
     args = _parse_args(argv)
-    responder: Responder = ScriptResponder(load_script(args.script)) if args.script else echo
+    try:
+        responder: Responder = ScriptResponder(load_script(args.script)) if args.script else echo
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     server = ScriptedServer(
         responder,
         model=args.model,
