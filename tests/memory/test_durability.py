@@ -1,0 +1,97 @@
+"""Durability: a writer killed with SIGKILL, and two processes sharing one store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from memory.api import Memory
+
+REPO = Path(__file__).resolve().parents[2]
+
+WRITER = """
+import asyncio, sys
+from pathlib import Path
+from memory.api import Memory
+
+async def main(root, name, count):
+    memory = Memory.at(Path(root), "hash")
+    sid = await memory.new_session(name)
+    for i in range(count):
+        turn = await memory.add_turn(sid, f"{name} question {i} 发票 receipt", f"answer {i}")
+        hits = await memory.search(f"{name} question {i}", k=3)
+        assert hits, "a process must find what it just wrote"
+        print(turn.seq, flush=True)
+    memory.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def _writer(root: Path, name: str, count: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), name, str(count)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+
+
+def _check_consistent(root: Path) -> Memory:
+    memory = Memory.at(root, "hash")
+    store = memory.core.store
+    assert store.integrity_check() == "ok"
+    counts = store.counts()
+    assert counts["turns"] == counts["turns_fts"]
+    assert memory.core.index.count() == counts["turns"]  # caught up on open
+    assert store.counts()["unindexed"] == 0
+    return memory
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_write_loses_at_most_the_turn_in_flight(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    proc = _writer(root, "killed", 10_000)
+    assert proc.stdout is not None
+    committed = 0
+    deadline = time.monotonic() + 60
+    while committed < 12 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line)
+    assert committed >= 12, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    memory = _check_consistent(root)
+    stored = memory.core.store.counts()["turns"]
+    assert committed <= stored <= committed + 1
+    session = (await memory.list_sessions())[0]
+    assert [t.seq for t in (await memory.get_session(session.id)).turns] == list(
+        range(1, stored + 1)
+    )
+    hits = await memory.search("killed question 3", k=1)
+    assert hits[0].turn == 4
+    assert (await memory.search("发票", k=1, mode="vector"))[0].session == session.id
+    memory.close()
+
+
+@pytest.mark.slow
+async def test_two_processes_share_one_store(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    Memory.at(root, "hash").close()  # the schema exists before both start
+    first, second = _writer(root, "alpha", 15), _writer(root, "beta", 15)
+    for proc in (first, second):
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+    memory = _check_consistent(root)
+    assert memory.core.store.counts()["turns"] == 30
+    for name in ("alpha", "beta"):
+        hits = await memory.search(f"{name} question 7", k=1)
+        assert hits[0].turn == 8 and hits[0].question.startswith(name)
+    memory.close()
