@@ -13,7 +13,6 @@ Images that tools make can be added back with :meth:`SimpleToolContext.add`, whi
 
 from __future__ import annotations
 
-import base64
 import io
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from tools.errors import ToolInputError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from vlm.images import LoadedImage
     from vlm.types import ChatBackend
 
 __all__ = ["SimpleToolContext"]
@@ -35,16 +35,26 @@ class SimpleToolContext:
 
     def __init__(
         self,
-        images: dict[str, Image] | None = None,
+        images: dict[str, Image | LoadedImage] | None = None,
         backend: ChatBackend | None = None,
         crops: dict[str, tuple[str, CropBox]] | None = None,
     ) -> None:
         self._images: dict[str, Image] = {}
+        # Images loaded from files keep their original bytes, which may go out as they are.
+        self._loaded: dict[str, LoadedImage] = {}
         self._crops: dict[str, tuple[str, CropBox]] = dict(crops or {})
         self._urls: dict[str, str] = {}
         self._backend = backend
         for image_id, image in (images or {}).items():
-            self._images[image_id] = _rgb(image)
+            self._put(image_id, image)
+
+    def _put(self, image_id: str, image: Image | LoadedImage) -> None:
+        from vlm.images import LoadedImage
+
+        if isinstance(image, LoadedImage):
+            self._loaded[image_id] = image
+            image = image.image
+        self._images[image_id] = _rgb(image)
 
     @property
     def backend(self) -> ChatBackend | None:
@@ -65,22 +75,32 @@ class SimpleToolContext:
     def wire_url(self, image_id: str) -> str:
         # Cached so that the same image is sent as the same bytes (the server's prefix cache).
         if image_id not in self._urls:
-            self._urls[image_id] = png_data_url(self.image(image_id))
+            self._urls[image_id] = self._wire(image_id)
         return self._urls[image_id]
+
+    def _wire(self, image_id: str) -> str:
+        from vlm.images import load_image
+        from vlm.wire import prepare_for_wire
+
+        loaded = self._loaded.get(image_id)
+        if loaded is None:
+            loaded = load_image(png_bytes(self.image(image_id)), name=image_id)
+        # Sized to the tile grid the server uses, so no byte is sent that it would discard.
+        return prepare_for_wire(loaded).data_url
 
     def crop_of(self, image_id: str) -> tuple[str, CropBox] | None:
         self.image(image_id)
         return self._crops.get(image_id)
 
-    def add(self, derived: DerivedImage | Image) -> str:
+    def add(self, image: DerivedImage | Image | LoadedImage) -> str:
         """Register an image as the next ``image_N`` and return its id."""
         image_id = f"image_{len(self._images) + 1}"
-        if isinstance(derived, DerivedImage):
-            self._images[image_id] = _rgb(derived.image)
-            if derived.parent is not None and derived.crop_px is not None:
-                self._crops[image_id] = (derived.parent, derived.crop_px)
+        if isinstance(image, DerivedImage):
+            self._put(image_id, image.image)
+            if image.parent is not None and image.crop_px is not None:
+                self._crops[image_id] = (image.parent, image.crop_px)
         else:
-            self._images[image_id] = _rgb(derived)
+            self._put(image_id, image)
         return image_id
 
 
@@ -88,8 +108,8 @@ def _rgb(image: Image) -> Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def png_data_url(image: Image) -> str:
-    """``data:image/png;base64,...``: lossless, and byte-identical for the same pixels."""
+def png_bytes(image: Image) -> bytes:
+    """Lossless, and byte-identical for the same pixels (no metadata written)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()

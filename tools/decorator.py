@@ -42,6 +42,7 @@ from pydantic.fields import FieldInfo
 
 from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
 from tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
+from vlm.errors import VLMError
 
 __all__ = ["FunctionTool", "make_tool", "parse_docstring", "strip_titles", "tool", "validate_name"]
 
@@ -358,8 +359,8 @@ def _make_runner(
                 result = await function(**kwargs)
             else:
                 result = await asyncio.to_thread(function, **kwargs)
-        except ToolError:
-            raise
+        except (ToolError, VLMError):
+            raise  # already one clear sentence, with its own exit code
         except Exception as exc:
             raise ToolFailed(f"Tool {name!r} failed: {type(exc).__name__}: {exc}") from exc
         return to_output(result, name)
@@ -380,7 +381,9 @@ def _validate(model: type[BaseModel], name: str, args: dict[str, Any]) -> dict[s
 
 def describe_validation_error(exc: ValidationError, name: str, model: type[BaseModel]) -> str:
     """One sentence naming the first bad argument, the rule and what is expected."""
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt name shows up as one extra and one missing argument; the extra says more.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = ".".join(str(p) for p in error["loc"]) or "arguments"
     expected = ", ".join(model.model_fields) or "no arguments"
     if error["type"] == "extra_forbidden":

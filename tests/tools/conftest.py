@@ -49,3 +49,11 @@ class ScriptedBackend:
 @pytest.fixture
 def hello_image() -> Image.Image:
     return text_image(["Hello World", "Total 42.50"])
+
+
+@pytest.fixture
+def kanjian_home() -> Path:
+    """The data dir the root conftest points KANJIAN_HOME at."""
+    import os
+
+    return Path(os.environ["KANJIAN_HOME"])
