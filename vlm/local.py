@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from vlm import local_constraints
 from vlm.errors import BackendError, ConfigError, VLMError
 from vlm.types import (
     ChatRequest,
@@ -184,7 +185,10 @@ class LocalBackend:
         if self._loaded is not None:
             extra.update(device=self._loaded.device, dtype=str(self._loaded.dtype))
         return ModelInfo(
-            self.model_name, tile_rule="official", supports_constraints=False, extra=extra
+            self.model_name,
+            tile_rule="official",
+            supports_constraints=local_constraints.available(),
+            extra=extra,
         )
 
     async def aclose(self) -> None:
@@ -231,7 +235,7 @@ class LocalBackend:
 
         def work() -> None:
             try:
-                outcome = runtime.generate(local, inputs, request.params, put, run.stop)
+                outcome = runtime.generate(local, inputs, request, put, run.stop)
             except BaseException as exc:  # handed to the event loop, re-raised there
                 put(_Failure(exc))
             else:

@@ -37,7 +37,8 @@ from transformers import (
 
 from vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
 from vlm.images import load_image
-from vlm.types import Message, SamplingParams
+from vlm.local_constraints import logits_processors
+from vlm.types import ChatRequest, Message, SamplingParams
 from vlm.wire import decode_data_url
 
 __all__ = [
@@ -52,6 +53,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_TOKENS = 1024
+# Markup the model writes that must survive decoding (see TextSink).
+_KEPT_TAGS = ("<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>")
 _DTYPES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -259,11 +262,29 @@ class _StopFlag(StoppingCriteria):
 
 
 class TextSink(TextStreamer):
-    """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread)."""
+    """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread).
+
+    Special tokens are dropped except InternVL's grounding tags: checkpoints register
+    ``<ref>``/``<box>`` as special tokens, and ``skip_special_tokens`` would strip the very
+    markup that grounding answers are made of.
+    """
 
     def __init__(self, tokenizer: Any, on_text: Any) -> None:
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=False)
         self._on_text = on_text
+        vocab = tokenizer.get_vocab()
+        kept = {vocab[tag] for tag in _KEPT_TAGS if tag in vocab}
+        hidden = [i for i in tokenizer.all_special_ids if i not in kept]
+        self._hidden = torch.tensor(hidden, dtype=torch.long)
+
+    def put(self, value: Any) -> None:
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            super().put(value)  # type: ignore[no-untyped-call]
+            return
+        ids = value.reshape(-1).cpu()
+        shown = ids[~torch.isin(ids, self._hidden)]
+        if shown.numel():
+            super().put(shown)  # type: ignore[no-untyped-call]
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         if text:
@@ -304,14 +325,18 @@ def eos_token_ids(local: LocalModel) -> list[int]:
 def generate(
     local: LocalModel,
     inputs: Any,
-    params: SamplingParams,
+    request: ChatRequest,
     on_text: Any,
     stop: threading.Event,
-    logits_processors: list[Any] | None = None,
 ) -> Outcome:
-    """Run one generation, streaming text to ``on_text``; ``stop`` ends it early."""
+    """Run one generation, streaming text to ``on_text``; ``stop`` ends it early.
+
+    The request's ``regex`` / ``response_format`` is enforced when xgrammar is installed.
+    """
+    params = request.params
     eos = eos_token_ids(local)
     kwargs = sampling_kwargs(params, eos)
+    processors = logits_processors(local.model, local.processor.tokenizer, eos, request)
     if params.seed is not None:
         torch.manual_seed(params.seed)
     with torch.inference_mode():
@@ -320,7 +345,7 @@ def generate(
             **kwargs,
             streamer=TextSink(local.processor.tokenizer, on_text),
             stopping_criteria=StoppingCriteriaList([_StopFlag(stop)]),
-            logits_processor=logits_processors or None,
+            logits_processor=processors,
         )
     new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
     return Outcome(len(new_tokens), _finish_reason(new_tokens, eos, kwargs["max_new_tokens"]))

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from vlm.errors import BackendError, ConfigError, ImageError, InputError, ModelNotFound
+from vlm.errors import (
+    BackendError,
+    BadRequestError,
+    ConfigError,
+    ImageError,
+    InputError,
+    ModelNotFound,
+)
+from vlm.grounding import grounding_regex, parse_grounding
 from vlm.local import LocalBackend
 from vlm.types import (
     ChatBackend,
@@ -178,3 +188,57 @@ def test_bad_settings_are_config_errors() -> None:
 async def test_bad_dtype_is_a_config_error(tiny_checkpoint: Path) -> None:
     with pytest.raises(ConfigError, match="'int3'"):
         await LocalBackend(tiny_checkpoint, dtype="int3").complete(_ask(max_tokens=1))
+
+
+async def test_regex_constraint_holds_a_random_model_to_it(tiny_checkpoint: Path) -> None:
+    backend = LocalBackend(tiny_checkpoint)
+    assert (await backend.model_info()).supports_constraints
+    regex = r"(yes|no), because [a-z]{3,8}\."
+    for seed in range(3):
+        request = ChatRequest(
+            _ask(max_tokens=40, temperature=1.0, seed=seed).messages,
+            SamplingParams(max_tokens=40, temperature=1.0, seed=seed),
+            regex=regex,
+        )
+        result = await backend.complete(request)
+        assert re.fullmatch(regex, result.text), result.text
+        assert result.finish_reason == "stop"
+
+
+async def test_grounding_regex_constraint_gives_parseable_boxes(tiny_checkpoint: Path) -> None:
+    backend = LocalBackend(tiny_checkpoint)
+    request = ChatRequest(
+        [{"role": "user", "content": [image_part(png_data_url(64, 64)), text_part("cat")]}],
+        SamplingParams(max_tokens=60, temperature=0),
+        regex=grounding_regex("cat"),
+    )
+    result = await backend.complete(request)
+    # Random weights may run out of tokens mid-box; whatever came is a valid prefix.
+    boxes = parse_grounding(result.text)
+    if result.finish_reason == "stop":
+        assert re.fullmatch(grounding_regex("cat"), result.text)
+        assert boxes
+    assert result.text.startswith("<ref>cat</ref><box>[[")
+    assert all(b.label == "cat" for b in boxes)
+
+
+async def test_json_schema_constraint_gives_valid_json(tiny_checkpoint: Path) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "enum": ["red", "blue"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    request = ChatRequest(
+        _ask(max_tokens=40).messages,
+        SamplingParams(max_tokens=40, temperature=0),
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    result = await LocalBackend(tiny_checkpoint).complete(request)
+    assert json.loads(result.text)["answer"] in {"red", "blue"}
+
+
+async def test_bad_regex_is_a_bad_request(tiny_checkpoint: Path) -> None:
+    request = ChatRequest(_ask().messages, SamplingParams(max_tokens=4), regex="(unclosed")
+    with pytest.raises(BadRequestError, match="does not compile"):
+        await LocalBackend(tiny_checkpoint).complete(request)
