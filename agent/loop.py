@@ -3,19 +3,22 @@
 ``Agent.run(question, images)`` is an async generator of :mod:`agent.events` records: the
 terminal app, ``kanjian ask`` (plain and ``--json``), batch and scripts all consume it. The
 graph is built once per agent: a model node (:class:`vlm.chat_model.InternVLChatModel`,
-which speaks the action protocol) and a tool node, with one middleware,
-:class:`_KanjianMiddleware`, that is where kanjian's rules live:
+which speaks the action protocol) and LangGraph's tool node. kanjian's rules for a tool
+call live in the LangChain tool each kanjian ``Tool`` is wrapped in (:func:`_langchain_tool`):
+arguments are checked against the schema, side-effect tools go through the approver, calls
+are bounded by a timeout, and any failure becomes an observation the model can react to,
+never a crash (a tool that does not exist gets LangGraph's own "not a valid tool" message).
 
-- each model call is a step: ``StepStarted``, then ``UsageEvent`` per model request, and
-  ``AnswerDone`` when the step answered;
-- each tool call is run here, not by LangChain: arguments are checked against the schema,
-  side-effect tools go through the approver, calls are bounded by a timeout, and a failing
-  or unknown tool becomes an observation the model can react to, never a crash.
+The graph is streamed with ``stream_mode=["messages", "updates", "custom"]`` and mapped to
+events by small named functions: ``messages`` carries the thought and the answer as they are
+generated, ``updates`` the model's finished step (usage, tool call, answer) and the tool's
+result, ``custom`` what a tool reports while it runs (approval requests). Per-run state
+(the session's images, the approver, step records) travels as LangGraph's run ``context``,
+so one compiled graph serves every run and every session.
 
-The graph is streamed with ``stream_mode=["messages", "custom"]``: ``messages`` carries the
-answer as it is generated (and the thought), ``custom`` carries the middleware's events.
-Per-run state (the session's images, the approver, step records) travels as LangGraph's
-run ``context``, so one compiled graph serves every run and session.
+No middleware is used on purpose: ``create_agent`` wraps every ``wrap_*`` middleware hook
+in LangSmith's ``traceable``, which hops to a worker thread twice per call even with
+tracing off, and that alone costs more than the whole 2 ms-per-step budget.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from vlm import prompts
 from vlm.types import ChatBackend, Usage
 
 if TYPE_CHECKING:
-    from langchain_core.messages import BaseMessage, ToolMessage
+    from langchain_core.messages import BaseMessage
 
 __all__ = ["Agent", "Approver", "Recall"]
 
@@ -70,6 +73,7 @@ class _Observation:
     data: dict[str, Any] = field(default_factory=dict)
     images: list[ImageEntry] = field(default_factory=list)
     error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -86,110 +90,67 @@ class RunContext:
     answer: str | None = None
     # The messages this run adds to the conversation, in order.
     new_messages: list[BaseMessage] = field(default_factory=list)
+    # Arguments of the tool calls in flight, by call id.
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _middleware_class() -> type[Any]:
-    """Built on first use: importing langchain takes a while and ``--help`` must not."""
-    from langchain.agents.middleware import AgentMiddleware
+def _langchain_tool(tool: Tool) -> Any:
+    """``tool`` as a LangChain tool for ``create_agent``: same name, purpose and schema.
 
-    class _KanjianMiddleware(AgentMiddleware):  # type: ignore[type-arg]
-        async def awrap_model_call(self, request: Any, handler: Any) -> Any:
-            ctx: RunContext = request.runtime.context
-            write = request.runtime.stream_writer
-            ctx.step += 1
-            write(StepStarted(ctx.step))
-            response = await handler(request)
-            _report_model_output(ctx, write, response.result[-1])
-            return response
+    The call receives the run's context through LangGraph's injected ``runtime`` and
+    returns the observation as the ToolMessage content, with the details as its artifact.
+    """
+    from langchain_core.tools import StructuredTool
+    from langgraph.prebuilt import ToolRuntime
 
-        async def awrap_tool_call(self, request: Any, handler: Any) -> Any:
-            return await _run_tool_call(
-                request.runtime.context, request.runtime.stream_writer, request.tool_call
-            )
-
-    return _KanjianMiddleware
-
-
-def _report_model_output(ctx: RunContext, write: Callable[[Any], None], message: Any) -> None:
-    ctx.new_messages.append(message)
-    for record in message.response_metadata.get("model_requests", []):
-        usage = Usage(record["prompt_tokens"], record["completion_tokens"], record["cached_tokens"])
-        ctx.usage = ctx.usage + usage
-        write(UsageEvent(usage, record.get("seconds", 0.0)))
-    if not message.tool_calls:
-        ctx.answer = message.text
-        write(AnswerDone(message.text))
-
-
-async def _run_tool_call(ctx: RunContext, write: Callable[[Any], None], call: Any) -> ToolMessage:
-    from langchain_core.messages import ToolMessage
-
-    name, args, call_id = call["name"], dict(call["args"]), call["id"]
-    write(ToolCallEvent(ctx.step, call_id, name, args))
-    started = time.perf_counter()
-    observation = await _observe(ctx, write, name, args, call_id)
-    seconds = time.perf_counter() - started
-    for entry in observation.images:
-        write(_image_added(entry))
-    write(
-        ToolResultEvent(
-            step=ctx.step,
-            call_id=call_id,
-            tool=name,
-            args=args,
-            output=observation.data,
-            text=observation.text,
-            seconds=seconds,
-            images=tuple(e.id for e in observation.images),
-            error=observation.error,
+    async def call(runtime: Any, **args: Any) -> tuple[list[dict[str, Any]], _Observation]:
+        ctx: RunContext = runtime.context
+        started = time.perf_counter()
+        observation = await _observe(
+            ctx, runtime.stream_writer, tool, args, runtime.tool_call_id or ""
         )
+        observation.seconds = time.perf_counter() - started
+        content = [{"type": "text", "text": observation.text}]
+        content += [_image_part(ctx.registry, e.id) for e in observation.images]
+        return content, observation
+
+    # Real objects, not strings: LangGraph finds ``runtime`` through these type hints.
+    call.__annotations__ = {"runtime": ToolRuntime, "args": Any, "return": tuple}
+    return StructuredTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.args_schema,
+        coroutine=call,
+        response_format="content_and_artifact",
     )
-    ctx.records.append(StepRecord(name, args, observation.data, seconds, observation.error))
-    content: list[str | dict[str, Any]] = [{"type": "text", "text": observation.text}]
-    content += [_image_part(ctx.registry, e.id) for e in observation.images]
-    message = ToolMessage(
-        content=content,
-        name=name,
-        tool_call_id=call_id,
-        status="error" if observation.error else "success",
-    )
-    ctx.new_messages.append(message)
-    return message
 
 
 async def _observe(
-    ctx: RunContext, write: Callable[[Any], None], name: str, args: dict[str, Any], call_id: str
+    ctx: RunContext, write: Callable[[Any], None], tool: Tool, args: dict[str, Any], call_id: str
 ) -> _Observation:
     """Run one tool call; every failure becomes an observation that says what went wrong."""
-    tool = ctx.tools.get(name)
     try:
-        if tool is None:
-            known = ", ".join(ctx.tools) or "none"
-            raise ToolInputError(
-                f"There is no tool named {name!r}; the tools are: {known}. "
-                "Use one of them or give the answer."
-            )
         _check_args(tool, args)
         if tool.side_effects:
-            await _approve(ctx, write, ApprovalRequest(ctx.step, call_id, name, args))
+            await _approve(ctx, write, ApprovalRequest(ctx.step, call_id, tool.name, args))
         output = await _bounded(tool, args, ctx)
-        images = await asyncio.to_thread(_register, ctx.registry, output)
+        images = await _register(ctx.registry, output)
     except (ToolError, TimeoutError) as exc:
-        message = _failure_text(name, exc, tool, ctx)
-        return _Observation(text=f"Error: {message}", data={"error": message}, error=message)
+        return _failed(_failure_text(tool, exc, ctx))
     except Exception as exc:  # a plugin's bug must not take the agent down
-        message = f"Tool {name!r} failed: {type(exc).__name__}: {exc}"
-        return _Observation(text=f"Error: {message}", data={"error": message}, error=message)
+        return _failed(f"Tool {tool.name!r} failed: {type(exc).__name__}: {exc}")
     return _Observation(text=output.text, data=output.data, images=images)
 
 
-def _failure_text(name: str, exc: BaseException, tool: Tool | None, ctx: RunContext) -> str:
+def _failed(message: str) -> _Observation:
+    return _Observation(text=f"Error: {message}", data={"error": message}, error=message)
+
+
+def _failure_text(tool: Tool, exc: BaseException, ctx: RunContext) -> str:
     if isinstance(exc, TimeoutError):
-        limit = _timeout(tool, ctx) if tool else ctx.tool_timeout
-        return (
-            f"Tool {name!r} did not finish within {limit:g} s; try a smaller input or another tool."
-        )
-    return str(exc) or f"Tool {name!r} failed ({type(exc).__name__})."
+        limit = _timeout(tool, ctx)
+        return f"Tool {tool.name!r} did not finish within {limit:g} s; try a smaller input or another tool."
+    return str(exc) or f"Tool {tool.name!r} failed ({type(exc).__name__})."
 
 
 def _check_args(tool: Tool, args: dict[str, Any]) -> None:
@@ -239,11 +200,17 @@ async def _bounded(tool: Tool, args: dict[str, Any], ctx: RunContext) -> ToolOut
     return output
 
 
-def _register(registry: ImageRegistry, output: ToolOutput) -> list[ImageEntry]:
-    entries = [registry.add_derived(image) for image in output.images]
-    for entry in entries:
-        registry.wire_url(entry.id)  # encode now, off the event loop
-    return entries
+async def _register(registry: ImageRegistry, output: ToolOutput) -> list[ImageEntry]:
+    if not output.images:
+        return []  # the common case stays on the event loop: a thread hop costs ~1 ms
+
+    def work() -> list[ImageEntry]:
+        entries = [registry.add_derived(image) for image in output.images]
+        for entry in entries:
+            registry.wire_url(entry.id)  # encode now, off the event loop
+        return entries
+
+    return await asyncio.to_thread(work)
 
 
 def _image_part(registry: ImageRegistry, image_id: str) -> dict[str, Any]:
@@ -257,25 +224,6 @@ def _image_part(registry: ImageRegistry, image_id: str) -> dict[str, Any]:
 def _image_added(entry: ImageEntry) -> ImageAdded:
     path = entry.path if entry.parent is not None else None
     return ImageAdded(entry.id, entry.origin, entry.width, entry.height, entry.parent, path)
-
-
-def _declaration(tool: Tool) -> Any:
-    """A LangChain tool carrying ``tool``'s name, purpose and schema for ``create_agent``.
-
-    Calls never reach it: the middleware runs kanjian tools itself, with the run's image
-    registry as their context, which a LangChain tool has no way to receive.
-    """
-    from langchain_core.tools import StructuredTool
-
-    async def not_called(**_: Any) -> str:
-        raise ToolError(f"Tool {tool.name!r} runs inside kanjian's Agent, which gives it images.")
-
-    return StructuredTool(
-        name=tool.name,
-        description=tool.description,
-        args_schema=tool.args_schema,
-        coroutine=not_called,
-    )
 
 
 class Agent:
@@ -324,8 +272,7 @@ class Agent:
             )
             self._graph = create_agent(
                 model,
-                [_declaration(t) for t in self.tools.values()],
-                middleware=[_middleware_class()()],
+                [_langchain_tool(t) for t in self.tools.values()],
                 context_schema=RunContext,
             )
         return self._graph
@@ -427,7 +374,8 @@ class _Run:
             async for event in self._stream(human):
                 yield event
             self.session.append([human, *self.ctx.new_messages])
-            await asyncio.to_thread(self.session.save)
+            # A few KB of JSON: cheaper inline than a thread hop.
+            self.session.save()
         except (VLMError, ToolError) as exc:
             error = ErrorEvent(self._error_text(exc), exc.exit_code)
         except Exception as exc:
@@ -468,21 +416,25 @@ class _Run:
         return await self.agent.recall(question)
 
     async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
-        from langchain_core.messages import AIMessageChunk
-
         graph = self.agent.graph
         inputs = {"messages": [*self.session.history(), human]}
         config = {"recursion_limit": 2 * self.agent.max_steps + 4}
-        stream = graph.astream(inputs, config, context=self.ctx, stream_mode=["messages", "custom"])
-        async with aclosing(stream):
+        modes = ["messages", "updates", "custom"]
+        self.ctx.step = 1
+        yield StepStarted(1)
+        async with aclosing(
+            graph.astream(inputs, config, context=self.ctx, stream_mode=modes)
+        ) as stream:
             async for mode, payload in stream:
                 if mode == "custom":
                     yield payload
-                    continue
-                chunk = payload[0]
-                if isinstance(chunk, AIMessageChunk):
-                    for event in _chunk_events(chunk, self.ctx.step):
+                elif mode == "messages":
+                    for event in _chunk_events(payload[0], self.ctx.step):
                         yield event
+                else:
+                    for node, update in payload.items():
+                        for event in _update_events(self.ctx, node, update):
+                            yield event
 
     def _error_text(self, exc: BaseException) -> str:
         from vlm.errors import ModelOutputError
@@ -514,6 +466,11 @@ class _Run:
 
 
 def _chunk_events(chunk: Any, step: int) -> list[Event]:
+    """A streamed piece of the model's step: the thought, then the answer as it comes."""
+    from langchain_core.messages import AIMessageChunk
+
+    if not isinstance(chunk, AIMessageChunk):
+        return []  # tool messages pass through this stream too
     events: list[Event] = []
     thought = chunk.additional_kwargs.get("thought")
     if isinstance(thought, str) and thought:
@@ -521,3 +478,62 @@ def _chunk_events(chunk: Any, step: int) -> list[Event]:
     if isinstance(chunk.content, str) and chunk.content:
         events.append(AnswerDelta(chunk.content))
     return events
+
+
+def _update_events(ctx: RunContext, node: str, update: Any) -> list[Event]:
+    messages = update.get("messages", []) if isinstance(update, dict) else []
+    if node == "model":
+        return [event for message in messages for event in _model_events(ctx, message)]
+    if node == "tools":
+        events = [event for message in messages for event in _tool_events(ctx, message)]
+        ctx.step += 1  # the model reads the observation next
+        return [*events, StepStarted(ctx.step)]
+    return []
+
+
+def _model_events(ctx: RunContext, message: Any) -> list[Event]:
+    """A finished model step: its usage, then its tool call or its answer."""
+    ctx.new_messages.append(message)
+    events: list[Event] = []
+    for record in message.response_metadata.get("model_requests", []):
+        usage = Usage(record["prompt_tokens"], record["completion_tokens"], record["cached_tokens"])
+        ctx.usage = ctx.usage + usage
+        events.append(UsageEvent(usage, record.get("seconds", 0.0)))
+    for call in message.tool_calls:
+        ctx.calls[call["id"]] = dict(call["args"])
+        events.append(ToolCallEvent(ctx.step, call["id"], call["name"], dict(call["args"])))
+    if not message.tool_calls:
+        ctx.answer = message.text
+        events.append(AnswerDone(message.text))
+    return events
+
+
+def _tool_events(ctx: RunContext, message: Any) -> list[Event]:
+    """A finished tool call: the images it made, then its result."""
+    ctx.new_messages.append(message)
+    observation = message.artifact
+    if not isinstance(observation, _Observation):
+        # LangGraph answered itself (a tool that does not exist).
+        text = message.text
+        observation = (
+            _failed(text.removeprefix("Error: "))
+            if message.status == "error"
+            else _Observation(text)
+        )
+    args = ctx.calls.pop(message.tool_call_id, {})
+    name = message.name or ""
+    ctx.records.append(
+        StepRecord(name, args, observation.data, observation.seconds, observation.error)
+    )
+    result = ToolResultEvent(
+        step=ctx.step,
+        call_id=message.tool_call_id,
+        tool=name,
+        args=args,
+        output=observation.data,
+        text=observation.text,
+        seconds=observation.seconds,
+        images=tuple(e.id for e in observation.images),
+        error=observation.error,
+    )
+    return [*(_image_added(e) for e in observation.images), result]

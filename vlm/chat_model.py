@@ -246,10 +246,7 @@ class _Bound:
     system: str
     response_format: dict[str, Any]
     final_format: dict[str, Any]
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(t.name for t in self.tools)
+    names: frozenset[str]
 
 
 def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +259,7 @@ def _bind(tools: tuple[ToolInfo, ...], extra: str) -> _Bound:
         system=system_prompt(tools, extra),
         response_format=_response_format(action_schema(tools)),
         final_format=_response_format(action_schema(tools, answer_only=True)),
+        names=frozenset(t.name for t in tools),
     )
 
 

@@ -175,10 +175,11 @@ async def test_unknown_tool_becomes_an_observation(
     server.enqueue(tool_call("paint", colour="blue"), answer("I cannot paint."))
     events = await collect(Agent(client, [CROP]).run("Paint it"))
     result = next(e for e in events if isinstance(e, ToolResultEvent))
-    assert result.error is not None and "no tool named 'paint'" in result.error
+    assert result.error == "paint is not a valid tool, try one of [crop]."
     observation = texts(server.chat_requests[1].json["messages"][-1])[0]
-    assert observation.startswith(
-        "Observation from paint:\nError: There is no tool named 'paint'; the tools are: crop."
+    assert (
+        observation
+        == "Observation from paint:\nError: paint is not a valid tool, try one of [crop]."
     )
     assert _last(events).answer == "I cannot paint."
 

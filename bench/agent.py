@@ -1,0 +1,201 @@
+"""Agent overhead per step, as a fraction of a scripted model's fixed 100 ms latency.
+
+Runs N three-step tasks (tool, tool, answer) through :class:`agent.loop.Agent` against the
+scripted model server (``python -m vlm.fake_server``, in its own process, like a real SGLang
+server) answering each request after 100 ms, and, after each task, replays the very request
+bodies the agent sent through a bare :class:`vlm.client.SGLangClient` loop (no agent). The
+two are interleaved so drift in machine load hits both alike. The difference is everything
+the agent does besides waiting for the model: LangGraph, the adapter, prompt rendering,
+parsing, tool dispatch, events.
+
+Two measures are printed: wall time, and the CPU time of this process. On a shared, busy
+machine the wall difference is noisy (every await can wait for a core); CPU time is what the
+agent itself costs and does not depend on others' load.
+
+    .venv/bin/python -m bench.agent [--tasks N] [--latency S]
+
+Goal: agent overhead per step under 2% of the model's latency (2 ms at 100 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+STEPS_PER_TASK = 3
+
+
+def _script(tasks: int) -> list[str]:
+    """The replies in order: each task's three, then the same three for its raw replay."""
+    tool = {"thought": "find the text", "tool": "echo", "args": {"image": "image_1"}}
+    answer = "The label reads **KANJIAN 看见**, printed in black on white. " * 4
+    final = {"thought": "I have it", "answer": answer}
+    one = [json.dumps(tool), json.dumps(tool), json.dumps(final, ensure_ascii=False)]
+    return one * 2 * (tasks + 1)
+
+
+def _echo_tool() -> Any:
+    from tools.base import Tool, ToolContext, ToolOutput
+
+    async def echo(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        image = ctx.image(args["image"])
+        return ToolOutput(
+            text=f"{args['image']} is {image.width}x{image.height}", data={"ok": True}
+        )
+
+    schema = {"type": "object", "properties": {"image": {"type": "string"}}, "required": ["image"]}
+    return Tool("echo", "Describe the image size.", schema, echo)
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def _agent_task(agent: Any, image: bytes) -> tuple[float, float]:
+    from agent.events import RunFinished
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    final = None
+    async for event in agent.run("What does the label say?", [image]):
+        final = event
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert isinstance(final, RunFinished) and final.error is None, final
+    return wall, cpu
+
+
+async def _raw_replay(client: Any, bodies: list[dict[str, Any]]) -> tuple[float, float]:
+    from vlm.types import ChatRequest, SamplingParams
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    for body in bodies:
+        params = SamplingParams(
+            temperature=body.get("temperature"), max_tokens=body.get("max_tokens")
+        )
+        request = ChatRequest(body["messages"], params, response_format=body.get("response_format"))
+        async for _ in client.stream(request):
+            pass
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+class _Server:
+    """``python -m vlm.fake_server`` in a child process, with the whole script up front."""
+
+    def __init__(self, script: list[str], latency: float) -> None:
+        self.folder = tempfile.mkdtemp(prefix="kanjian-bench-")
+        path = os.path.join(self.folder, "script.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(script, fh, ensure_ascii=False)
+        command = [sys.executable, "-m", "vlm.fake_server", "--port", "0", "--script", path]
+        command += ["--latency", str(latency)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def _measure(tasks: int, latency: float) -> dict[str, list[tuple[float, float]]]:
+    from agent.loop import Agent
+    from vlm.client import SGLangClient
+
+    image = _png()
+    times: dict[str, list[tuple[float, float]]] = {"agent": [], "raw": []}
+    server = _Server(_script(tasks), latency)
+    recorder = _Recorder()
+    client = SGLangClient(server.url, retries=0)
+    agent = Agent(_RecordingBackend(client, recorder), [_echo_tool()])
+    try:
+        for index in range(tasks + 1):  # the first is a warm-up: imports, graph, connections
+            recorder.bodies.clear()
+            agent_time = await _agent_task(agent, image)
+            assert len(recorder.bodies) == STEPS_PER_TASK, len(recorder.bodies)
+            raw_time = await _raw_replay(client, list(recorder.bodies))
+            if index:
+                times["agent"].append(agent_time)
+                times["raw"].append(raw_time)
+    finally:
+        await client.aclose()
+        server.close()
+    return times
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+
+class _RecordingBackend:
+    """The client, noting each request the agent makes (a list append: no measurable cost)."""
+
+    def __init__(self, client: Any, recorder: _Recorder) -> None:
+        self.client = client
+        self.recorder = recorder
+
+    async def complete(self, request: Any) -> Any:
+        return await self.client.complete(request)
+
+    def stream(self, request: Any) -> Any:
+        self.recorder.bodies.append(
+            {
+                "messages": request.messages,
+                "temperature": request.params.temperature,
+                "max_tokens": request.params.max_tokens,
+                "response_format": request.response_format,
+            }
+        )
+        return self.client.stream(request)
+
+    async def model_info(self) -> Any:
+        return await self.client.model_info()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.1)
+    args = parser.parse_args()
+    # Sessions and images go to a throwaway data dir, not the user's.
+    os.environ["KANJIAN_HOME"] = tempfile.mkdtemp(prefix="kanjian-bench-")
+    times = asyncio.run(_measure(args.tasks, args.latency))
+    _report(times, args.latency)
+
+
+def _report(times: dict[str, list[tuple[float, float]]], latency: float) -> None:
+    def per_step(kind: str, which: int) -> list[float]:
+        return [t[which] / STEPS_PER_TASK for t in times[kind]]
+
+    print(
+        f"tasks: {len(times['agent'])} x {STEPS_PER_TASK} steps, model latency {latency * 1000:.0f} ms"
+    )
+    for label, which in (("wall", 0), ("cpu", 1)):
+        agent, raw = per_step("agent", which), per_step("raw", which)
+        overhead = statistics.median([a - r for a, r in zip(agent, raw, strict=True)])
+        print(
+            f"{label:>4}: agent {statistics.median(agent) * 1000:7.2f} ms/step, "
+            f"raw client {statistics.median(raw) * 1000:7.2f} ms/request, "
+            f"ratio {statistics.median(agent) / statistics.median(raw):.4f}, "
+            f"agent overhead {overhead * 1000:6.2f} ms/step = {overhead / latency:6.2%} of latency"
+        )
+    print("goal: agent overhead per step < 2% of the model latency")
+
+
+if __name__ == "__main__":
+    main()
