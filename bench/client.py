@@ -1,0 +1,128 @@
+"""Per-request overhead of SGLangClient.complete against raw httpx posting the same body.
+
+The server is the scripted fake (``python -m vlm.fake_server``, echo mode, no latency) in
+its own process on 127.0.0.1, so it does not share the GIL with the client being timed. Both
+sides use the same ``httpx.AsyncClient`` (same pool, same keep-alive connections) and the
+identical JSON bytes; the raw side also decodes the JSON answer, which any caller must do.
+Runs are interleaved (A B, B A, ...) so drift in machine load falls on both equally.
+
+    .venv/bin/python -m bench.client [--requests N] [--concurrency C]
+
+Prints per-request times and the ratio client / raw (goal: at most 1.05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from vlm.client import CHAT_PATH, SGLangClient, build_body, encode_body
+from vlm.types import ChatRequest, SamplingParams
+
+Call = Callable[[], Awaitable[Any]]
+REQUEST = ChatRequest(
+    messages=[
+        {"role": "system", "content": "You are kanjian, a terminal assistant that sees. " * 8},
+        {"role": "user", "content": "What is written on the sign in image_1?"},
+    ],
+    params=SamplingParams(temperature=0.0, max_tokens=256),
+)
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlm.fake_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+async def timed(call: Call) -> float:
+    start = time.perf_counter()
+    await call()
+    return time.perf_counter() - start
+
+
+async def sequential(a: Call, b: Call, n: int) -> tuple[list[float], list[float]]:
+    times_a: list[float] = []
+    times_b: list[float] = []
+    for i in range(n):
+        first, second = ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a))
+        first[1].append(await timed(first[0]))
+        second[1].append(await timed(second[0]))
+    return times_a, times_b
+
+
+async def concurrent(a: Call, b: Call, rounds: int, width: int) -> tuple[list[float], list[float]]:
+    """Wall time per request of ``width`` requests at once, rounds interleaved."""
+
+    async def burst(call: Call) -> None:
+        await asyncio.gather(*(call() for _ in range(width)))
+
+    times_a, times_b = await sequential(lambda: burst(a), lambda: burst(b), rounds)
+    return [t / width for t in times_a], [t / width for t in times_b]
+
+
+def describe(name: str, times: list[float]) -> str:
+    ordered = sorted(times)
+    p90 = ordered[int(len(ordered) * 0.9)]
+    return (
+        f"  {name:<22} median {statistics.median(times) * 1e6:8.1f} us   "
+        f"mean {statistics.fmean(times) * 1e6:8.1f} us   p90 {p90 * 1e6:8.1f} us"
+    )
+
+
+def report(title: str, client_times: list[float], raw_times: list[float]) -> None:
+    ratio = statistics.median(client_times) / statistics.median(raw_times)
+    total = sum(client_times) / sum(raw_times)
+    print(f"{title} ({len(client_times)} each, interleaved)")
+    print(describe("SGLangClient.complete", client_times))
+    print(describe("raw httpx post + json", raw_times))
+    print(f"  ratio client/raw: median {ratio:.3f}, total {total:.3f}  (goal <= 1.05)")
+
+
+async def run(n: int, width: int) -> None:
+    proc, url = start_server()
+    try:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+        async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
+            client = SGLangClient(url, http=http)
+            body = encode_body(build_body(REQUEST, stream=False))
+            headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+            async def raw() -> Any:
+                response = await http.post(url + CHAT_PATH, content=body, headers=headers)
+                return json.loads(response.content)
+
+            async def ours() -> Any:
+                return await client.complete(REQUEST)
+
+            await sequential(ours, raw, 50)  # warm-up: connections, code paths
+            report("sequential", *await sequential(ours, raw, n))
+            report(f"concurrent x{width}", *await concurrent(ours, raw, max(n // 10, 10), width))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.client", description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    asyncio.run(run(args.requests, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
