@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -136,6 +137,8 @@ def _decode(data: bytes, origin: str, max_pixels: int) -> tuple[Image.Image, str
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_pixels(image, origin, max_pixels)
+            # Asked before load(): finding a second frame seeks, which would undo the decode.
+            animated = bool(getattr(image, "is_animated", False))
             image.load()
     except ImageError:
         raise
@@ -144,15 +147,18 @@ def _decode(data: bytes, origin: str, max_pixels: int) -> tuple[Image.Image, str
             f"Cannot read image {origin!r}: it is not a {_FORMAT_NAMES} image. "
             "Convert it to one of those."
         ) from exc
-    except Image.DecompressionBombError as exc:
-        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives as an exception where warnings are errors (another thread's
+        # filters, or `python -W error`): it means the same thing.
+        raise ImageError(_bomb_message(origin, exc)) from exc
+    except MemoryError as exc:
         raise ImageError(
-            f"Cannot read image {origin!r}: it claims more than {limit:,} pixels, "
-            "Pillow's decompression-bomb limit. Downscale it first."
+            f"Cannot read image {origin!r}: there is not enough memory to decode it. "
+            "Downscale it first."
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(_decode_failure(origin, exc)) from exc
-    return _normalise(image, image.format or "UNKNOWN")
+    return _normalise(image, image.format or "UNKNOWN", animated)
 
 
 def _check_pixels(image: Image.Image, origin: str, max_pixels: int) -> None:
@@ -166,6 +172,20 @@ def _check_pixels(image: Image.Image, origin: str, max_pixels: int) -> None:
         )
 
 
+def _bomb_message(origin: str, exc: Exception) -> str:
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+    limit = (Image.MAX_IMAGE_PIXELS or 0) * (
+        2 if isinstance(exc, Image.DecompressionBombError) else 1
+    )
+    return (
+        f"Cannot read image {origin!r}: it has {pixels}, over Pillow's decompression-bomb "
+        f"limit of {limit:,}. Downscale it first."
+    )
+
+
 def _decode_failure(origin: str, exc: BaseException) -> str:
     text = str(exc)
     if "truncated" in text or isinstance(exc, EOFError):
@@ -174,17 +194,16 @@ def _decode_failure(origin: str, exc: BaseException) -> str:
     return f"Cannot read image {origin!r}: the data is corrupt{detail}. {_REFETCH}"
 
 
-def _normalise(image: Image.Image, fmt: str) -> tuple[Image.Image, str, bool]:
+def _normalise(image: Image.Image, fmt: str, animated: bool) -> tuple[Image.Image, str, bool]:
     """Orientation, transparency, mode: the RGB pixels a viewer would show."""
     from PIL import ImageOps
 
-    single_frame = getattr(image, "n_frames", 1) == 1
     rotated = _orientation(image) not in (1, None)
     if rotated:
         # Only here: without an orientation tag exif_transpose would copy every pixel.
         image = ImageOps.exif_transpose(image)
     rgb, converted = _to_rgb(image)
-    return rgb, fmt, single_frame and not rotated and not converted
+    return rgb, fmt, not animated and not rotated and not converted
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -205,4 +205,4 @@ def test_decompression_bomb_is_refused_before_decoding(write: Write) -> None:
 def test_decompression_bomb_allowed_when_raised_still_guarded(write: Write) -> None:
     # Raising max_pixels past Pillow's hard limit still ends in a clean ImageError.
     message = _message(write("b.png", png_with_size(30000, 30000)), max_pixels=10**10)
-    assert "b.png" in message and "decompression-bomb limit" in message
+    assert "900,000,000 pixels" in message and "decompression-bomb limit" in message
