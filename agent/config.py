@@ -203,7 +203,9 @@ def load_settings(
             merged[section][key] = value
             sources[dotted] = source
     try:
-        settings = Settings(home=data_dir(), config_path=path if path.exists() else None, **merged)
+        settings = Settings.model_validate(
+            {"home": data_dir(), "config_path": path if path.exists() else None, **merged}
+        )
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc, sources)) from exc
     settings.sources = sources

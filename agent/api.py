@@ -1,0 +1,336 @@
+"""The Python API: the same agent as the CLI, for scripts.
+
+Async inside, with a thin blocking wrapper::
+
+    from agent.api import Kanjian
+
+    async with Kanjian(url="http://127.0.0.1:30000") as k:
+        result = await k.ask("What does the sign say?", ["sign.jpg"])
+        print(result.answer)
+        async for event in k.stream("And in English?", session=result.session):
+            ...
+
+    with Kanjian.blocking() as k:          # no event loop needed
+        print(k.ask("2+2?").answer)
+
+:class:`Kanjian` is the composition root: it reads settings, picks the backend, loads the
+tools (built-ins, plugins, MCP servers), opens memory, and builds one :class:`Agent` that
+every run shares (one connection pool, one compiled graph). The CLI's ``ask`` and ``batch``
+and the terminal app all go through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
+
+from agent.events import ApprovalRequest, Event, RunFinished
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+    from agent.config import Settings
+    from agent.loop import Agent, Approver
+    from agent.session import Session
+    from memory.api import Memory
+    from tools.base import Tool
+    from tools.registry import PluginProblem
+    from vlm.types import ChatBackend
+
+__all__ = ["BlockingKanjian", "Kanjian", "approver_for"]
+
+ImageInput = str | Path | bytes
+ApprovePolicy = Literal["ask", "always", "never"]
+
+
+def approver_for(policy: ApprovePolicy) -> Approver:
+    """``always`` and ``never`` answer at once; ``ask`` asks on the terminal (no TTY: no)."""
+
+    async def always(_: ApprovalRequest) -> bool:
+        return True
+
+    async def never(_: ApprovalRequest) -> bool:
+        return False
+
+    async def ask(request: ApprovalRequest) -> bool:
+        if not sys.stdin.isatty():
+            return False
+        prompt = f"Allow tool {request.tool!r} with {request.args}? [y/N] "
+        answer = await asyncio.to_thread(_ask_terminal, prompt)
+        return answer.strip().lower() in {"y", "yes"}
+
+    return {"always": always, "never": never, "ask": ask}[policy]
+
+
+def _ask_terminal(prompt: str) -> str:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline()
+
+
+class Kanjian:
+    """Ask questions about images with tools and memory; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        backend: ChatBackend | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] | None = None,
+        extra_tools: Sequence[Tool | Callable[..., Any]] = (),
+        use_tools: bool = True,
+        memory: bool | None = None,
+        approve: ApprovePolicy | Approver | None = None,
+        max_steps: int | None = None,
+    ) -> None:
+        from agent.config import load_settings
+
+        flags = {"vlm.url": url, "vlm.api_key": api_key, "agent.max_steps": max_steps}
+        flags["memory.enabled"] = memory
+        self.settings = settings or load_settings(flags)
+        self._backend = backend
+        self._owns_backend = backend is None
+        self._tools = tools
+        self._extra_tools = extra_tools
+        self._use_tools = use_tools
+        self._approve = approve
+        self._agent: Agent | None = None
+        self._memory: Memory | None = None
+        self._lock = asyncio.Lock()
+        self.problems: list[PluginProblem] = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._backend is not None and self._owns_backend:
+            await self._backend.aclose()
+        if self._memory is not None:
+            self._memory.close()
+        self._backend = self._agent = self._memory = None
+
+    @classmethod
+    def blocking(cls, *args: Any, **kwargs: Any) -> BlockingKanjian:
+        """A context manager giving the same API without async (runs a private event loop)."""
+        return BlockingKanjian(lambda: cls(*args, **kwargs))
+
+    # -- the parts, built on first use ------------------------------------------------------
+
+    async def backend(self) -> ChatBackend:
+        if self._backend is None:
+            from agent.backends import make_backend
+
+            self._backend = await make_backend(self.settings)
+        return self._backend
+
+    async def memory(self) -> Memory | None:
+        """The memory store, or None when ``memory.enabled`` is false."""
+        if self._memory is None and self.settings.memory.enabled:
+            from memory.api import Memory
+
+            self._memory = await asyncio.to_thread(Memory.open, self.settings)
+        return self._memory
+
+    async def agent(self) -> Agent:
+        async with self._lock:
+            if self._agent is None:
+                self._agent = await self._build_agent()
+        return self._agent
+
+    async def _build_agent(self) -> Agent:
+        from agent.loop import Agent
+
+        backend = await self.backend()
+        memory = await self.memory()
+        tools = await self._load_tools(memory)
+        approve = self._approve or self.settings.agent.approve
+        recall = None
+        if memory is not None and self.settings.agent.recall:
+            recall = self._recall_with(memory)
+        return Agent(
+            backend,
+            tools,
+            max_steps=self.settings.agent.max_steps,
+            tool_timeout=self.settings.agent.tool_timeout,
+            approver=approver_for(approve) if isinstance(approve, str) else approve,
+            recall=recall,
+            temperature=self.settings.vlm.temperature,
+            max_tokens=self.settings.vlm.max_tokens,
+        )
+
+    async def _load_tools(self, memory: Memory | None) -> list[Tool]:
+        from tools.registry import aload_tools, coerce_tools
+
+        if not self._use_tools:
+            return []
+        if self._tools is not None:
+            found = [t for item in self._tools for t in coerce_tools(item)]
+        else:
+            registry, self.problems = await aload_tools(self.settings)
+            found = registry.tools()
+            if memory is not None:
+                from agent.remember import memory_search_tool
+
+                found.append(memory_search_tool(memory))
+        return found + [t for item in self._extra_tools for t in coerce_tools(item)]
+
+    def _recall_with(self, memory: Memory) -> Callable[[str], Any]:
+        from agent.remember import format_recall
+
+        budget = self.settings.agent.recall_budget_tokens
+
+        async def recall(question: str) -> str | None:
+            return await format_recall(memory, question, budget, None)
+
+        return recall
+
+    async def session(self, session_id: str | None = None) -> Session:
+        """A new conversation, or a saved one by id (its images keep their ``image_N``)."""
+        from agent.images import ImageRegistry
+        from agent.session import Session
+
+        memory = await self.memory()
+        store = None
+        if memory is not None:
+            from agent.remember import MemoryImageStore
+
+            store = MemoryImageStore(memory)
+        if session_id is None:
+            return Session(images=ImageRegistry(store=store))
+        return await asyncio.to_thread(Session.load, session_id, None, store=store)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def stream(
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        session: str | Session | None = None,
+        run_id: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """The events of one run (ending with RunFinished); the turn is then remembered."""
+        from agent.session import Session
+
+        try:
+            agent = await self.agent()
+            convo = session if isinstance(session, Session) else await self.session(session)
+        except Exception as exc:
+            yield _setup_failure(exc, run_id, session)
+            return
+        first_message = len(convo.messages)
+        run = cast(
+            "AsyncGenerator[Event]", agent.run(question, images, session=convo, run_id=run_id)
+        )
+        async with aclosing(run) as events:
+            async for event in events:
+                if isinstance(event, RunFinished):
+                    await self._remember(convo, event, question, first_message)
+                yield event
+
+    async def ask(
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        session: str | Session | None = None,
+        run_id: str | None = None,
+    ) -> RunFinished:
+        """Run to the end; the final record (``answer``, ``steps``, ``usage``, ``error``)."""
+        last: Event | None = None
+        async for event in self.stream(question, images, session=session, run_id=run_id):
+            last = event
+        assert isinstance(last, RunFinished)
+        return last
+
+    async def _remember(
+        self, session: Session, finished: RunFinished, question: str, first: int
+    ) -> None:
+        memory = await self.memory()
+        if memory is None:
+            return
+        from agent.remember import record_turn
+
+        await record_turn(memory, session, finished, question, first)
+
+
+def _setup_failure(exc: Exception, run_id: str | None, session: Any) -> RunFinished:
+    """A run that could not even start (bad settings, unknown session) as its record."""
+    import uuid
+
+    from vlm.types import Usage
+
+    code = getattr(type(exc), "exit_code", 1)
+    return RunFinished(
+        id=run_id or uuid.uuid4().hex,
+        session=session if isinstance(session, str) else "",
+        answer=None,
+        steps=(),
+        images={},
+        usage=Usage(),
+        seconds=0.0,
+        error=str(exc) or type(exc).__name__,
+        exit_code=code if isinstance(code, int) else 1,
+    )
+
+
+class BlockingKanjian(AbstractContextManager["BlockingKanjian"]):
+    """:class:`Kanjian` for code without an event loop: each call blocks until it is done."""
+
+    def __init__(self, factory: Callable[[], Kanjian]) -> None:
+        self._factory = factory
+        self._portal_cm: Any = None
+        self._portal: BlockingPortal | None = None
+        self._kanjian: Kanjian | None = None
+
+    def __enter__(self) -> BlockingKanjian:
+        from anyio.from_thread import start_blocking_portal
+
+        self._portal_cm = start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        self._kanjian = self._portal.call(self._make)
+        return self
+
+    async def _make(self) -> Kanjian:
+        return self._factory()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._portal is not None and self._kanjian is not None:
+            self._portal.call(self._kanjian.aclose)
+        if self._portal_cm is not None:
+            self._portal_cm.__exit__(None, None, None)
+        self._portal = self._kanjian = None
+
+    def ask(
+        self, question: str, images: Sequence[ImageInput] = (), *, session: str | None = None
+    ) -> RunFinished:
+        portal, kanjian = self._parts()
+        return portal.call(lambda: kanjian.ask(question, images, session=session))
+
+    def stream(
+        self, question: str, images: Sequence[ImageInput] = (), *, session: str | None = None
+    ) -> Iterator[Event]:
+        """Events as they happen (the run proceeds while you iterate)."""
+        portal, kanjian = self._parts()
+        agen = kanjian.stream(question, images, session=session)
+        while True:
+            try:
+                yield portal.call(agen.__anext__)
+            except StopAsyncIteration:
+                return
+
+    def _parts(self) -> tuple[BlockingPortal, Kanjian]:
+        if self._portal is None or self._kanjian is None:
+            raise RuntimeError("Use BlockingKanjian inside a `with` block.")
+        return self._portal, self._kanjian
