@@ -31,7 +31,9 @@ from bench.ocr_images import Sample, render_set
 
 __all__ = ["cer_counts", "main", "normalise"]
 
-_CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = (
+    r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+)
 _SPACE_NEXT_TO_CJK = re.compile(rf"\s+(?=[{_CJK}])|(?<=[{_CJK}])\s+")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -133,7 +135,9 @@ def _run(samples: list[Sample], readers: dict[str, Reader]) -> dict[str, dict[st
 def _report(tallies: dict[str, dict[str, Tally]], count: int) -> None:
     ours, theirs = tallies["kanjian"], tallies["tesseract"]
     print(f"{count} images; CER after normalisation (see module docstring); latency per image")
-    print(f"{'kind':<12}{'kanjian CER':>13}{'tesseract CER':>15}{'kanjian ms':>12}{'tesseract ms':>14}")
+    print(
+        f"{'kind':<12}{'kanjian CER':>13}{'tesseract CER':>15}{'kanjian ms':>12}{'tesseract ms':>14}"
+    )
     for kind in [*sorted(k for k in ours if k != "all"), "all"]:
         a, b = ours[kind], theirs[kind]
         print(

@@ -15,7 +15,6 @@ engine raises is translated to :class:`~tools.errors.ToolFailed`.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import statistics
@@ -45,6 +44,10 @@ _MODEL_FILES = {
 # Two lines are in the same row when their vertical overlap (after de-skewing) covers at least
 # this fraction of the shorter one.
 _ROW_OVERLAP = 0.5
+# RapidOCR's longest side after its own resize, and the shortest side it accepts then
+# (with margin over its 32 px minimum).
+_MAX_SIDE = 2000
+_MIN_SCALED_SIDE = 48
 # Skew beyond this is not "slight": reading order falls back to plain box geometry.
 _MAX_SKEW = math.radians(10)
 
@@ -82,6 +85,8 @@ def warm_up() -> None:
 
 async def arun_ocr(image: Image, *, region: Box | None = None) -> OcrResult:
     """:func:`run_ocr` in a worker thread, for the agent's event loop."""
+    import asyncio
+
     return await asyncio.to_thread(run_ocr, image, region=region)
 
 
@@ -89,6 +94,8 @@ def run_ocr(image: Image, *, region: Box | None = None) -> OcrResult:
     """Read the text of ``image`` (or of ``region``, (x1, y1, x2, y2) in pixels)."""
     started = time.perf_counter()
     width, height = image.size
+    if width < 1 or height < 1:
+        raise ToolInputError(f"The image is {width}x{height} pixels; OCR needs a non-empty image.")
     offset = (0, 0)
     if region is not None:
         region = _check_region(region, width, height)
@@ -145,7 +152,10 @@ def _build_engine() -> Any:
         # Capping the LONG side instead keeps text near its drawn size (on the bench: CER
         # 0.32% -> 0%, 2.4x faster). Bigger images are already shrunk to 2000 px by RapidOCR.
         "Det.limit_type": "max",
-        "Det.limit_side_len": 2000,
+        "Det.limit_side_len": _MAX_SIDE,
+        # Its letterbox for wide images (pad a 1900x40 strip to 1900x474) makes the detector
+        # miss text near the strip's ends; thin strips are padded by _pad_thin instead.
+        "Global.use_vertical_padding": False,
     }
     for key, name in _MODEL_FILES.items():
         path = model_dir / name
@@ -166,7 +176,7 @@ def _recognise(image: Image) -> list[tuple[Quad, str, float]]:
     import numpy as np
 
     # RapidOCR takes numpy arrays as BGR; transparent pixels are read as on white paper.
-    rgb = _flatten(image)
+    rgb = _pad_thin(_flatten(image))
     bgr = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
     engine = _get_engine()
     try:
@@ -192,6 +202,28 @@ def _flatten(image: Image) -> Image:
         background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
         return PILImage.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _pad_thin(image: Image) -> Image:
+    """Pad very thin strips (bottom/right, in the edge colour) so RapidOCR can scale them.
+
+    RapidOCR shrinks images to 2000 px on the long side; a 3000x20 strip would become 13 px
+    high, below its 32 px minimum, and fail. Padding keeps the text at its size and the
+    boxes where they are (the padding lies beyond the original image).
+    """
+    from PIL import Image as PILImage
+
+    width, height = image.size
+    if max(width, height) <= _MAX_SIDE:
+        return image  # not shrunk; RapidOCR enlarges short sides itself
+    needed = math.ceil(_MIN_SCALED_SIDE * max(width, height) / _MAX_SIDE)
+    if min(width, height) >= needed:
+        return image
+    size = (max(width, needed), max(height, needed))
+    corner = image.getpixel((width - 1, height - 1))
+    padded = PILImage.new("RGB", size, corner)
+    padded.paste(image, (0, 0))
+    return padded
 
 
 def _to_lines(

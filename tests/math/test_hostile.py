@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -117,3 +119,25 @@ def test_sympy_errors_become_one_sentence() -> None:
 def test_timeout_out_of_range(timeout: float) -> None:
     with pytest.raises(ToolInputError, match="is out of range"):
         solve_math("1", timeout=timeout)
+
+
+def test_worker_killed_from_outside_is_replaced() -> None:
+    from tools.mathsolve.process import MathWorker
+
+    worker = MathWorker()
+    try:
+        worker.start()
+        first = worker.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        reply = worker.call(
+            {"syntax": "sympy", "kind": None, "parts": ["6*7"], "equations": []}, 5.0
+        )
+        assert reply == {
+            "ok": True,
+            "value": {"result": "42", "numeric": "42", "latex": "42", "kind": "evaluate"},
+        }
+        assert worker.pid not in (None, first)
+    finally:
+        worker.close()
+    assert worker.pid is None

@@ -76,8 +76,10 @@ def test_region_reads_only_inside_and_boxes_are_in_full_image_pixels() -> None:
     result = run_ocr(image, region=region)
     assert [line.text for line in result.lines] == ["MIDDLE LINE"]
     assert (result.width, result.height) == image.size
-    # The same line found in the crop maps back onto the full-image box (a few px of slack).
-    assert all(abs(a - b) <= 3 for a, b in zip(result.lines[0].box, middle.box, strict=True))
+    # The same line found in the crop maps back onto the full-image box. The detector's box
+    # edges move by a few px with the surroundings; a mapping error would be the crop's
+    # offset (~80 px here).
+    assert all(abs(a - b) <= 6 for a, b in zip(result.lines[0].box, middle.box, strict=True))
 
 
 def test_blank_image_gives_no_lines() -> None:
@@ -119,3 +121,17 @@ async def test_arun_ocr_runs_in_a_thread_and_calls_can_overlap() -> None:
 )
 def test_normalise_text(raw: str, expected: str) -> None:
     assert normalise_text(raw) == expected
+
+
+def test_thin_strip_wider_than_the_engine_limit_is_read() -> None:
+    # RapidOCR alone fails on this shape (shrunk to 2000 px wide it is under 32 px high).
+    image = Image.new("RGB", (3000, 40), "white")
+    ImageDraw.Draw(image).text((2400, 4), "END OF STRIP", font=cjk_font(26), fill="black")
+    result = run_ocr(image)
+    assert result.text == "END OF STRIP"
+    assert result.lines[0].box[0] >= 2390 and result.lines[0].box[3] <= 40
+
+
+def test_empty_image_is_an_input_error() -> None:
+    with pytest.raises(ToolInputError, match="0x0 pixels"):
+        run_ocr(Image.new("RGB", (0, 0)))

@@ -22,7 +22,6 @@ input; :class:`~tools.errors.ToolTimeout` when the time limit is hit.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import time
 from dataclasses import dataclass
@@ -61,6 +60,8 @@ def warm_up() -> None:
 # not the caller-side cancellation that ASYNC109 asks to express with asyncio.timeout.
 async def asolve_math(expression: str, *, timeout: float = 2.0) -> MathResult:  # noqa: ASYNC109
     """:func:`solve_math` in a worker thread, for the agent's event loop."""
+    import asyncio
+
     return await asyncio.to_thread(solve_math, expression, timeout=timeout)
 
 

@@ -42,30 +42,47 @@ class MathWorker:
         with self._lock:
             self._ensure()
 
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id, or None when none is running."""
+        return self._proc.pid if self._proc is not None else None
+
     def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request; the reply, or ToolTimeout after ``timeout`` seconds."""
+        """Send one request; the reply, or ToolTimeout after ``timeout`` seconds.
+
+        A worker found dead (killed from outside, crashed earlier) is replaced and the
+        request sent once more; a second death is reported as ToolFailed.
+        """
         with self._lock:
-            proc = self._ensure()
-            assert proc.stdin is not None
             try:
-                proc.stdin.write(json.dumps(request) + "\n")
-                proc.stdin.flush()
-            except OSError as exc:
-                self._kill()
+                return self._exchange(request, timeout)
+            except _WorkerDied:
+                pass
+            try:
+                return self._exchange(request, timeout)
+            except _WorkerDied as exc:
                 raise ToolFailed(f"The math worker stopped unexpectedly ({exc}).") from exc
-            try:
-                line = self._replies.get(timeout=timeout)
-            except queue.Empty:
-                self._kill()
-                # Start the replacement now, so that the next call does not wait for it.
-                self._proc, self._replies = self._spawn()
-                self._ready = False
-                raise ToolTimeout(f"timeout after {timeout:g} s") from None
-            if line is None:
-                code = self._kill()
-                raise ToolFailed(f"The math worker exited unexpectedly (exit code {code}).")
-            reply: dict[str, Any] = json.loads(line)
-            return reply
+
+    def _exchange(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        proc = self._ensure()
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+        except OSError as exc:
+            self._kill()
+            raise _WorkerDied(str(exc)) from exc
+        try:
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self._kill()
+            # Start the replacement now, so that the next call does not wait for it.
+            self._proc, self._replies = self._spawn()
+            raise ToolTimeout(f"timeout after {timeout:g} s") from None
+        if line is None:
+            raise _WorkerDied(f"exit code {self._kill()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
     def close(self) -> None:
         with self._lock:
@@ -123,6 +140,10 @@ class MathWorker:
             if stream is not None:
                 stream.close()
         return code
+
+
+class _WorkerDied(Exception):
+    """The worker process went away mid-request."""
 
 
 def _read_lines(stream: IO[str], replies: queue.Queue[str | None]) -> None:
