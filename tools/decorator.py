@@ -300,7 +300,7 @@ def _annotated_description(hint: Any) -> bool:
 
 def _build_model(name: str, fields: dict[str, Any]) -> type[BaseModel]:
     try:
-        return create_model(  # type: ignore[call-overload,no-any-return]
+        return create_model(
             f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
