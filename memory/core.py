@@ -24,7 +24,7 @@ from memory.store import Filters, Store
 
 __all__ = ["MemoryCore"]
 
-INDEX_BATCH = 64
+INDEX_BATCH = 512
 RECALL_TURN_TOKENS = 200
 NO_FILTERS = Filters()
 
