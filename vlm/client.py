@@ -312,17 +312,17 @@ class SGLangClient:
     async def _send(
         self, method: str, path: str, content: bytes | None, *, missing_ok: bool = False
     ) -> httpx.Response:
-        """A whole response, after retrying connect errors, 5xx and 503; raises on failure."""
+        """A whole response, after retrying dropped connections, 5xx and 503."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._request(method, path, content)
-            except ServerUnreachable:
-                if attempt > self.retries:
-                    raise
-                await asyncio.sleep(self._delay(attempt, None))
-                continue
+                response = await self._attempt(method, path, content)
+            except httpx.HTTPError as exc:
+                if _transient(exc) and attempt <= self.retries:
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                self._translate(exc, path)
             if _retryable(response.status_code) and attempt <= self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
                 continue
@@ -331,16 +331,17 @@ class SGLangClient:
             return response
 
     async def _request(self, method: str, path: str, content: bytes | None) -> httpx.Response:
+        """One attempt, httpx errors translated (for polls that do their own retrying)."""
         try:
-            return await self._http.request(
-                method,
-                self.base_url + path,
-                content=content,
-                headers=self._headers,
-                timeout=self._timeout,
-            )
+            return await self._attempt(method, path, content)
         except httpx.HTTPError as exc:
             self._translate(exc, path)
+
+    async def _attempt(self, method: str, path: str, content: bytes | None) -> httpx.Response:
+        return await self._http.request(
+            method, self.base_url + path, content=content, headers=self._headers,
+            timeout=self._timeout,
+        )  # fmt: skip
 
     @asynccontextmanager
     async def _open_stream(self, path: str, content: bytes) -> AsyncIterator[httpx.Response]:
@@ -355,7 +356,7 @@ class SGLangClient:
             try:
                 response = await self._http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                if _connect_failure(exc) and attempt <= self.retries:
+                if _transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
                 self._translate(exc, path)
@@ -461,7 +462,9 @@ class SGLangClient:
 
 def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
     # Batches run hundreds of requests at once: no cap on connections, many kept alive.
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+    # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them, so
+    # a request rarely lands on a connection the server is closing.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=4.0)
     return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
 
 
@@ -490,6 +493,17 @@ def _retryable(status: int) -> bool:
 
 def _connect_failure(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.ConnectError)
+
+
+def _transient(exc: httpx.HTTPError) -> bool:
+    """A failure before any answer arrived that another attempt may not meet.
+
+    Refused connects, and connections the server dropped without answering (a server
+    restarting, or a keep-alive connection it closed just as it was reused). Generating
+    is free of side effects, so asking again is safe. Timeouts are not retried: a server
+    that is slow once is slow again, and the user has already waited the whole timeout.
+    """
+    return isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError)
 
 
 def _reason(exc: httpx.HTTPError) -> str:

@@ -81,8 +81,8 @@ class Reply:
     Failures: ``status``/``body`` answer with that HTTP status and body (see
     :meth:`http_error`); ``error`` sends a mid-stream error event (SGLang's shape) after
     ``error_after`` pieces (default: all of them) when streaming, and a 500 with SGLang's
-    error body otherwise; ``cut_after`` drops the connection after that many pieces;
-    ``malformed`` is sent as the data of one chunk after the first piece; ``hang`` never
+    error body otherwise; ``cut_after`` drops the connection after that many pieces (or,
+    not streaming, after that many bytes of the answer); ``malformed`` is sent as the data of one chunk after the first piece; ``hang`` never
     answers (until the client leaves or the server stops).
     """
 
@@ -449,6 +449,8 @@ class ScriptedServer:
             await self._stream(request, reply, ex)
         elif reply.error is not None:
             await ex.json(500, error_body(reply.error, 500))
+        elif reply.cut_after is not None:
+            await ex.cut(_dumps(self._completion(request, reply)).encode(), reply.cut_after)
         else:
             await ex.json(200, self._completion(request, reply), reply.headers)
 
@@ -611,6 +613,12 @@ class _Exchange:
         )
         self.completed = True
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def cut(self, body: bytes, keep: int) -> None:
+        """Start a whole answer, send ``keep`` bytes of it, then drop the connection."""
+        await self.start(200, "application/json", {"content-length": str(len(body))})
+        await self._send({"type": "http.response.body", "body": body[:keep], "more_body": True})
+        # Returning now, mid-body, makes uvicorn close the connection.
 
     async def json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         await self.raw(status, _dumps(data).encode(), "application/json", headers)

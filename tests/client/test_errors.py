@@ -17,6 +17,7 @@ from vlm.client import SGLangClient
 from vlm.errors import (
     AuthError,
     BadRequestError,
+    ServerError,
     ServerHTTPError,
     ServerTimeout,
     ServerUnreachable,
@@ -281,3 +282,23 @@ async def test_callers_never_see_httpx(closed_port_url: str, make_client: Client
             await call
         failures.append(caught.value)
     assert all(isinstance(f.__cause__, httpx.HTTPError) for f in failures)
+
+
+async def test_a_dropped_connection_is_retried(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.enqueue(Reply(text="lost", cut_after=10), "fine")
+    assert (await make_client(retries=1).complete(ask())).text == "fine"
+    assert len(server.chat_requests) == 2
+
+
+async def test_a_dropped_connection_without_retries_left(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.enqueue(Reply(text="lost", cut_after=10))
+    with pytest.raises(ServerError) as caught:
+        await make_client(retries=0).complete(ask())
+    assert str(caught.value).startswith(
+        f"The connection to the model server at {server.url!r} broke during /v1/chat/completions: "
+    )
+    assert str(caught.value).endswith("retry, and check the server's log if it happens again.")
