@@ -182,8 +182,9 @@ class ScriptedServer:
     """A real OpenAI-compatible HTTP server on 127.0.0.1 whose answers are scripted.
 
     Use it as a context manager (``with``, or ``async with`` inside a running loop), or
-    call :meth:`start` and :meth:`stop`. ``srv.requests`` records every request, and
-    ``srv.disconnects`` the paths of requests whose client went away before the answer ended.
+    call :meth:`start` and :meth:`stop`. ``srv.requests`` records every request (unless
+    ``record=False``; ``srv.request_count`` counts them anyway), and ``srv.disconnects`` the
+    paths of requests whose client went away before the answer ended.
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         chunk_size: int = 4,
+        record: bool = True,
     ) -> None:
         self.responder = responder
         self.model = model
@@ -212,6 +214,9 @@ class ScriptedServer:
         self.missing = set(missing)
         self.owned_by = owned_by
         self.chunk_size = chunk_size
+        # Long benchmarks with images would keep every body; they can turn recording off.
+        self.record = record
+        self.request_count = 0
         self.requests: list[RecordedRequest] = []
         self.disconnects: list[str] = []
         self._queue: deque[Reply] = deque()
@@ -236,6 +241,7 @@ class ScriptedServer:
         made with. Lets one server serve many tests (starting one costs a fraction of a second).
         """
         self._queue.clear()
+        self.request_count = 0
         self.requests.clear()
         self.disconnects.clear()
         self._cache = PrefixCache()
@@ -354,9 +360,11 @@ class ScriptedServer:
         body = await _read_body(receive)
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self.requests.append(
-            RecordedRequest(scope["method"], path, headers, _maybe_json(body), body)
-        )
+        self.request_count += 1
+        if self.record:
+            self.requests.append(
+                RecordedRequest(scope["method"], path, headers, _maybe_json(body), body)
+            )
         exchange = _Exchange(send, receive, self._stopping)
         try:
             await self._route(scope["method"], path, headers, body, exchange)
@@ -768,6 +776,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         starting_polls=args.starting_polls,
         host=args.host,
         port=args.port,
+        record=False,  # Nobody can read the records of a separate process.
     )
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
