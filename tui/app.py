@@ -1,0 +1,559 @@
+"""The Textual chat app behind ``kanjian chat``.
+
+The app holds a :class:`~tui.chat_controller.ChatServices` and nothing else from kanjian:
+a question starts a ``turn`` worker that walks the agent's event stream and hands each event
+to the :class:`~tui.widgets.transcript.Transcript`; Esc cancels that worker, which closes
+the agent's run. A ``health`` worker polls the server every few seconds and drives the
+banner, so a server that goes away (or was never there) never takes the conversation with
+it. Slash commands and the command palette share one table (:mod:`tui.slash_commands`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer
+
+from tui.chat_controller import ChatServices, no_server_banner
+from tui.screens.approval import ApprovalScreen
+from tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
+from tui.widgets.banner import Banner
+from tui.widgets.palette import SlashCommandProvider
+from tui.widgets.prompt import AttachmentBar, PromptInput
+from tui.widgets.sidebar import SessionSidebar
+from tui.widgets.status import StatusBar
+from tui.widgets.transcript import Transcript
+
+if TYPE_CHECKING:
+    from agent.events import ApprovalRequest, Event, UsageEvent
+
+__all__ = ["KanjianApp"]
+
+# The sidebar takes 30 columns; below this width the chat gets the whole screen by default.
+SIDEBAR_MIN_WIDTH = 100
+
+
+class KanjianApp(App[None]):
+    """Chat with the model about images; see the module docstring for how it is wired."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "kanjian 看见"
+    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="kanjian.cancel"),
+        Binding("ctrl+b", "toggle_sidebar", "Sessions", id="kanjian.sidebar"),
+        Binding("ctrl+t", "toggle_thoughts", "Thoughts", id="kanjian.thoughts"),
+        Binding("ctrl+n", "new_chat", "New", id="kanjian.new"),
+        Binding("ctrl+o", "expand_tools", "Tools ±", id="kanjian.tools"),
+        Binding("ctrl+q", "quit", "Quit", id="kanjian.quit", priority=True),
+    ]
+
+    busy: reactive[bool] = reactive(False)
+    show_thoughts: reactive[bool] = reactive(True)
+    show_sidebar: reactive[bool] = reactive(True)
+
+    def __init__(
+        self,
+        services: ChatServices,
+        *,
+        attachments: Sequence[str | Path] = (),
+        resume: str | None = None,
+        image_mode: str = "auto",
+        health_interval: float = 5.0,
+        keymap: dict[str, str] | None = None,
+        theme: str | None = None,
+        warm_up: bool = True,
+    ) -> None:
+        super().__init__()
+        self.services = services
+        self.session_id: str | None = resume
+        self.pending: list[tuple[str, str]] = []
+        self.image_count = 0
+        self.health_interval = health_interval
+        self._initial_attachments = [str(a) for a in attachments]
+        self._image_mode = image_mode
+        self._keymap = dict(keymap or {})
+        self._theme_name = theme
+        self._warm_up = warm_up
+        self._sidebar_chosen = False
+        self._stream_started = 0.0
+        self._stream_deltas = 0
+
+    # --- layout -----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Banner(id="banner")
+        with Horizontal(id="main"):
+            yield SessionSidebar(id="sidebar")
+            with Vertical(id="chat"):
+                yield Transcript(image_mode=self._image_mode, id="transcript")
+                yield AttachmentBar(id="attachments")
+                yield PromptInput(id="prompt")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def prompt(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def banner(self) -> Banner:
+        return self.query_one(Banner)
+
+    async def on_mount(self) -> None:
+        self._apply_settings()
+        self.status.server = self.services.server
+        self.status.model = self.services.model
+        self.prompt.focus()
+        for path in self._initial_attachments:
+            await self.attach(path)
+        if self.session_id:
+            self.resume_session(self.session_id)
+        self.set_interval(self.health_interval, self.check_health)
+        # Everything that loads heavy modules waits until the first screen is on the terminal.
+        self.call_after_refresh(self._after_first_paint)
+
+    def _apply_settings(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)
+        if self._theme_name:
+            if self._theme_name in self.available_themes:
+                self.theme = self._theme_name
+            else:
+                names = ", ".join(sorted(self.available_themes))
+                self.notify(
+                    f"Theme {self._theme_name!r} is not known; set tui.theme to one of {names}.",
+                    severity="warning",
+                )
+
+    def _after_first_paint(self) -> None:
+        self.check_health()
+        self.refresh_sessions("")
+        if self._warm_up:
+            self.warm_up()
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def warm_up(self) -> None:
+        """Import the agent (LangChain) in the background so the first question starts fast."""
+        import importlib
+
+        for name in ("agent.loop", "vlm.client"):
+            # A part not installed shows its own error when first used.
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+
+    def on_resize(self) -> None:
+        if not self._sidebar_chosen:
+            self.show_sidebar = self.size.width >= SIDEBAR_MIN_WIDTH
+
+    def watch_show_sidebar(self, shown: bool) -> None:
+        self.query_one(SessionSidebar).display = shown
+
+    def watch_show_thoughts(self, shown: bool) -> None:
+        self.query_one(Transcript).set_class(not shown, "-hide-thoughts")
+
+    def watch_busy(self, busy: bool) -> None:
+        self.status.activity = "answering… (Esc cancels)" if busy else ""
+
+    # --- asking -------------------------------------------------------------------------------
+
+    @on(PromptInput.Submitted)
+    async def submitted(self, message: PromptInput.Submitted) -> None:
+        parsed = parse_slash(message.text)
+        if parsed is not None:
+            await self.run_slash(*parsed)
+            return
+        if self.busy:
+            self.prompt.load_text(message.text)
+            self.notify("Still answering; press Esc to cancel first.", severity="warning")
+            return
+        question = message.text[1:] if message.text.startswith("//") else message.text
+        attachments, self.pending = self.pending, []
+        self.query_one(AttachmentBar).show([])
+        await self.transcript.add_user(question, attachments)
+        self.run_turn(question, [path for _, path in attachments])
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def run_turn(self, question: str, images: list[str]) -> None:
+        """One agent run, its events shown as they arrive; errors stay inside the transcript."""
+        self.busy = True
+        self._stream_deltas = 0
+        try:
+            events = self.services.run(
+                question, images, session=self.session_id, approver=self.ask_approval
+            )
+            async with aclosing(events) as stream:
+                async for event in stream:
+                    await self.show_event(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self.transcript.end_turn()
+            await self.transcript.add_error(_describe(exc))
+        finally:
+            self.busy = False
+
+    async def ask_approval(self, request: ApprovalRequest) -> bool:
+        """The agent's approver: the dialog's answer (Esc and closing it mean no)."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(allowed: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(bool(allowed))
+
+        self.push_screen(ApprovalScreen(request), callback=done)
+        return await answer
+
+    async def show_event(self, event: Event) -> None:
+        """Put one agent event on the screen."""
+        from agent import events as ev
+
+        transcript = self.transcript
+        if isinstance(event, ev.ImageAdded):
+            await self._image_added(event)
+        elif isinstance(event, ev.StepStarted):
+            self.status.activity = f"step {event.step}… (Esc cancels)"
+        elif isinstance(event, ev.Thought):
+            await transcript.add_thought(event.text)
+        elif isinstance(event, ev.ToolCallEvent):
+            self.status.activity = f"running {event.tool}… (Esc cancels)"
+            await transcript.start_tool(event)
+        elif isinstance(event, ev.ApprovalRequest):
+            self.status.activity = f"waiting for approval of {event.tool}"
+        elif isinstance(event, ev.ToolResultEvent):
+            await transcript.finish_tool(event)
+        elif isinstance(event, ev.AnswerDelta):
+            self._count_delta()
+            await transcript.answer_delta(event.text)
+        elif isinstance(event, ev.AnswerDone):
+            await transcript.answer_done(event.text)
+        elif isinstance(event, ev.UsageEvent):
+            self._usage(event)
+        elif isinstance(event, ev.ErrorEvent):
+            await transcript.end_turn()
+            await transcript.add_error(event.message)
+        elif isinstance(event, ev.RunFinished):
+            self.session_id = event.session or self.session_id
+
+    async def _image_added(self, event: Any) -> None:
+        number = event.image_id.removeprefix("image_")
+        if number.isdigit():
+            self.image_count = max(self.image_count, int(number))
+        # A figure the status bar can do without, should tiling be unavailable.
+        with contextlib.suppress(ImportError, ValueError):
+            self.status.image_tokens += self.services.image_tokens(event.width, event.height)
+        await self.transcript.add_image(event)
+
+    def _count_delta(self) -> None:
+        now = time.perf_counter()
+        if self._stream_deltas == 0:
+            self._stream_started = now
+        self._stream_deltas += 1
+        elapsed = now - self._stream_started
+        if elapsed > 0.2:
+            # Servers stream about one token per chunk: a live estimate until usage arrives.
+            self.status.tokens_per_s = self._stream_deltas / elapsed
+
+    def _usage(self, event: UsageEvent) -> None:
+        usage = event.usage
+        self.status.prompt_tokens = usage.prompt_tokens
+        self.status.cached_tokens = usage.cached_tokens
+        if event.seconds > 0 and usage.completion_tokens:
+            self.status.tokens_per_s = usage.completion_tokens / event.seconds
+
+    # --- attachments ----------------------------------------------------------------------------
+
+    async def attach(self, path_text: str | Path) -> bool:
+        """Queue an image for the next question as the next ``image_N``; False if unusable."""
+        path = _image_file(path_text)
+        if path is None:
+            kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+            await self.transcript.add_error(
+                f"Cannot attach {str(path_text)!r}: it is not an image file ({kinds}); "
+                "check the path (Tab completes after /image)."
+            )
+            return False
+        name = f"image_{self.image_count + len(self.pending) + 1}"
+        self.pending.append((name, str(path)))
+        self.query_one(AttachmentBar).show(self.pending)
+        self.prompt.insert(f"[{name}] ")
+        return True
+
+    @on(PromptInput.AttachRequested)
+    async def pasted_image(self, message: PromptInput.AttachRequested) -> None:
+        await self.attach(message.path)
+
+    # --- slash commands ---------------------------------------------------------------------------
+
+    async def run_slash(self, name: str, arg: str) -> None:
+        handler = getattr(self, f"_slash_{name}")
+        await handler(arg)
+
+    def palette_command(self, command: SlashCommand) -> None:
+        """From the command palette: fill the prompt when an argument is needed, else run."""
+        if command.needs_arg:
+            self.prompt.load_text(f"/{command.name} ")
+            self.prompt.move_cursor(self.prompt.document.end)
+            self.prompt.focus()
+        else:
+            self.call_later(self.run_slash, command.name, "")
+
+    async def _slash_image(self, arg: str) -> None:
+        if not arg:
+            await self.transcript.add_error(
+                "/image needs a path, e.g. /image photo.png (Tab completes)."
+            )
+            return
+        await self.attach(arg.strip("'\""))
+
+    async def _slash_ocr(self, arg: str) -> None:
+        path = arg.strip("'\"") or self._latest_image()
+        if not path:
+            await self.transcript.add_error("/ocr needs an image: /ocr PATH, or attach one first.")
+            return
+        self.direct("OCR", self.services.ocr(path))
+
+    async def _slash_math(self, arg: str) -> None:
+        if not arg:
+            await self.transcript.add_error("/math needs an expression, e.g. /math x**2 = 4.")
+            return
+        self.direct("math", self.services.math(arg))
+
+    async def _slash_memory(self, arg: str) -> None:
+        if not arg:
+            await self.transcript.add_error("/memory needs a query, e.g. /memory receipt total.")
+            return
+        self.direct("memory search", self._memory_markdown(arg))
+
+    async def _slash_tools(self, arg: str) -> None:
+        self.direct("tools", self._tools_markdown())
+
+    async def _slash_model(self, arg: str) -> None:
+        status = self.status
+        await self.transcript.add_note(
+            f"**Server** `{self.services.server}` · **model** `{self.services.model}` · "
+            f"**health** {status.health}"
+        )
+
+    async def _slash_new(self, arg: str) -> None:
+        self.workers.cancel_group(self, "turn")
+        await self.transcript.clear()
+        self.session_id = None
+        self.image_count = 0
+        self.pending = []
+        self.query_one(AttachmentBar).show([])
+        self.status.image_tokens = 0
+        self.status.cached_tokens = 0
+        self.status.prompt_tokens = 0
+        self.prompt.focus()
+
+    async def _slash_resume(self, arg: str) -> None:
+        if not arg:
+            self.show_sidebar = True
+            self._sidebar_chosen = True
+            self.query_one("#session-search").focus()
+            return
+        self.resume_session(arg)
+
+    async def _slash_export(self, arg: str) -> None:
+        target = _export_path(arg, self.session_id)
+        text = "\n\n".join(self.transcript.log_lines) + "\n"
+        try:
+            await asyncio.to_thread(target.write_text, text, encoding="utf-8")
+        except OSError as exc:
+            await self.transcript.add_error(
+                f"Cannot write {str(target)!r}: {exc.strerror}; pick another path."
+            )
+            return
+        self.notify(f"Saved the conversation to {target}.")
+
+    async def _slash_help(self, arg: str) -> None:
+        keys = [
+            (binding.key, binding.description)
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding) and binding.description
+        ]
+        keys += [
+            ("enter", "send"),
+            ("ctrl+j", "new line"),
+            ("up/down", "history"),
+            ("ctrl+p", "command palette"),
+        ]
+        await self.transcript.add_note(help_markdown(keys))
+
+    async def _slash_quit(self, arg: str) -> None:
+        self.exit()
+
+    def _latest_image(self) -> str | None:
+        if self.pending:
+            return self.pending[-1][1]
+        views = self.transcript.query("ImageView")
+        return str(views.last().path) if views else None  # type: ignore[attr-defined]
+
+    @work(group="direct", exit_on_error=False)
+    async def direct(self, what: str, job: Any) -> None:
+        """A command that needs no model (/ocr, /math, /memory, /tools): result or error inline."""
+        self.status.activity = f"{what}…"
+        try:
+            await self.transcript.add_note(await job, kind="direct")
+        except Exception as exc:
+            await self.transcript.add_error(_describe(exc))
+        finally:
+            self.status.activity = "answering… (Esc cancels)" if self.busy else ""
+
+    async def _memory_markdown(self, query: str) -> str:
+        hits = await self.services.memory_search(query)
+        if not hits:
+            return f"No past conversation matches {query!r}."
+        lines = [f"**Memory** for {query!r}:", ""]
+        lines += [
+            f"{i}. `{h.session}` ({h.score:.2f}, {h.created[:16]}): {h.text[:160]}"
+            for i, h in enumerate(hits, 1)
+        ]
+        lines.append("\nResume one with `/resume ID`.")
+        return "\n".join(lines)
+
+    async def _tools_markdown(self) -> str:
+        tools = await self.services.tools()
+        lines = ["| tool | what it does | approval |", "|---|---|---|"]
+        lines += [
+            f"| `{t.name}` | {t.description} | {'asks' if t.side_effects else '—'} |" for t in tools
+        ]
+        return "\n".join(lines)
+
+    # --- sessions ------------------------------------------------------------------------------------
+
+    @on(SessionSidebar.Search)
+    def sidebar_search(self, message: SessionSidebar.Search) -> None:
+        self.refresh_sessions(message.query)
+
+    @on(SessionSidebar.Selected)
+    def sidebar_selected(self, message: SessionSidebar.Selected) -> None:
+        self.resume_session(message.session_id)
+
+    @work(exclusive=True, group="sessions", exit_on_error=False)
+    async def refresh_sessions(self, query: str) -> None:
+        try:
+            sessions = await self.services.sessions(query)
+        except Exception as exc:
+            self.log.warning(f"sessions unavailable: {exc}")
+            sessions = []
+        self.query_one(SessionSidebar).sessions = tuple(sessions)
+
+    @work(exclusive=True, group="turn", exit_on_error=False)
+    async def resume_session(self, session_id: str) -> None:
+        """Show a past conversation, images included, and continue it."""
+        try:
+            turns = await self.services.load_session(session_id)
+        except Exception as exc:
+            await self.transcript.add_error(_describe(exc))
+            return
+        await self._slash_new("")
+        self.session_id = session_id
+        from agent.events import ImageAdded
+
+        for turn in turns:
+            await self.transcript.add_user(turn.question, list(turn.images))
+            for name, path in turn.images:
+                await self._image_added(ImageAdded(name, path, *_image_size(path)))
+            await self.transcript.answer_done(turn.answer)
+        self.notify(f"Resumed {session_id} ({len(turns)} turns).")
+
+    # --- control -----------------------------------------------------------------------------------
+
+    async def action_cancel(self) -> None:
+        if not self.busy:
+            return
+        if isinstance(self.screen, ApprovalScreen):
+            self.screen.dismiss(False)
+        self.workers.cancel_group(self, "turn")
+        await self.transcript.end_turn()
+        await self.transcript.add_note("_Cancelled._", kind="cancelled")
+        self.busy = False
+
+    def action_toggle_sidebar(self) -> None:
+        self._sidebar_chosen = True
+        self.show_sidebar = not self.show_sidebar
+
+    def action_toggle_thoughts(self) -> None:
+        self.show_thoughts = not self.show_thoughts
+
+    def action_expand_tools(self) -> None:
+        rows = list(self.transcript.query("ToolRow"))
+        collapse = any(not row.collapsed for row in rows)  # type: ignore[attr-defined]
+        for row in rows:
+            row.collapsed = collapse  # type: ignore[attr-defined]
+
+    async def action_new_chat(self) -> None:
+        await self._slash_new("")
+
+    @work(exclusive=True, group="health", exit_on_error=False)
+    async def check_health(self) -> None:
+        """Poll the server; the banner says what is wrong and clears itself on reconnect."""
+        health = await self.services.health()
+        before = self.status.health
+        self.status.health = "ok" if health.ok else "down"
+        if health.ok:
+            self.banner.message = ""
+            if before == "down":
+                self.notify(f"Reconnected to {self.services.server}.")
+        elif before == "ok":
+            self.banner.message = (
+                f"Lost the model server at {self.services.server!r} ({health.detail}); retrying "
+                f"every {self.health_interval:g} s. The conversation is kept."
+            )
+        else:
+            self.banner.message = no_server_banner(self.services.server, health.detail)
+
+    async def on_unmount(self) -> None:
+        await self.services.aclose()
+
+
+def _describe(exc: BaseException) -> str:
+    """One sentence for an error inside the transcript: ours as is, others with their type."""
+    module = type(exc).__module__.split(".")[0]
+    if module in {"vlm", "tools", "agent", "memory", "tui"}:
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _image_file(path_text: str | Path) -> Path | None:
+    path = Path(str(path_text)).expanduser()
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return path.resolve()
+    return None
+
+
+def _export_path(arg: str, session_id: str | None) -> Path:
+    if arg:
+        return Path(arg).expanduser()
+    return Path.cwd() / f"kanjian-{session_id or 'chat'}-{time.strftime('%Y%m%d-%H%M%S')}.md"
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            return img.size
+    except OSError:
+        return (0, 0)

@@ -1,0 +1,280 @@
+"""The glue between the chat app and the rest of kanjian: agent runs, health, memory, tools.
+
+The app never talks HTTP and never builds an agent itself: it holds one :class:`ChatServices`
+and calls it. A run is an :class:`EventSource` — an async callable that takes the question,
+the attached image paths, the session id and an approver, and yields the agent's typed events
+(:mod:`agent.events`). The real source is an adapter over ``Agent.run``; tests pass a scripted
+one. Everything heavy (the agent, LangChain, OCR, SymPy, chromadb) is imported inside the
+methods, on first use, so that the first screen paints before any of it loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from agent.config import Settings
+    from agent.events import ApprovalRequest, Event
+    from memory.api import Memory
+
+__all__ = [
+    "Approver",
+    "ChatServices",
+    "EventSource",
+    "Health",
+    "MemoryHit",
+    "PastTurn",
+    "SessionSummary",
+    "ToolInfo",
+    "no_server_banner",
+]
+
+Approver = Callable[["ApprovalRequest"], Awaitable[bool]]
+
+
+class EventSource(Protocol):
+    """One agent run: the events of answering ``question`` about ``images``."""
+
+    def __call__(
+        self,
+        question: str,
+        images: Sequence[str],
+        *,
+        session: str | None,
+        approver: Approver,
+    ) -> AsyncGenerator[Event, None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    # One sentence: why it is down, or which model answers.
+    detail: str = ""
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    id: str
+    title: str
+    created: str
+    turns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PastTurn:
+    question: str
+    answer: str
+    # (name for the model, path on disk) in conversation order.
+    images: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryHit:
+    session: str
+    score: float
+    text: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInfo:
+    name: str
+    description: str
+    side_effects: bool
+
+
+def no_server_banner(url: str, detail: str) -> str:
+    """The one banner shown when no model answers, with the three ways to fix it."""
+    return (
+        f"No model server answers at {url!r} ({detail}). Start one with `kanjian serve-model`, "
+        "point KANJIAN_URL (or --url) at a running server, or install the local backend with "
+        "pip install 'kanjian[local]'. /ocr, /math and /memory work without a model."
+    )
+
+
+class ChatServices:
+    """What the chat app can ask for. Each method loads its part of kanjian on first use."""
+
+    def __init__(self, settings: Settings, *, source: EventSource | None = None) -> None:
+        self.settings = settings
+        self._source = source
+        self._agent: Any = None
+        self._approver: Approver | None = None
+        self._health_client: Any = None
+        self._memory: Memory | None = None
+
+    @property
+    def server(self) -> str:
+        return self.settings.vlm.url
+
+    @property
+    def model(self) -> str:
+        return self.settings.vlm.model
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def run(
+        self, question: str, images: Sequence[str], *, session: str | None, approver: Approver
+    ) -> AsyncGenerator[Event, None]:
+        """The events of one run, from the scripted source when one was given, else the agent."""
+        if self._source is not None:
+            return self._source(question, images, session=session, approver=approver)
+        return self._agent_run(question, images, session=session, approver=approver)
+
+    async def _agent_run(
+        self, question: str, images: Sequence[str], *, session: str | None, approver: Approver
+    ) -> AsyncGenerator[Event, None]:
+        self._approver = approver
+        agent = await self._get_agent()
+        async for event in agent.run(question, list(images), session=session):
+            yield event
+
+    async def _get_agent(self) -> Any:
+        if self._agent is None:
+            from agent.api import build_agent
+
+            self._agent = await build_agent(self.settings, approver=self._approve)
+        return self._agent
+
+    async def _approve(self, request: ApprovalRequest) -> bool:
+        # The agent is built once; the approver of the run in progress answers.
+        return await self._approver(request) if self._approver else False
+
+    # --- health ---------------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        """Whether the model server answers ``/health``; never raises."""
+        from agent.backends import http_backend
+        from vlm.errors import VLMError
+
+        if self._health_client is None:
+            self._health_client = http_backend(self.settings)
+        try:
+            await self._health_client.health()
+        except VLMError as exc:
+            return Health(False, _first_sentence(str(exc)))
+        except OSError as exc:
+            return Health(False, f"{type(exc).__name__}: {exc}")
+        return Health(True, "healthy", self.model)
+
+    async def aclose(self) -> None:
+        if self._health_client is not None:
+            await self._health_client.aclose()
+        if self._agent is not None and hasattr(self._agent, "aclose"):
+            await self._agent.aclose()
+        if self._memory is not None:
+            self._memory.close()
+
+    # --- what works without a model ---------------------------------------------------------
+
+    async def ocr(self, path: str | Path) -> str:
+        """The text of the image at ``path``, as Markdown, with RapidOCR (no model needed)."""
+        from tools.ocr import arun_ocr
+
+        image = await asyncio.to_thread(_load_image, Path(path))
+        result = await arun_ocr(image)
+        lines = [f"**OCR of `{Path(path).name}`** ({len(result.lines)} lines)", ""]
+        lines += [
+            f"{i}. {line.text}  _({line.confidence:.2f})_" for i, line in enumerate(result.lines, 1)
+        ]
+        return "\n".join(lines)
+
+    async def math(self, expression: str) -> str:
+        """SymPy's exact and numeric result for ``expression``, as Markdown."""
+        from tools.mathsolve import solve_math
+
+        result = await asyncio.to_thread(solve_math, expression)
+        data = result if isinstance(result, dict) else _as_dict(result)
+        out = f"**{data.get('input', expression)}** = `{data.get('result')}`"
+        if data.get("numeric") not in (None, "", data.get("result")):
+            out += f" ≈ `{data['numeric']}`"
+        return out
+
+    async def tools(self) -> list[ToolInfo]:
+        from tools.registry import aload_tools
+
+        registry, _problems = await aload_tools(self.settings, mcp=False)
+        return [ToolInfo(t.name, t.description, t.side_effects) for t in registry.tools()]
+
+    async def _get_memory(self) -> Memory:
+        if self._memory is None:
+            from memory.api import Memory
+
+            # Opening builds the embedder and chromadb: off the event loop.
+            self._memory = await asyncio.to_thread(Memory.open, self.settings)
+        return self._memory
+
+    async def memory_search(self, query: str, k: int = 5) -> list[MemoryHit]:
+        from memory.records import iso
+
+        memory = await self._get_memory()
+        hits = await memory.search(query, k)
+        return [MemoryHit(h.session, h.score, h.text, iso(h.created)) for h in hits]
+
+    async def sessions(self, query: str = "") -> list[SessionSummary]:
+        """Past conversations, newest first; ``query`` matches titles and (lexically) turns."""
+        from memory.records import iso
+
+        memory = await self._get_memory()
+        records = await memory.list_sessions(limit=200)
+        needle = query.casefold().strip()
+        if needle:
+            found = {h.session for h in await memory.search(query, 50, mode="lexical")}
+            records = [r for r in records if needle in r.title.casefold() or r.id in found]
+        return [
+            SessionSummary(r.id, r.title or r.id, iso(r.created), r.turn_count) for r in records
+        ]
+
+    async def load_session(self, session_id: str) -> list[PastTurn]:
+        """The turns of a past conversation with their images' paths in the image store."""
+        memory = await self._get_memory()
+        record = await memory.get_session(session_id)
+        return [
+            PastTurn(
+                t.question,
+                t.answer,
+                tuple((ref.name, str(memory.image_path(ref.sha256))) for ref in t.images),
+            )
+            for t in record.turns
+        ]
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """Context positions one image costs the model (SGLang's tiling rule)."""
+        from vlm.tiling import image_tokens
+
+        return image_tokens(width, height, max_num=self.settings.vlm.max_num, rule="sglang")
+
+
+def _load_image(path: Path) -> PILImage:
+    """The image at ``path``, loaded; a clear sentence when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    from tools.errors import ToolInputError
+
+    try:
+        with Image.open(path.expanduser()) as img:
+            img.load()
+            return img
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ToolInputError(
+            f"Cannot read the image {str(path)!r} ({exc}); pass a PNG or JPEG path."
+        ) from exc
+
+
+def _first_sentence(text: str) -> str:
+    return text.strip().split("\n", 1)[0]
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "to_json"):
+        return dict(result.to_json())
+    if hasattr(result, "as_dict"):
+        return dict(result.as_dict())
+    return {"result": str(result)}

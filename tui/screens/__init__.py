@@ -1,0 +1,1 @@
+"""Screens the chat app pushes over the chat: the approval dialog."""

@@ -1,0 +1,65 @@
+"""The sidebar of past conversations: a search box over a list; selecting one resumes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, OptionList
+from textual.widgets.option_list import Option
+
+from tui.chat_controller import SessionSummary
+
+__all__ = ["SessionSidebar"]
+
+
+class SessionSidebar(Vertical):
+    """The app sets ``sessions``; the sidebar posts :class:`Search` and :class:`Selected`."""
+
+    DEFAULT_CSS = """
+    SessionSidebar { width: 30; dock: left; border-right: vkey $primary 50%; }
+    SessionSidebar > Input { margin: 0; }
+    SessionSidebar > OptionList { height: 1fr; border: none; }
+    """
+
+    sessions: reactive[tuple[SessionSummary, ...]] = reactive(())
+
+    class Search(Message):
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    class Selected(Message):
+        def __init__(self, session_id: str) -> None:
+            super().__init__()
+            self.session_id = session_id
+
+    def compose(self) -> Any:
+        yield Input(placeholder="search sessions", id="session-search")
+        yield OptionList(id="session-list")
+
+    def watch_sessions(self, sessions: tuple[SessionSummary, ...]) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        if not sessions:
+            options.add_option(Option("(no past conversations)", disabled=True))
+            return
+        options.add_options(
+            Option(
+                Text.assemble(s.title[:40], "\n", (f"{s.created[:16]} · {s.turns} turns", "dim")),
+                id=s.id,
+            )
+            for s in sessions
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Search(event.value))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.Selected(event.option.id))

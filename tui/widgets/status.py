@@ -1,0 +1,45 @@
+"""The status bar: server and model, health, tokens/s, cached tokens, image tokens in context."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+__all__ = ["StatusBar"]
+
+_HEALTH_STYLE = {"ok": "green", "down": "red", "checking": "yellow"}
+
+
+class StatusBar(Widget):
+    """One line; each field is a reactive the app sets as events arrive."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    server: reactive[str] = reactive("")
+    model: reactive[str] = reactive("")
+    health: reactive[str] = reactive("checking")
+    activity: reactive[str] = reactive("")
+    tokens_per_s: reactive[float] = reactive(0.0)
+    cached_tokens: reactive[int] = reactive(0)
+    prompt_tokens: reactive[int] = reactive(0)
+    image_tokens: reactive[int] = reactive(0)
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("● ", style=_HEALTH_STYLE.get(self.health, "yellow"))
+        text.append(f"{self.health} ")
+        text.append(f"{self.server} · {self.model}")
+        if self.activity:
+            text.append(f" │ {self.activity}", style="bold")
+        text.append(f" │ {self.tokens_per_s:.0f} tok/s")
+        text.append(f" │ cached {self.cached_tokens}/{self.prompt_tokens}")
+        text.append(f" │ img {self.image_tokens} tok")
+        return text

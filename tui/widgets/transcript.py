@@ -1,0 +1,233 @@
+"""The transcript: questions, streamed Markdown answers, thoughts, tool rows and images.
+
+:class:`Transcript` turns the agent's events into widgets as they arrive. The answer is a
+Textual ``Markdown`` fed through its ``MarkdownStream``, so each delta is appended to the
+last block instead of re-parsing the whole message. A tool call becomes a collapsible
+:class:`ToolRow` that fills in its result and seconds when the tool returns; images (the
+user's, grounding overlays, zoom crops) appear inline as soon as they enter the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, Collapsible, Markdown, Static
+
+from tui.widgets.image_view import ImageView
+
+if TYPE_CHECKING:
+    from textual.widgets._markdown import MarkdownStream
+
+    from agent.events import (
+        ImageAdded,
+        ToolCallEvent,
+        ToolResultEvent,
+    )
+
+__all__ = [
+    "AnswerView",
+    "CopyButton",
+    "Note",
+    "ThoughtView",
+    "ToolRow",
+    "Transcript",
+    "UserMessage",
+    "code_blocks",
+]
+
+_FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def code_blocks(markdown: str) -> list[tuple[str, str]]:
+    """``(language, code)`` for each fenced block of ``markdown``, in order."""
+    return [(m.group(1), m.group(2)) for m in _FENCE.finditer(markdown)]
+
+
+def short_args(args: dict[str, Any], limit: int = 60) -> str:
+    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class UserMessage(Static):
+    """The user's question, with the ``[image_N]`` attachments it carried."""
+
+
+class Note(Static):
+    """A line from the app itself: help, a direct tool's result, a cancelled run, an error."""
+
+
+class ThoughtView(Static):
+    """The model's reasoning for one step, dimmed; hidden when thoughts are toggled off."""
+
+
+class CopyButton(Button):
+    """Copies one code block of an answer to the clipboard (OSC 52 via the app)."""
+
+    def __init__(self, code: str, label: str) -> None:
+        super().__init__(label, classes="copy")
+        self.code = code
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.app.copy_to_clipboard(self.code)
+        self.notify(f"Copied {len(self.code.splitlines())} lines to the clipboard.")
+
+
+class AnswerView(Vertical):
+    """An answer streamed into Markdown; copy buttons for its code blocks once it is done."""
+
+    def __init__(self) -> None:
+        super().__init__(classes="answer")
+        self.markdown = Markdown()
+        self._stream: MarkdownStream | None = None
+        self.text = ""
+
+    def compose(self) -> Any:
+        yield self.markdown
+
+    async def add(self, delta: str) -> None:
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        self.text += delta
+        await self._stream.write(delta)
+
+    async def finish(self, text: str) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if text != self.text:
+            # No deltas came (or they differ from the final text): show the final text whole.
+            self.text = text
+            await self.markdown.update(text)
+        blocks = code_blocks(self.text)
+        if blocks:
+            buttons = [
+                CopyButton(code, f"⧉ copy {lang or 'code'} #{i}")
+                for i, (lang, code) in enumerate(blocks, 1)
+            ]
+            await self.mount(Horizontal(*buttons, classes="copies"))
+
+
+class ToolRow(Collapsible):
+    """One tool call: ``⚙ tool(args)`` while it runs; result and seconds when it returns."""
+
+    def __init__(self, event: ToolCallEvent) -> None:
+        self.tool = event.tool
+        self.args_text = short_args(event.args)
+        self.detail = Static(self._args_block(event.args), classes="tool-detail", markup=False)
+        super().__init__(self.detail, title=f"⚙ {event.tool}({self.args_text}) …", collapsed=True)
+        self.add_class("tool-row")
+
+    @staticmethod
+    def _args_block(args: dict[str, Any]) -> str:
+        return "args: " + json.dumps(args, ensure_ascii=False)
+
+    def finish(self, event: ToolResultEvent) -> None:
+        mark = "✗" if event.error else "✓"
+        self.title = f"⚙ {event.tool}({self.args_text}) {mark} {event.seconds:.2f}s"
+        result = event.error or event.text
+        self.detail.update(f"{self._args_block(event.args)}\nresult: {result}")
+        self.set_class(bool(event.error), "-failed")
+
+
+class Transcript(VerticalScroll):
+    """The conversation so far; the app calls these methods as events arrive."""
+
+    def __init__(self, *, image_mode: str = "auto", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.image_mode = image_mode
+        self._answer: AnswerView | None = None
+        self._rows: dict[str, ToolRow] = {}
+        self._images: dict[str, ImageAdded] = {}
+        self._pending_images: dict[str, ImageView] = {}
+        # Markdown of the conversation, for /export.
+        self.log_lines: list[str] = []
+
+    async def _add(self, widget: Widget) -> None:
+        await self.mount(widget)
+        self.scroll_end(animate=False)
+
+    async def add_user(self, text: str, attachments: list[tuple[str, str]]) -> None:
+        tags = "  ".join(f"[{name}] {path}" for name, path in attachments)
+        body = f"{text}\n{tags}" if tags else text
+        await self._add(UserMessage(body, classes="user", markup=False))
+        self.log_lines.append(
+            f"## You\n\n{text}\n" + "".join(f"\n- {n}: {p}" for n, p in attachments)
+        )
+
+    async def add_note(self, markdown: str, *, kind: str = "info") -> None:
+        await self._add(Markdown(markdown, classes=f"note -{kind}"))
+        self.log_lines.append(markdown)
+
+    async def add_error(self, message: str) -> None:
+        await self._add(Note(f"⚠ {message}", classes="note -error", markup=False))
+        self.log_lines.append(f"> **Error:** {message}")
+
+    async def add_thought(self, text: str) -> None:
+        await self._add(ThoughtView(f"💭 {text}", classes="thought", markup=False))
+
+    async def add_image(self, event: ImageAdded) -> None:
+        self._images[event.image_id] = event
+        path = event.path or event.origin
+        view = ImageView(
+            event.image_id, path, event.origin, (event.width, event.height), self.image_mode
+        )
+        self._pending_images[event.image_id] = view
+        await self._add(view)
+
+    async def start_tool(self, event: ToolCallEvent) -> None:
+        row = ToolRow(event)
+        self._rows[event.call_id] = row
+        await self._add(row)
+
+    async def finish_tool(self, event: ToolResultEvent) -> None:
+        row = self._rows.get(event.call_id)
+        if row is None:
+            # A result without its call (a resumed or replayed run): show the row anyway.
+            from agent.events import ToolCallEvent
+
+            await self.start_tool(ToolCallEvent(event.step, event.call_id, event.tool, event.args))
+            row = self._rows[event.call_id]
+        row.finish(event)
+        boxes = event.output.get("boxes") if isinstance(event.output, dict) else None
+        for image_id in event.images:
+            view = self._pending_images.get(image_id)
+            if view is not None and boxes:
+                view.set_legend(boxes)
+        self.log_lines.append(f"- ⚙ `{event.tool}({row.args_text})` → {event.error or event.text}")
+        self.scroll_end(animate=False)
+
+    async def answer_delta(self, text: str) -> None:
+        if self._answer is None:
+            self._answer = AnswerView()
+            await self._add(self._answer)
+        await self._answer.add(text)
+        self.scroll_end(animate=False)
+
+    async def answer_done(self, text: str) -> None:
+        if self._answer is None:
+            self._answer = AnswerView()
+            await self._add(self._answer)
+        await self._answer.finish(text)
+        self.log_lines.append(f"## kanjian\n\n{text}\n")
+        self._answer = None
+        self.scroll_end(animate=False)
+
+    async def end_turn(self) -> None:
+        """Close an answer cut short (cancel, error) so the next turn starts fresh."""
+        if self._answer is not None:
+            await self._answer.finish(self._answer.text)
+            self.log_lines.append(f"## kanjian (interrupted)\n\n{self._answer.text}\n")
+            self._answer = None
+
+    async def clear(self) -> None:
+        await self.remove_children()
+        self._answer = None
+        self._rows.clear()
+        self._images.clear()
+        self._pending_images.clear()
+        self.log_lines.clear()
