@@ -300,9 +300,7 @@ def _annotated_description(hint: Any) -> bool:
 
 def _build_model(name: str, fields: dict[str, Any]) -> type[BaseModel]:
     try:
-        return create_model(
-            f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
-        )
+        return create_model(f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields)
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
         raise ToolDefinitionError(
             f"Tool {name!r} has an argument type pydantic cannot describe as JSON ({exc}); "

@@ -84,7 +84,12 @@ class ToolRegistry:
 
     def add(self, item: Any) -> Tool:
         """Add a Tool, a function (made into one with ``@tool``) or a LangChain tool."""
-        (tool,) = coerce_tools(item) if not isinstance(item, Tool) else (item,)
+        tools = coerce_tools(item)
+        if len(tools) != 1:
+            raise ToolDefinitionError(
+                f"registry.add takes one tool at a time, not {len(tools)}; call it once per tool."
+            )
+        tool = tools[0]
         if self.source is not None and tool.source != self.source:
             tool = replace(tool, source=self.source)
         _check_tool(tool)
