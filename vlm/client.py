@@ -216,11 +216,18 @@ class SGLangClient:
     # -- health and model info -------------------------------------------------------------
 
     async def health(self) -> Literal["ok", "starting"]:
-        """``"ok"`` when the server serves, ``"starting"`` while it loads the model (503)."""
-        response = await self._request("GET", "/health", None)
+        """``"ok"`` when the server serves, ``"starting"`` while it loads the model (503).
+
+        Servers without ``/health`` (some OpenAI-compatible ones) are asked ``/v1/models``.
+        """
+        path = "/health"
+        response = await self._request("GET", path, None)
+        if response.status_code == 404:
+            path = "/v1/models"
+            response = await self._request("GET", path, None)
         if response.status_code == 503:
             return "starting"
-        self._raise_for_status(response, "GET", "/health", attempts=1)
+        self._raise_for_status(response, "GET", path, attempts=1)
         return "ok"
 
     async def wait_until_healthy(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vlm.client import SGLangClient, build_body
-from vlm.errors import ConfigError, ServerStarting, ServerUnreachable
+from vlm.errors import AuthError, ConfigError, ServerStarting, ServerUnreachable
 from vlm.fake_server import Reply, ScriptedServer
 from vlm.types import (
     ChatBackend,
@@ -141,6 +141,21 @@ async def test_health_reports_starting_then_ok(
     client = make_client()
     assert await client.health() == "starting"
     assert await client.health() == "ok"
+
+
+async def test_health_of_a_server_without_health_asks_for_its_models(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.missing.add("/health")
+    assert await make_client().health() == "ok"
+    assert [r.path for r in server.requests] == ["/health", "/v1/models"]
+
+
+async def test_health_of_a_server_that_needs_a_key(make_client: ClientFactory) -> None:
+    with ScriptedServer(api_key="k", missing={"/health"}) as srv:
+        with pytest.raises(AuthError, match="KANJIAN_API_KEY"):
+            await make_client(srv.url).health()
+        assert await make_client(srv.url, api_key="k").health() == "ok"
 
 
 async def test_wait_until_healthy_reports_progress(
