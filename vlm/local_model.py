@@ -138,8 +138,24 @@ def resolve_dtype(requested: str, device: str) -> torch.dtype:
         ) from None
 
 
+_models: dict[tuple[str, str, str], LocalModel] = {}
+_models_lock = threading.Lock()
+
+
 def load_local_model(name: str, device: str, dtype: str) -> LocalModel:
-    """Load checkpoint ``name`` (id or folder) onto ``device``; errors are one sentence."""
+    """Checkpoint ``name`` (id or folder) on ``device``, loaded once per process.
+
+    Backends made for the same checkpoint share it (a batch, the TUI and a tool each making
+    one must not hold three copies); concurrent first loads wait for a single one.
+    """
+    with _models_lock:
+        key = (name, device, dtype)
+        if key not in _models:
+            _models[key] = _load(name, device, dtype)
+        return _models[key]
+
+
+def _load(name: str, device: str, dtype: str) -> LocalModel:
     _check_is_internvl(name)
     resolved_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, resolved_device)
@@ -169,8 +185,8 @@ def _check_is_internvl(name: str) -> None:
     except (OSError, ValueError) as exc:
         shown = "OpenGVLab/InternVL3-1B-hf" if looks_like_path else name
         raise ModelNotFound(
-            f"Local model {name!r} is not in the Hugging Face cache and cannot be downloaded "
-            f"offline; {_HOW_TO_GET.format(name=shown)}."
+            f"Local model {name!r} is not in the Hugging Face cache and could not be "
+            f"downloaded; {_HOW_TO_GET.format(name=shown)}."
         ) from exc
     if getattr(config, "model_type", None) != "internvl":
         raise BackendError(

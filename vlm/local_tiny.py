@@ -1,5 +1,9 @@
 """Build a tiny, randomly initialised InternVL ``-hf`` checkpoint, entirely offline.
 
+For tests, benchmarks and plugin authors who want the local backend's real code path
+without a 2 GB download: ``build_tiny_internvl(path)``, then ``LocalBackend(path)``. It talks
+nonsense, quickly (a few MB, a token in milliseconds on a CPU).
+
 Everything a real ``OpenGVLab/InternVL3-1B-hf`` download holds is here in miniature: an
 ``InternVLForConditionalGeneration`` (tiny InternViT tower at the real 448 px / 14 px patch
 geometry, so 256 image tokens per tile, and a tiny Qwen2), a byte-level BPE tokenizer trained
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+__all__ = ["CHAT_TEMPLATE", "build_tiny_internvl"]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"

@@ -242,3 +242,10 @@ async def test_bad_regex_is_a_bad_request(tiny_checkpoint: Path) -> None:
     request = ChatRequest(_ask().messages, SamplingParams(max_tokens=4), regex="(unclosed")
     with pytest.raises(BadRequestError, match="does not compile"):
         await LocalBackend(tiny_checkpoint).complete(request)
+
+
+async def test_backends_on_one_checkpoint_share_one_model(tiny_checkpoint: Path) -> None:
+    first, second = LocalBackend(tiny_checkpoint), LocalBackend(tiny_checkpoint)
+    await asyncio.gather(first.complete(_ask(max_tokens=1)), second.complete(_ask(max_tokens=1)))
+    assert first._loaded is not None and second._loaded is not None
+    assert first._loaded.model is second._loaded.model
