@@ -24,6 +24,7 @@ tracing off, and that alone costs more than the whole 2 ms-per-step budget.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 import uuid
@@ -116,6 +117,8 @@ def _langchain_tool(tool: Tool) -> Any:
 
     # Real objects, not strings: LangGraph finds ``runtime`` through these type hints.
     call.__annotations__ = {"runtime": ToolRuntime, "args": Any, "return": tuple}
+    # LangChain inspects the signature on every call; a precomputed one makes that cheap.
+    call.__signature__ = inspect.signature(call)  # type: ignore[attr-defined]
     return StructuredTool(
         name=tool.name,
         description=tool.description,

@@ -167,6 +167,75 @@ class _RecordingBackend:
         await self.client.aclose()
 
 
+def _floor_graph(chunks: int) -> Any:
+    """``create_agent`` with an in-process model that costs nothing: LangGraph's own floor.
+
+    Same shape as the real run: two tool steps, then an answer streamed in ``chunks`` pieces.
+    """
+    from langchain.agents import create_agent
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.language_models.chat_models import agenerate_from_stream
+    from langchain_core.messages import AIMessage, AIMessageChunk
+    from langchain_core.outputs import ChatGenerationChunk, ChatResult
+    from langchain_core.tools import StructuredTool
+
+    class Instant(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "instant"
+
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self.bind(tools=tools)
+
+        def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+            raise NotImplementedError("async only")
+
+        async def _agenerate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
+            return await agenerate_from_stream(self._astream(messages, **kwargs))
+
+        async def _astream(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> Any:
+            step = sum(isinstance(m, AIMessage) for m in messages)
+            if step < STEPS_PER_TASK - 1:
+                call = {
+                    "name": "echo",
+                    "args": '{"image": "image_1"}',
+                    "id": f"c{step}",
+                    "index": 0,
+                }
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content="", tool_call_chunks=[call])
+                )
+                return
+            for _ in range(chunks):
+                yield ChatGenerationChunk(message=AIMessageChunk(content="abcd"))
+
+    async def echo(**_: Any) -> str:
+        return "image_1 is 640x480"
+
+    schema = {"type": "object", "properties": {"image": {"type": "string"}}}
+    tool = StructuredTool(name="echo", description="Echo.", args_schema=schema, coroutine=echo)
+    return create_agent(Instant(), [tool])
+
+
+async def _floor(tasks: int, chunks: int) -> list[float]:
+    from langchain_core.messages import HumanMessage
+
+    graph = _floor_graph(chunks)
+    modes = ["messages", "updates", "custom"]
+    cpu: list[float] = []
+    for index in range(tasks + 1):
+        started = time.process_time()
+        async for _ in graph.astream({"messages": [HumanMessage("hi")]}, stream_mode=modes):
+            pass
+        if index:
+            cpu.append((time.process_time() - started) / STEPS_PER_TASK)
+    return cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
@@ -175,7 +244,13 @@ def main() -> None:
     # Sessions and images go to a throwaway data dir, not the user's.
     os.environ["KANJIAN_HOME"] = tempfile.mkdtemp(prefix="kanjian-bench-")
     times = asyncio.run(_measure(args.tasks, args.latency))
+    # The answer step streams about one chunk per 4 characters, as the scripted server does.
+    floor = asyncio.run(_floor(args.tasks, chunks=len(json.loads(_script(0)[2])["answer"]) // 4))
     _report(times, args.latency)
+    print(
+        f"create_agent floor (instant in-process model, same graph shape): "
+        f"{statistics.median(floor) * 1000:.2f} ms/step cpu = {statistics.median(floor) / args.latency:.2%} of latency"
+    )
 
 
 def _report(times: dict[str, list[tuple[float, float]]], latency: float) -> None:
