@@ -1,0 +1,247 @@
+"""``kanjian batch``: JSONL tasks in, one JSONL result line per task out.
+
+Every task runs through one shared :class:`agent.api.Kanjian`, so the whole batch uses one
+HTTP connection pool and one compiled agent graph. The task file is read and checked before
+anything runs (a bad file exits 2 with one sentence); the agent is built (and the server
+checked) before the first task, so a wrong URL is one sentence too, not a thousand error
+lines. Then :func:`agent.batch.run_batch` keeps ``-c`` tasks in flight and writes each
+result as it finishes; with ``-o`` the output is appended to and ids already in it are
+skipped, so rerunning the command resumes a killed batch.
+
+Memory is off unless ``--remember`` (then each task is stored as its own conversation, but
+nothing is recalled into the prompts: a task's answer must not depend on which tasks
+happened to run before it). Side-effect tools default to ``--approve never``: nobody is at
+a terminal to ask.
+
+Exit codes: 0 every task ok, 1 some task failed (its line has ``error``), 2 bad usage or
+input, 130 interrupted (every finished line is written).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+if TYPE_CHECKING:
+    from agent.api import Kanjian
+    from agent.batch import BatchSummary, BatchTask
+
+__all__ = ["BatchOptions", "execute", "register"]
+
+Approve = Literal["never", "always"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """What one ``kanjian batch`` invocation asks for (the flags, checked)."""
+
+    tasks_file: Path
+    output: Path | None = None
+    concurrency: int = 8
+    remember: bool = False
+    ordered: bool = False
+    timeout: float | None = None
+    url: str | None = None
+    no_tools: bool = False
+    approve: Approve = "never"
+    max_steps: int | None = None
+    # None: a live bar when stderr is a terminal, plain lines otherwise.
+    live_progress: bool | None = None
+
+    def settings_flags(self) -> dict[str, Any]:
+        return {
+            "vlm.url": self.url,
+            "agent.approve": self.approve,
+            "agent.max_steps": self.max_steps,
+            "agent.recall": False,
+            "memory.enabled": self.remember,
+        }
+
+
+def batch(
+    tasks_file: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL, one task a line: {"id", "question", "images": [paths]}.',
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Append results here (resumable); default: stdout."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", min=1, help="Tasks in flight at once.")
+    ] = 8,
+    remember: Annotated[
+        bool, typer.Option("--remember", help="Store each task as a conversation in memory.")
+    ] = False,
+    ordered: Annotated[
+        bool, typer.Option("--ordered", help="Write results in input order, not as they finish.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Seconds before a task fails as timed out."),
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="Model server URL (default: KANJIAN_URL or config).")
+    ] = None,
+    no_tools: Annotated[
+        bool, typer.Option("--no-tools", help="The model alone, no tools.")
+    ] = False,
+    approve: Annotated[
+        str, typer.Option("--approve", help="Side-effect tools: never or always.")
+    ] = "never",
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Most tool steps per answer.")
+    ] = None,
+) -> None:
+    """Answer a JSONL file of questions about images, -c at a time, one JSON line each."""
+    from tui.runner import fail, run
+
+    if approve not in ("never", "always"):
+        fail(
+            f"--approve {approve!r} is not valid for batch; use never or always "
+            "(nobody is at a terminal to ask)."
+        )
+    if output is not None and _same_file(output, tasks_file):
+        fail(f"Output {str(output)!r} is the task file; write the results to another file.")
+    options = BatchOptions(
+        tasks_file=tasks_file,
+        output=output,
+        concurrency=concurrency,
+        remember=remember,
+        ordered=ordered,
+        timeout=timeout,
+        url=url,
+        no_tools=no_tools,
+        approve="always" if approve == "always" else "never",
+        max_steps=max_steps,
+    )
+    summary = run(execute(options))
+    raise typer.Exit(1 if summary.failed else 0)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> BatchSummary:
+    """The whole command (used by the CLI and ``bench.batch``): returns the summary.
+
+    Raises kanjian errors for bad input or settings (the CLI prints them as one sentence);
+    on cancellation (Ctrl-C) writes what finished, reports it and re-raises.
+    """
+    from agent.api import Kanjian
+    from agent.batch import BatchSummary, completed_ids, read_tasks
+    from agent.config import load_settings
+    from tui.batch_progress import format_summary
+
+    stream = err or sys.stderr
+    tasks = read_tasks(options.tasks_file)
+    done = completed_ids(options.output) if options.output else set()
+    skipped = sum(task.id in done for task in tasks)
+    if skipped:
+        _say(stream, f"kanjian: skipping {skipped} done (already in {options.output}).")
+    if skipped == len(tasks):
+        summary = BatchSummary(total=len(tasks), skipped=skipped)
+    else:
+        settings = load_settings(options.settings_flags())
+        async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
+            await _prepare(kanjian)
+            summary = await _run(kanjian, tasks, done, options, stream)
+    _say(stream, format_summary(summary))
+    return summary
+
+
+async def _prepare(kanjian: Kanjian) -> None:
+    """Build the agent and its graph before the first task: a setup error (bad URL, broken
+    plugin) is one sentence instead of a failed line per task, and the first tasks do not
+    pay for imports and graph compilation."""
+    agent = await kanjian.agent()
+    _ = agent.graph
+
+
+async def _run(
+    kanjian: Kanjian,
+    tasks: list[BatchTask],
+    done: set[str],
+    options: BatchOptions,
+    stream: IO[str],
+) -> BatchSummary:
+    import asyncio
+
+    from agent.batch import run_batch
+    from tui.batch_progress import format_interrupted, make_progress
+
+    progress = make_progress(stream, live=options.live_progress)
+
+    async def run_task(task: BatchTask) -> dict[str, Any]:
+        finished = await kanjian.ask(task.question, task.images, run_id=task.id)
+        return finished.to_json()
+
+    with _open_output(options.output) as out:
+        try:
+            return await run_batch(
+                tasks,
+                run_task,
+                out,
+                concurrency=options.concurrency,
+                task_timeout=options.timeout,
+                ordered=options.ordered,
+                skip=done,
+                progress=progress,
+            )
+        except asyncio.CancelledError:
+            _say(stream, format_interrupted(progress, resumable=options.output is not None))
+            raise
+
+
+@contextmanager
+def _open_output(path: Path | None) -> Iterator[IO[str]]:
+    """The output file opened for appending, or stdout (left open) when there is none."""
+    if path is None:
+        yield _Stdout()  # type: ignore[misc]  # a TextIOBase is a text stream at run time
+        return
+    from agent.errors import InputError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"Cannot write results to {str(path)!r} ({exc.strerror or exc}); "
+            "pass -o a writable file."
+        ) from exc
+    with handle:
+        yield handle
+
+
+class _Stdout(io.TextIOBase):
+    """Writes to whatever ``sys.stdout`` is now: while the live bar runs, rich swaps in a
+    proxy that prints lines above the bar, and result lines must go through it too."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _say(stream: IO[str], line: str) -> None:
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(batch)
