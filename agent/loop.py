@@ -142,7 +142,16 @@ async def _observe(
         return _failed(_failure_text(tool, exc, ctx))
     except Exception as exc:  # a plugin's bug must not take the agent down
         return _failed(f"Tool {tool.name!r} failed: {type(exc).__name__}: {exc}")
-    return _Observation(text=output.text, data=output.data, images=images)
+    return _Observation(
+        text=output.text, data=_with_overlay_path(output.data, images), images=images
+    )
+
+
+def _with_overlay_path(data: dict[str, Any], images: list[ImageEntry]) -> dict[str, Any]:
+    """``ground`` leaves ``"overlay": null`` for whoever stores the overlay: that is us."""
+    if images and "overlay" in data and data["overlay"] is None:
+        return {**data, "overlay": images[0].path}
+    return data
 
 
 def _failed(message: str) -> _Observation:
@@ -373,6 +382,7 @@ class _Run:
             entries = await self._attach(images)
             for entry in entries:
                 yield _image_added(entry)
+            await self._warm_images()
             human = await self._human_message(question, entries)
             async for event in self._stream(human):
                 yield event
@@ -399,6 +409,13 @@ class _Run:
             *(asyncio.to_thread(self.session.images.wire_url, e.id) for e in entries)
         )
         return entries
+
+    async def _warm_images(self) -> None:
+        """Prepare earlier turns' images for the wire (a resumed session) off the event loop."""
+        registry = self.session.images
+        cold = [e.id for e in registry.entries() if e.wire_url is None]
+        if cold:
+            await asyncio.to_thread(lambda: [registry.wire_url(i) for i in cold])
 
     async def _human_message(self, question: str, entries: list[ImageEntry]) -> BaseMessage:
         from langchain_core.messages import HumanMessage

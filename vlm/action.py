@@ -209,8 +209,10 @@ class _Repairer:
         while j < len(self.text) and (self.text[j].isalnum() or self.text[j] == "_"):
             j += 1
         word = self.text[i:j]
-        rest = self.text[j:].lstrip()
-        if rest.startswith(":") and word not in ("true", "false", "null"):
+        k = j
+        while k < len(self.text) and self.text[k].isspace():
+            k += 1
+        if k < len(self.text) and self.text[k] == ":" and word not in ("true", "false", "null"):
             self.out.append(f'"{word}"')  # a bare key, JavaScript style
         else:
             self.out.append(_PY_LITERALS.get(word, word))

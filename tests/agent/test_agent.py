@@ -494,3 +494,37 @@ async def test_images_keep_their_ids_across_turns(
         "b",
     ]
     assert _last(events).images.keys() == {"image_1", "image_2", "image_3"}
+
+
+async def test_stream_cut_mid_answer_is_an_error_and_leaves_the_session(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    server.enqueue(Reply(text=answer("a long answer that will be cut"), cut_after=12))
+    session = Session()
+    events = await collect(Agent(client).run("Hi", [png()], session=session))
+    assert any(isinstance(e, AnswerDelta) for e in events)
+    error = events[-2]
+    assert isinstance(error, ErrorEvent) and error.exit_code == 1
+    assert _last(events).answer is None and _last(events).error == error.message
+    assert (session.messages, session.images.image_ids()) == ([], [])
+
+
+async def test_one_agent_serves_concurrent_runs(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    def respond(request: dict[str, Any]) -> str:
+        question = request["messages"][1]["content"][-1]["text"]
+        if len(request["messages"]) == 2:
+            return tool_call("crop", image="image_1")
+        return answer(f"answer to {question}")
+
+    server.responder = respond
+    agent = Agent(client, [CROP])
+    runs = [collect(agent.run(f"q{i}", [png(40 + i, 30)])) for i in range(6)]
+    results = await asyncio.gather(*runs)
+    for i, events in enumerate(results):
+        final = _last(events)
+        assert final.answer == f"answer to q{i}" and final.error is None
+        crop = next(e for e in events if isinstance(e, ImageAdded) and e.image_id == "image_2")
+        assert (crop.width, crop.height) == ((40 + i) // 2, 15)
+    assert len({_last(events).session for events in results}) == 6

@@ -176,3 +176,14 @@ async def test_math_error_is_an_observation(server: ScriptedServer, agent: Agent
     [observation] = _observations(server)
     assert observation[0].startswith("Observation from math:\nError: ")
     assert _final(events).answer == "No."
+
+
+async def test_ground_output_names_the_stored_overlay(server: ScriptedServer, agent: Agent) -> None:
+    server.responder = _script(
+        tool_call("ground", image="image_1", query="the red square"), answer("Here.")
+    )
+    events = await collect(agent.run("Where?", [_square_png()]))
+    [result] = _results(events)
+    overlay = next(e for e in events if isinstance(e, ImageAdded) and e.image_id == "image_2")
+    assert result.output["overlay"] == overlay.path and overlay.path.endswith(".png")
+    assert _final(events).to_json()["steps"][0]["output"]["overlay"] == overlay.path
