@@ -10,7 +10,7 @@ import importlib
 import sys
 import time
 
-ALL = ("client", "wire", "tiling_check", "ocr", "agent", "batch", "recall", "memory", "tui")
+ALL = ("cli", "client", "wire", "local", "ocr", "agent", "batch", "recall", "memory", "tui")
 
 
 def main(argv: list[str]) -> int:
