@@ -356,6 +356,10 @@ class KanjianApp(App[None]):
 
     async def _slash_new(self, arg: str) -> None:
         self.workers.cancel_group(self, "turn")
+        await self._reset_conversation()
+        self.prompt.focus()
+
+    async def _reset_conversation(self) -> None:
         await self.transcript.clear()
         self.session_id = None
         self.image_count = 0
@@ -364,7 +368,6 @@ class KanjianApp(App[None]):
         self.status.image_tokens = 0
         self.status.cached_tokens = 0
         self.status.prompt_tokens = 0
-        self.prompt.focus()
 
     async def _slash_resume(self, arg: str) -> None:
         if not arg:
@@ -467,7 +470,8 @@ class KanjianApp(App[None]):
         except Exception as exc:
             await self.transcript.add_error(_describe(exc))
             return
-        await self._slash_new("")
+        # This worker is in the "turn" group: reset without cancelling the group (itself).
+        await self._reset_conversation()
         self.session_id = session_id
         from agent.events import ImageAdded
 

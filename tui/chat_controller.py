@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
+    from agent.api import Kanjian
     from agent.config import Settings
     from agent.events import ApprovalRequest, Event
+    from agent.session import Session
     from memory.api import Memory
 
 __all__ = [
@@ -105,10 +108,10 @@ class ChatServices:
     def __init__(self, settings: Settings, *, source: EventSource | None = None) -> None:
         self.settings = settings
         self._source = source
-        self._agent: Any = None
+        self._kanjian: Kanjian | None = None
+        self._session: Session | None = None
         self._approver: Approver | None = None
         self._health_client: Any = None
-        self._memory: Memory | None = None
 
     @property
     def server(self) -> str:
@@ -117,6 +120,14 @@ class ChatServices:
     @property
     def model(self) -> str:
         return self.settings.vlm.model
+
+    def _core(self) -> Kanjian:
+        """The composition root (agent, tools, memory), made on first use."""
+        if self._kanjian is None:
+            from agent.api import Kanjian
+
+            self._kanjian = Kanjian(self.settings, approve=self._approve)
+        return self._kanjian
 
     # --- runs ---------------------------------------------------------------------------
 
@@ -132,19 +143,16 @@ class ChatServices:
         self, question: str, images: Sequence[str], *, session: str | None, approver: Approver
     ) -> AsyncGenerator[Event, None]:
         self._approver = approver
-        agent = await self._get_agent()
-        async for event in agent.run(question, list(images), session=session):
-            yield event
-
-    async def _get_agent(self) -> Any:
-        if self._agent is None:
-            from agent.api import build_agent
-
-            self._agent = await build_agent(self.settings, approver=self._approve)
-        return self._agent
+        core = self._core()
+        # Keep the Session object between turns: no reload from disk for each question.
+        if self._session is None or self._session.id != session:
+            self._session = await core.session(session)
+        async with aclosing(core.stream(question, list(images), session=self._session)) as events:  # type: ignore[type-var]
+            async for event in events:
+                yield event
 
     async def _approve(self, request: ApprovalRequest) -> bool:
-        # The agent is built once; the approver of the run in progress answers.
+        # One agent serves every run; the approver of the run in progress answers.
         return await self._approver(request) if self._approver else False
 
     # --- health ---------------------------------------------------------------------------
@@ -167,10 +175,8 @@ class ChatServices:
     async def aclose(self) -> None:
         if self._health_client is not None:
             await self._health_client.aclose()
-        if self._agent is not None and hasattr(self._agent, "aclose"):
-            await self._agent.aclose()
-        if self._memory is not None:
-            self._memory.close()
+        if self._kanjian is not None:
+            await self._kanjian.aclose()
 
     # --- what works without a model ---------------------------------------------------------
 
@@ -204,12 +210,15 @@ class ChatServices:
         return [ToolInfo(t.name, t.description, t.side_effects) for t in registry.tools()]
 
     async def _get_memory(self) -> Memory:
-        if self._memory is None:
-            from memory.api import Memory
+        # The agent's own store: one chromadb client per data dir and process.
+        memory = await self._core().memory()
+        if memory is None:
+            from agent.errors import ConfigError
 
-            # Opening builds the embedder and chromadb: off the event loop.
-            self._memory = await asyncio.to_thread(Memory.open, self.settings)
-        return self._memory
+            raise ConfigError(
+                "Memory is off (memory.enabled = false); set it to true to search past conversations."
+            )
+        return memory
 
     async def memory_search(self, query: str, k: int = 5) -> list[MemoryHit]:
         from memory.records import iso

@@ -72,7 +72,7 @@ def image_path(tmp_path: Path) -> Path:
     ImageDraw.Draw(img).rectangle((16, 12, 40, 36), fill="red")
     path = tmp_path / "square.png"
     img.save(path)
-    return path
+    return path.resolve()
 
 
 def make_app(

@@ -185,13 +185,13 @@ async def test_attach_with_slash_image_shows_the_token(
         await type_text(pilot, f"/image {image_path}")
         await pilot.press("enter")
         await pilot.pause()
-        assert app.pending == [("image_1", str(image_path.resolve()))]
+        assert app.pending == [("image_1", str(image_path))]
         assert "[image_1] square.png" in str(app.query_one(AttachmentBar).content)
         assert app.query_one(PromptInput).text == "[image_1] "
         await type_text(pilot, "what is this?")
         await pilot.press("enter")
         await app.workers.wait_for_complete()
-        assert source.calls == [("[image_1] what is this?", [str(image_path.resolve())], None)]
+        assert source.calls == [("[image_1] what is this?", [str(image_path)], None)]
         assert app.pending == []
 
 
@@ -213,7 +213,7 @@ async def test_pasting_an_image_path_attaches_it(settings: Settings, image_path:
         prompt = app.query_one(PromptInput)
         prompt.post_message(events.Paste(f"'{image_path}'"))
         await pilot.pause()
-        assert app.pending == [("image_1", str(image_path.resolve()))]
+        assert app.pending == [("image_1", str(image_path))]
         prompt.post_message(events.Paste("just words"))
         await pilot.pause()
         assert "just words" in prompt.text
@@ -232,7 +232,7 @@ async def test_tab_completes_image_paths(
 async def test_initial_attachments_are_queued(settings: Settings, image_path: Path) -> None:
     app = make_app(settings, ScriptedSource(), attachments=[image_path])
     async with app.run_test(size=SIZE):
-        assert app.pending == [("image_1", str(image_path.resolve()))]
+        assert app.pending == [("image_1", str(image_path))]
 
 
 async def test_escape_cancels_the_run_and_keeps_the_conversation(settings: Settings) -> None:
