@@ -64,6 +64,13 @@ NAMES = {t.name for t in TOOLS}
 
 
 @pytest.fixture(scope="module")
+def builtin_grammar() -> Grammar:
+    from tools.builtin import builtin_tools
+
+    return Grammar.from_json_schema(json.dumps(action_schema(builtin_tools())))
+
+
+@pytest.fixture(scope="module")
 def grammar() -> Grammar:
     return Grammar.from_json_schema(json.dumps(action_schema(TOOLS)))
 
@@ -192,3 +199,37 @@ def test_streamer_ignores_nested_answer_keys_and_prose() -> None:
     raw = 'Here:\n```json\n{"thought": "t", "tool": "x", "args": {"answer": "not me"}}\n```'
     streamed, _ = _feed_in(list(raw))
     assert streamed == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"thought": "t", "tool": "ocr", "args": {"image": "image_1"}}',
+        '{"thought": "t", "tool": "ocr", "args": {"image": "image_1", "region": [0, 0, 500, 1000]}}',
+        '{"thought": "t", "tool": "ocr", "args": {"image": "image_1", "region": null}}',
+        '{"thought": "t", "tool": "zoom", "args": {"image": "image_2", "box": [10, 20, 300, 400]}}',
+        '{"thought": "t", "tool": "ground", "args": {"image": "image_1", "query": "价格"}}',
+        '{"thought": "t", "tool": "math", "args": {"expression": "\\\\frac{3}{4} + \\\\frac{5}{6}"}}',
+        '{"thought": "t", "answer": "**45.90**"}',
+    ],
+)
+def test_xgrammar_takes_the_schema_of_the_real_builtin_tools(
+    builtin_grammar: Grammar, text: str
+) -> None:
+    assert accepts(builtin_grammar, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"thought": "t", "tool": "ocr", "args": {}}',
+        '{"thought": "t", "tool": "zoom", "args": {"image": "image_1", "box": [1, 2, 3]}}',
+        '{"thought": "t", "tool": "zoom", "args": {"image": "image_1", "box": [1, 2, 3, 4000]}}',
+        '{"thought": "t", "tool": "ground", "args": {"image": "image_1", "query": "x", "k": 1}}',
+        '{"thought": "t", "tool": "math", "args": {"expression": 7}}',
+    ],
+)
+def test_xgrammar_rejects_bad_args_for_the_real_builtin_tools(
+    builtin_grammar: Grammar, text: str
+) -> None:
+    assert not accepts(builtin_grammar, text)
