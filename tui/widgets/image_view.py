@@ -59,7 +59,7 @@ class ImageView(Vertical):
     ImageView { height: auto; margin: 0 0 1 2; }
     ImageView > .image-caption { color: $text-muted; }
     ImageView > .image-legend { color: $accent; }
-    ImageView > .image { width: 40; height: auto; max-height: 16; }
+    ImageView > .image { width: 32; height: auto; max-height: 12; }
     """
 
     def __init__(

@@ -1,0 +1,105 @@
+"""End to end in a real terminal: tmux runs ``kanjian chat IMAGE`` against the fake server.
+
+The scripted model (``python -m vlm.fake_server`` in its own process) first calls the math
+tool, then answers. The test types the question into the app the way a person does
+(``tmux send-keys``) and reads the screen (``tmux capture-pane -p``): the attachment token,
+the tool row naming the tool, and the streamed answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+KANJIAN = Path(sys.executable).with_name("kanjian")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path) -> Iterator[str]:
+    script = tmp_path / "replies.json"
+    replies = [
+        {"thought": "multiply", "tool": "math", "args": {"expression": "6*7"}},
+        {"thought": "done", "answer": "The red square is **forty-two**: 6×7 = 42."},
+    ]
+    script.write_text(json.dumps([json.dumps(r) for r in replies]), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vlm.fake_server", "--script", str(script)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Run tmux on a private socket; the server is killed afterwards."""
+    socket = f"kanjian-test-{os.getpid()}-{tmp_path.name}"
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", socket, *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    yield run
+    run("kill-server")
+
+
+def wait_for(screen: Callable[[], str], *needles: str, within: float = 60.0) -> str:
+    """The screen once it shows every needle; fails with the screen if it never does."""
+    deadline = time.monotonic() + within
+    text = screen()
+    while time.monotonic() < deadline:
+        text = screen()
+        if all(n in text for n in needles):
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"never saw {needles!r} on screen:\n{text}")
+
+
+def test_chat_in_tmux_attaches_streams_answer_and_shows_tool_row(
+    fake_server: str, tmux: Callable[..., str], image_path: Path, tmp_path: Path
+) -> None:
+    env = {
+        "KANJIAN_HOME": os.environ["KANJIAN_HOME"],
+        "KANJIAN_URL": fake_server,
+        # Memory stays real (SQLite + chromadb); the hash embedder loads no model.
+        "KANJIAN_EMBEDDER": "hash",
+        "HF_HUB_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+    exports = " ".join(f"{k}={v}" for k, v in env.items())
+    command = f"env {exports} {KANJIAN} chat {image_path}"
+    tmux("new-session", "-d", "-s", "chat", "-x", "100", "-y", "32", "-c", str(tmp_path), command)
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", "chat")
+
+    wait_for(screen, "[image_1]", "● ok")
+    tmux("send-keys", "-t", "chat", "-l", "What is in the picture, times 6*7?")
+    tmux("send-keys", "-t", "chat", "Enter")
+    text = wait_for(screen, "forty-two", "⚙ math(")
+    assert "✓" in text  # the tool row finished
+    tmux("send-keys", "-t", "chat", "C-q")
