@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import fields
 from http import HTTPStatus
 from types import TracebackType
@@ -123,8 +124,7 @@ class SGLangClient:
         self._has_key = bool(api_key)
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._owns_http = http is None
-        self._http = http if http is not None else _new_http_client(self._timeout)
+        self._pool = _Pool(http, self._timeout)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -141,8 +141,7 @@ class SGLangClient:
 
     async def aclose(self) -> None:
         """Close the connection pool, unless it was passed in (then its owner closes it)."""
-        if self._owns_http:
-            await self._http.aclose()
+        await self._pool.aclose()
 
     # -- chat --------------------------------------------------------------------------
 
@@ -345,43 +344,45 @@ class SGLangClient:
             self._translate(exc, path)
 
     async def _attempt(self, method: str, path: str, content: bytes | None) -> httpx.Response:
-        return await self._http.request(
-            method, self.base_url + path, content=content, headers=self._headers,
-            timeout=self._timeout,
-        )  # fmt: skip
+        with self._pool.lease() as http:
+            return await http.request(
+                method, self.base_url + path, content=content, headers=self._headers,
+                timeout=self._timeout,
+            )  # fmt: skip
 
     @asynccontextmanager
     async def _open_stream(self, path: str, content: bytes) -> AsyncIterator[httpx.Response]:
         """A streaming response with status 200; retries only before any byte of the answer."""
-        attempt = 0
-        while True:
-            attempt += 1
-            request = self._http.build_request(
+        with self._pool.lease() as http:
+            request = http.build_request(
                 "POST", self.base_url + path, content=content, headers=self._headers,
                 timeout=self._timeout,
             )  # fmt: skip
-            try:
-                response = await self._http.send(request, stream=True)
-            except httpx.HTTPError as exc:
-                if _transient(exc) and attempt <= self.retries:
-                    await asyncio.sleep(self._delay(attempt, None))
-                    continue
-                self._translate(exc, path)
-            try:
-                if response.status_code != 200:
-                    await response.aread()
-                if _retryable(response.status_code) and attempt <= self.retries:
-                    await asyncio.sleep(self._delay(attempt, response))
-                    continue
-                self._raise_for_status(response, "POST", path, attempts=attempt)
-                yield response
-                return
-            except httpx.HTTPError as exc:
-                self._translate(exc, path)
-            finally:
-                # Closing a stream that was not read to the end drops the connection, which
-                # is how the server learns that nobody is listening any more (cancellation).
-                await response.aclose()
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    response = await http.send(request, stream=True)
+                except httpx.HTTPError as exc:
+                    if _transient(exc) and attempt <= self.retries:
+                        await asyncio.sleep(self._delay(attempt, None))
+                        continue
+                    self._translate(exc, path)
+                try:
+                    if response.status_code != 200:
+                        await response.aread()
+                    if _retryable(response.status_code) and attempt <= self.retries:
+                        await asyncio.sleep(self._delay(attempt, response))
+                        continue
+                    self._raise_for_status(response, "POST", path, attempts=attempt)
+                    yield response
+                    return
+                except httpx.HTTPError as exc:
+                    self._translate(exc, path)
+                finally:
+                    # Closing a stream not read to the end drops the connection, which is how
+                    # the server learns that nobody is listening any more (cancellation).
+                    await response.aclose()
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay: float = self.backoff * 2 ** (attempt - 1)
@@ -467,12 +468,54 @@ class SGLangClient:
         ) from exc
 
 
-def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+class _Pool:
+    """The HTTP connections: the caller's client as is, or shards of our own.
+
+    httpcore scans its whole pool for every request, so one pool with hundreds of
+    connections spends milliseconds of CPU per request; a batch at concurrency 500 became
+    CPU-bound in the client. Our own pool is therefore split into shards, and each request
+    takes the least busy one: sequential use stays on the first shard (one warm connection),
+    while a burst spreads evenly and each shard stays small.
+    """
+
+    SHARDS = 32
+
+    def __init__(self, http: httpx.AsyncClient | None, timeout: httpx.Timeout) -> None:
+        self._owned = http is None
+        self._timeout = timeout
+        # httpx loads the CA bundle per client (~50 ms); the shards share one context.
+        self._ssl: ssl.SSLContext | None = None
+        self._clients: list[httpx.AsyncClient | None] = [http] if http else [None] * self.SHARDS
+        self._busy = [0] * len(self._clients)
+
+    @contextmanager
+    def lease(self) -> Iterator[httpx.AsyncClient]:
+        index = self._busy.index(min(self._busy))
+        client = self._clients[index]
+        if client is None:
+            self._ssl = self._ssl or httpx.create_ssl_context()
+            client = self._clients[index] = _new_http_client(self._timeout, self._ssl)
+        self._busy[index] += 1
+        try:
+            yield client
+        finally:
+            self._busy[index] -= 1
+
+    async def aclose(self) -> None:
+        if self._owned:
+            for client in self._clients:
+                if client is not None:
+                    await client.aclose()
+
+
+def _new_http_client(timeout: httpx.Timeout, context: ssl.SSLContext) -> httpx.AsyncClient:
     # Batches run hundreds of requests at once: no cap on connections, many kept alive.
-    # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them, so
-    # a request rarely lands on a connection the server is closing.
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256, keepalive_expiry=4.0)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+    # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them,
+    # so a request rarely lands on a connection the server is closing. Proxy variables are
+    # ignored (trust_env=False): the model server is local or on the LAN, and a stray
+    # HTTP_PROXY would otherwise swallow 127.0.0.1; pass http= to use a proxy.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=4.0)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False, verify=context)
 
 
 def _check_url(url: str) -> str:
