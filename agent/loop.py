@@ -523,8 +523,9 @@ def _model_events(ctx: RunContext, message: Any) -> list[Event]:
         ctx.calls[call["id"]] = dict(call["args"])
         events.append(ToolCallEvent(ctx.step, call["id"], call["name"], dict(call["args"])))
     if not message.tool_calls:
-        ctx.answer = message.text
-        events.append(AnswerDone(message.text))
+        parsed = message.additional_kwargs.get("answer")
+        ctx.answer = parsed if isinstance(parsed, str) else message.text
+        events.append(AnswerDone(ctx.answer))
     return events
 
 

@@ -249,7 +249,8 @@ class _Repairer:
 
 def _load_object(text: str, original: str) -> Any:
     try:
-        return json.loads(text)
+        # The first complete value wins: models sometimes add prose or a second object.
+        return json.JSONDecoder().raw_decode(text)[0]
     except json.JSONDecodeError:
         pass
     repaired = _Repairer(text).run()

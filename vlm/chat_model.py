@@ -353,26 +353,21 @@ class InternVLChatModel(BaseChatModel):
         constrain = await self._constraints()
         fmt = (bound.final_format if final else bound.response_format) if constrain else None
         attempts: list[_Attempt] = []
-        action: Action | None = None
         error: ActionParseError | None = None
-        for feedback in (None, "retry"):
-            if feedback is not None:
-                assert error is not None
-                wire = [*wire, *_retry_messages(attempts[-1].text, error)]
-            attempt = _Attempt()
-            attempts.append(attempt)
-            async for chunk in self._one_request(wire, fmt, stop, attempt):
+        for _ in range(2):  # the answer, or one retry with the parse error as feedback
+            sent = wire if error is None else [*wire, *_retry_messages(attempts[-1].text, error)]
+            attempts.append(_Attempt())
+            async for chunk in self._one_request(sent, fmt, stop, attempts[-1]):
                 yield chunk
-            action, error = _read_action(attempt.text, bound, final)
-            if error is None:
-                break
-        if action is None:
-            assert error is not None
-            raise ModelOutputError(
-                f"The model did not produce a usable action after a retry: {error}",
-                output=attempts[-1].text,
-            ) from error
-        yield _final_chunk(action, attempts)
+            action, error = _read_action(attempts[-1].text, bound, final)
+            if action is not None:
+                yield _final_chunk(action, attempts)
+                return
+        assert error is not None
+        raise ModelOutputError(
+            f"The model did not produce a usable action after a retry: {error}",
+            output=attempts[-1].text,
+        ) from error
 
     async def _one_request(
         self,
@@ -500,6 +495,8 @@ def _final_chunk(action: Action, attempts: list[_Attempt]) -> ChatGenerationChun
         # Repairs (or a reply the streamer could not follow) can leave the streamed text
         # short of the parsed answer: send what is missing.
         rest = action.answer[len(streamed) :] if action.answer.startswith(streamed) else ""
+        # The parsed answer, for whoever needs it exact (a retried step streamed twice).
+        extra["answer"] = action.answer
         message = AIMessageChunk(
             content=rest,
             additional_kwargs=extra,

@@ -233,3 +233,8 @@ def test_xgrammar_rejects_bad_args_for_the_real_builtin_tools(
     builtin_grammar: Grammar, text: str
 ) -> None:
     assert not accepts(builtin_grammar, text)
+
+
+def test_the_first_complete_object_wins() -> None:
+    text = '{"thought": "t", "answer": "one"} and then {"thought": "u", "answer": "two"}'
+    assert parse_action(text, NAMES) == AnswerAction("t", "one")

@@ -528,3 +528,12 @@ async def test_one_agent_serves_concurrent_runs(
         crop = next(e for e in events if isinstance(e, ImageAdded) and e.image_id == "image_2")
         assert (crop.width, crop.height) == ((40 + i) // 2, 15)
     assert len({_last(events).session for events in results}) == 6
+
+
+async def test_a_retried_step_reports_the_parsed_answer(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    server.enqueue('{"thought": "t", "answer": "Hel" "lo"}', answer("Hello."))
+    events = await collect(Agent(client).run("Hi"))
+    done = next(e for e in events if isinstance(e, AnswerDone))
+    assert done.text == "Hello." and _last(events).answer == "Hello."
