@@ -1,14 +1,17 @@
 """Choosing the model backend from settings: the SGLang server, or the local transformers one.
 
 ``vlm.backend = "auto"`` (the default) uses the server when its ``/health`` answers; when
-nothing listens there and the ``local`` extra (torch + transformers) is installed, it runs
-the local InternVL checkpoint in-process instead. Otherwise it returns the HTTP client
-anyway, so the first request fails with the client's clear "cannot reach" sentence.
+nothing listens there, the ``local`` extra (torch + transformers) is installed and the local
+checkpoint is on disk (a folder, or already in the Hugging Face cache: nothing is downloaded
+behind the user's back), it runs that checkpoint in-process instead. Otherwise it returns
+the HTTP client anyway, so the first request fails with the client's clear "cannot reach"
+sentence, which names the fix.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,6 +41,21 @@ def local_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
 
 
+def local_model_present(name: str) -> bool:
+    """Whether checkpoint ``name`` is a local folder or already in the Hugging Face cache."""
+    if Path(name).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a valid repo id
+        return False
+    return isinstance(found, str)
+
+
 def local_backend(settings: Settings) -> ChatBackend:
     from vlm.local import LocalBackend
 
@@ -52,6 +70,8 @@ async def make_backend(settings: Settings) -> ChatBackend:
         return local_backend(settings)
     client = http_backend(settings)
     if choice == "sglang" or not local_available():
+        return client
+    if not local_model_present(settings.vlm.local_model):
         return client
     from vlm.errors import ServerError
 

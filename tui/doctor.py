@@ -71,11 +71,15 @@ async def _server_checks(settings: Settings) -> list[Check]:
 
 
 def _local_backend_check(settings: Settings) -> Check:
-    from agent.backends import local_available
+    from agent.backends import local_available, local_model_present
 
+    name = settings.vlm.local_model
     if not local_available():
         return Check("local backend", "info", "not installed (pip install 'kanjian[local]')")
-    return Check("local backend", "ok", f"installed; model {settings.vlm.local_model!r}")
+    if not local_model_present(name):
+        fix = f"huggingface-cli download {name}, or set KANJIAN_LOCAL_MODEL to a checkpoint folder"
+        return Check("local backend", "warn", f"installed; checkpoint {name!r} not on disk ({fix})")
+    return Check("local backend", "ok", f"installed; checkpoint {name!r} on disk")
 
 
 def _ocr_check() -> Check:
