@@ -128,6 +128,8 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     body: bytes
+    # The client's (host, port): the same port means the same kept-alive connection.
+    client: tuple[str, int] | None = None
 
 
 Responder: TypeAlias = Callable[[dict[str, Any]], "Reply | str | Awaitable[Reply | str]"]
@@ -363,7 +365,9 @@ class ScriptedServer:
         self.request_count += 1
         if self.record:
             self.requests.append(
-                RecordedRequest(scope["method"], path, headers, _maybe_json(body), body)
+                RecordedRequest(
+                    scope["method"], path, headers, _maybe_json(body), body, scope.get("client")
+                )
             )
         exchange = _Exchange(send, receive, self._stopping)
         try:

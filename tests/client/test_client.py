@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -224,3 +225,31 @@ async def test_model_info_falls_back_to_v1_models_of_another_server(
 def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="KANJIAN_URL"):
         SGLangClient("localhost:30000")
+
+
+async def test_sequential_requests_reuse_one_connection(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.responder = lambda request: "ok"
+    client = make_client()
+    for _ in range(5):
+        await client.complete(ask())
+    assert len({r.client for r in server.chat_requests}) == 1
+
+
+async def test_a_burst_spreads_over_many_connections(make_client: ClientFactory) -> None:
+    everyone: asyncio.Event | None = None
+
+    async def gate(request: dict[str, Any]) -> str:
+        # Runs on the server's own loop: the event is made there, on first use.
+        nonlocal everyone
+        everyone = everyone or asyncio.Event()
+        if len(srv.chat_requests) == 40:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 30)
+        return "ok"
+
+    with ScriptedServer(gate) as srv:
+        client = make_client(srv.url)
+        await asyncio.gather(*(client.complete(ask()) for _ in range(40)))
+    assert len({r.client for r in srv.chat_requests}) == 40
