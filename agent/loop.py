@@ -79,7 +79,10 @@ class _Observation:
 
 @dataclass(slots=True)
 class RunContext:
-    """What one run's middleware needs; passed to the graph as its run context."""
+    """One run's state: what its tools need and what its events add up to.
+
+    Passed to the graph as LangGraph's run ``context``, so tools receive it.
+    """
 
     registry: ImageRegistry
     tools: dict[str, Tool]
@@ -362,6 +365,7 @@ class _Run:
             approver=agent.approver,
         )
         self.images_before = len(session.images)
+        self.messages_before = len(session.messages)
 
     async def events(self, question: str, images: Sequence[ImageSource]) -> AsyncGenerator[Event]:
         finished = False
@@ -371,8 +375,12 @@ class _Run:
             finished = True
         finally:
             if not finished:
-                # Cancelled or closed early: the turn never happened.
-                self.session.images.truncate(self.images_before)
+                self._rollback()  # cancelled or closed early: the turn never happened
+
+    def _rollback(self) -> None:
+        """Leave the session as it was before this run."""
+        self.session.images.truncate(self.images_before)
+        del self.session.messages[self.messages_before :]
 
     async def _events(self, question: str, images: Sequence[ImageSource]) -> AsyncGenerator[Event]:
         from vlm.errors import VLMError
@@ -394,7 +402,7 @@ class _Run:
         except Exception as exc:
             error = ErrorEvent(self._error_text(exc), getattr(exc, "exit_code", 1))
         if error is not None:
-            self.session.images.truncate(self.images_before)
+            self._rollback()
             yield error
         yield self._finished(error)
 
@@ -433,7 +441,11 @@ class _Run:
         # Only a new conversation is primed from memory; later turns have their own history.
         if self.agent.recall is None or self.session.messages:
             return None
-        return await self.agent.recall(question)
+        try:
+            return await self.agent.recall(question)
+        except Exception:
+            # Recall only helps; a memory that fails must not fail the question.
+            return None
 
     async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
         graph = self.agent.graph

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import InputError
+from agent.errors import ConfigError, InputError
 from agent.images import ImageRegistry, ImageStore
 
 if TYPE_CHECKING:
@@ -115,16 +115,14 @@ class Session:
     def save(self, path: Path | None = None) -> Path:
         """Write the session atomically; return where it went."""
         target = path or self.path()
-        target.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            _atomic_write_text(target, data)
+        except OSError as exc:
+            raise ConfigError(
+                f"Cannot save session {self.id!r} to {str(target)!r}: {exc.strerror or exc}. "
+                "Make the data folder writable or point KANJIAN_HOME elsewhere."
+            ) from exc
         return target
 
     @classmethod
@@ -151,6 +149,18 @@ class Session:
                 f"Cannot read session file {str(path)!r}: {exc}. Delete it or pass another id."
             ) from exc
         return cls.from_json(data, backend, store=store)
+
+
+def _atomic_write_text(target: Path, data: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _stored_parts(content: Any) -> list[dict[str, Any]]:

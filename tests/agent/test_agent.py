@@ -537,3 +537,30 @@ async def test_a_retried_step_reports_the_parsed_answer(
     events = await collect(Agent(client).run("Hi"))
     done = next(e for e in events if isinstance(e, AnswerDone))
     assert done.text == "Hello." and _last(events).answer == "Hello."
+
+
+async def test_a_failing_recall_does_not_fail_the_run(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    async def broken(question: str) -> str | None:
+        raise OSError("memory is gone")
+
+    server.enqueue(answer("Fine."))
+    events = await collect(Agent(client, recall=broken).run("Hi"))
+    assert _last(events).answer == "Fine."
+    assert texts(server.chat_requests[0].json["messages"][1]) == ["Hi"]
+
+
+async def test_a_failed_save_leaves_the_session_as_it_was(
+    server: ScriptedServer, client: SGLangClient, tmp_path: Any
+) -> None:
+    server.enqueue(answer("Fine."))
+    session = Session()
+    blocker = tmp_path / "kanjian-home" / "sessions"
+    await asyncio.to_thread(blocker.write_text, "a file where the folder should be")
+    events = await collect(Agent(client).run("Hi", [png()], session=session))
+    final = _last(events)
+    assert final.exit_code == 2 and final.error is not None
+    assert final.error.startswith(f"Cannot save session {session.id!r} to ")
+    assert final.error.endswith("Make the data folder writable or point KANJIAN_HOME elsewhere.")
+    assert (session.messages, session.images.image_ids()) == ([], [])
