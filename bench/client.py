@@ -8,7 +8,9 @@ Runs are interleaved (A B, B A, ...) so drift in machine load falls on both equa
 
     .venv/bin/python -m bench.client [--requests N] [--concurrency C]
 
-Prints per-request times and the ratio client / raw (goal: at most 1.05).
+Prints per-request times and the ratio client / raw (goal: at most 1.05). A last part
+sends bursts of 500 requests at once to a server with 200 ms latency (a batch's shape):
+SGLangClient's own sharded pool against raw httpx on one pool, in client CPU per request.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from vlm.client import CHAT_PATH, SGLangClient, build_body, encode_body
 from vlm.types import ChatRequest, SamplingParams
 
 Call = Callable[[], Awaitable[Any]]
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 REQUEST = ChatRequest(
     messages=[
         {"role": "system", "content": "You are kanjian, a terminal assistant that sees. " * 8},
@@ -38,9 +41,9 @@ REQUEST = ChatRequest(
 )
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vlm.fake_server", "--port", "0"],
+        [sys.executable, "-m", "vlm.fake_server", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -92,6 +95,45 @@ def report(title: str, client_times: list[float], raw_times: list[float]) -> Non
     print(f"  ratio client/raw: median {ratio:.3f}, total {total:.3f}  (goal <= 1.05)")
 
 
+async def burst_cpu(n: int, width: int, url: str) -> None:
+    """A batch-like burst: ``width`` requests at once against a 200 ms server, client CPU.
+
+    SGLangClient with its own (sharded) pool vs raw httpx on one AsyncClient, interleaved.
+    """
+    body = encode_body(build_body(REQUEST, stream=False))
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=width)
+    async with (
+        httpx.AsyncClient(limits=limits, trust_env=False) as http,
+        SGLangClient(url) as client,
+    ):
+
+        async def raw() -> Any:
+            response = await http.post(url + CHAT_PATH, content=body, headers=HEADERS)
+            return json.loads(response.content)
+
+        async def burst(call: Call) -> tuple[float, float]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(call() for _ in range(width)))
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+        figures: dict[str, list[tuple[float, float]]] = {"client": [], "raw": []}
+        for i in range(n):
+            order = [("client", lambda: client.complete(REQUEST)), ("raw", raw)]
+            for name, call in order if i % 2 else order[::-1]:
+                figures[name].append(await burst(call))
+    print(f"burst of {width} at once, 200 ms server latency ({n} bursts each, interleaved)")
+    for name, label in (("client", "SGLangClient (own pool)"), ("raw", "raw httpx, one pool")):
+        walls, cpus = zip(*figures[name], strict=True)
+        print(
+            f"  {label:<24} wall {statistics.median(walls):6.3f} s   "
+            f"client CPU {statistics.median(cpus) / width * 1e6:7.1f} us/request"
+        )
+    ratio = statistics.median(c for _, c in figures["client"]) / statistics.median(
+        c for _, c in figures["raw"]
+    )
+    print(f"  ratio client/raw CPU per request: {ratio:.3f}")
+
+
 async def run(n: int, width: int) -> None:
     proc, url = start_server()
     try:
@@ -99,10 +141,9 @@ async def run(n: int, width: int) -> None:
         async with httpx.AsyncClient(limits=limits, trust_env=False) as http:
             client = SGLangClient(url, http=http)
             body = encode_body(build_body(REQUEST, stream=False))
-            headers = {"Content-Type": "application/json", "Accept": "application/json"}
 
             async def raw() -> Any:
-                response = await http.post(url + CHAT_PATH, content=body, headers=headers)
+                response = await http.post(url + CHAT_PATH, content=body, headers=HEADERS)
                 return json.loads(response.content)
 
             async def ours() -> Any:
@@ -111,6 +152,12 @@ async def run(n: int, width: int) -> None:
             await sequential(ours, raw, 50)  # warm-up: connections, code paths
             report("sequential", *await sequential(ours, raw, n))
             report(f"concurrent x{width}", *await concurrent(ours, raw, max(n // 10, 10), width))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    proc, url = start_server("--latency", "0.2")
+    try:
+        await burst_cpu(6, 500, url)
     finally:
         proc.terminate()
         proc.wait(10)
