@@ -253,3 +253,15 @@ async def test_a_burst_spreads_over_many_connections(make_client: ClientFactory)
         client = make_client(srv.url)
         await asyncio.gather(*(client.complete(ask()) for _ in range(40)))
     assert len({r.client for r in srv.chat_requests}) == 40
+
+
+async def test_a_server_that_ignores_stream_still_gives_one_answer(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    body = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Whole."}}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 2},
+    }
+    server.enqueue(Reply(status=200, body=body))
+    events = await collect(make_client(), ask())
+    assert events == [TextDelta("Whole."), Finished(None), UsageReport(Usage(4, 2, 0))]
