@@ -34,13 +34,18 @@ from typing import Any
 STEPS_PER_TASK = 3
 
 
-def _script(tasks: int) -> list[str]:
-    """The replies in order: each task's three, then the same three for its raw replay."""
+def _replies() -> tuple[str, str]:
     tool = {"thought": "find the text", "tool": "echo", "args": {"image": "image_1"}}
     answer = "The label reads **KANJIAN 看见**, printed in black on white. " * 4
     final = {"thought": "I have it", "answer": answer}
-    one = [json.dumps(tool), json.dumps(tool), json.dumps(final, ensure_ascii=False)]
-    return one * 2 * (tasks + 1)
+    return json.dumps(tool), json.dumps(final, ensure_ascii=False)
+
+
+def _script(tasks: int) -> list[str]:
+    """The replies in order, per round: a three-step task, its raw replay, then a one-step
+    task (a direct answer) and its raw replay."""
+    tool, final = _replies()
+    return ([tool, tool, final] * 2 + [final] * 2) * (tasks + 1)
 
 
 def _echo_tool() -> Any:
@@ -109,25 +114,30 @@ class _Server:
         self.process.wait(timeout=10)
 
 
-async def _measure(tasks: int, latency: float) -> dict[str, list[tuple[float, float]]]:
+Times = dict[str, list[tuple[float, float]]]
+
+
+async def _measure(tasks: int, latency: float) -> Times:
+    """Per round: a 3-step task and a 1-step task, each followed by its raw replay."""
     from agent.loop import Agent
     from vlm.client import SGLangClient
 
     image = _png()
-    times: dict[str, list[tuple[float, float]]] = {"agent": [], "raw": []}
+    times: Times = {"agent3": [], "raw3": [], "agent1": [], "raw1": []}
     server = _Server(_script(tasks), latency)
     recorder = _Recorder()
     client = SGLangClient(server.url, retries=0)
     agent = Agent(_RecordingBackend(client, recorder), [_echo_tool()])
     try:
         for index in range(tasks + 1):  # the first is a warm-up: imports, graph, connections
-            recorder.bodies.clear()
-            agent_time = await _agent_task(agent, image)
-            assert len(recorder.bodies) == STEPS_PER_TASK, len(recorder.bodies)
-            raw_time = await _raw_replay(client, list(recorder.bodies))
-            if index:
-                times["agent"].append(agent_time)
-                times["raw"].append(raw_time)
+            for steps in (STEPS_PER_TASK, 1):
+                recorder.bodies.clear()
+                agent_time = await _agent_task(agent, image)
+                assert len(recorder.bodies) == steps, len(recorder.bodies)
+                raw_time = await _raw_replay(client, list(recorder.bodies))
+                if index:
+                    times[f"agent{steps}"].append(agent_time)
+                    times[f"raw{steps}"].append(raw_time)
     finally:
         await client.aclose()
         server.close()
@@ -245,7 +255,7 @@ def main() -> None:
     os.environ["KANJIAN_HOME"] = tempfile.mkdtemp(prefix="kanjian-bench-")
     times = asyncio.run(_measure(args.tasks, args.latency))
     # The answer step streams about one chunk per 4 characters, as the scripted server does.
-    floor = asyncio.run(_floor(args.tasks, chunks=len(json.loads(_script(0)[2])["answer"]) // 4))
+    floor = asyncio.run(_floor(args.tasks, chunks=len(json.loads(_replies()[1])["answer"]) // 4))
     _report(times, args.latency)
     print(
         f"create_agent floor (instant in-process model, same graph shape): "
@@ -253,21 +263,37 @@ def main() -> None:
     )
 
 
-def _report(times: dict[str, list[tuple[float, float]]], latency: float) -> None:
-    def per_step(kind: str, which: int) -> list[float]:
-        return [t[which] / STEPS_PER_TASK for t in times[kind]]
+def _median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
 
+
+def _report(times: Times, latency: float) -> None:
+    def series(kind: str, which: int) -> list[float]:
+        return [t[which] for t in times[kind]]
+
+    n = len(times["agent3"])
+    print(f"{n} rounds of a {STEPS_PER_TASK}-step task (tool, tool, answer) and a 1-step task;")
     print(
-        f"tasks: {len(times['agent'])} x {STEPS_PER_TASK} steps, model latency {latency * 1000:.0f} ms"
+        f"model latency {latency * 1000:.0f} ms; overhead = agent minus the raw client replaying its requests"
     )
     for label, which in (("wall", 0), ("cpu", 1)):
-        agent, raw = per_step("agent", which), per_step("raw", which)
-        overhead = statistics.median([a - r for a, r in zip(agent, raw, strict=True)])
+        agent3, raw3 = series("agent3", which), series("raw3", which)
+        agent1, raw1 = series("agent1", which), series("raw1", which)
+        over3 = [(a - r) / STEPS_PER_TASK for a, r in zip(agent3, raw3, strict=True)]
+        over1 = [a - r for a, r in zip(agent1, raw1, strict=True)]
+        # One more tool step costs this much; the rest of a task's overhead is per task
+        # (loading the attachment, saving the session, starting the graph).
+        marginal = [
+            (o3 * STEPS_PER_TASK - o1) / (STEPS_PER_TASK - 1)
+            for o3, o1 in zip(over3, over1, strict=True)
+        ]
         print(
-            f"{label:>4}: agent {statistics.median(agent) * 1000:7.2f} ms/step, "
-            f"raw client {statistics.median(raw) * 1000:7.2f} ms/request, "
-            f"ratio {statistics.median(agent) / statistics.median(raw):.4f}, "
-            f"agent overhead {overhead * 1000:6.2f} ms/step = {overhead / latency:6.2%} of latency"
+            f"{label:>4}: agent {_median_ms(agent3) / STEPS_PER_TASK:7.2f} ms/step vs raw "
+            f"{_median_ms(raw3) / STEPS_PER_TASK:7.2f} ms/request (ratio "
+            f"{statistics.median(agent3) / statistics.median(raw3):.4f}); overhead "
+            f"{_median_ms(over3):6.2f} ms/step = {statistics.median(over3) / latency:6.2%} of latency; "
+            f"per extra step {_median_ms(marginal):6.2f} ms = {statistics.median(marginal) / latency:6.2%}; "
+            f"per task {_median_ms(over1) - _median_ms(marginal):6.2f} ms"
         )
     print("goal: agent overhead per step < 2% of the model latency")
 
