@@ -59,6 +59,8 @@ from vlm.types import ChatBackend, Usage
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    from vlm.images import LoadedImage
+
 __all__ = ["Agent", "Approver", "Recall"]
 
 Approver = Callable[[ApprovalRequest], Awaitable[bool]]
@@ -228,6 +230,16 @@ async def _register(registry: ImageRegistry, output: ToolOutput) -> list[ImageEn
     return await asyncio.to_thread(work)
 
 
+def _prepare_attachment(registry: ImageRegistry, source: ImageSource) -> tuple[LoadedImage, str]:
+    """In a worker thread: load (decode once), store the bytes, and encode for the wire."""
+    from vlm.images import load_image
+    from vlm.wire import prepare_for_wire
+
+    loaded = load_image(source)
+    registry.store.put(loaded.data, loaded.sha256, loaded.format)
+    return loaded, prepare_for_wire(loaded, max_num=registry.max_num).data_url
+
+
 def _image_part(registry: ImageRegistry, image_id: str) -> dict[str, Any]:
     return {
         "type": "image_url",
@@ -395,8 +407,9 @@ class _Run:
             async for event in self._stream(human):
                 yield event
             self.session.append([human, *self.ctx.new_messages])
-            # A few KB of JSON: cheaper inline than a thread hop.
-            self.session.save()
+            # A few KB of JSON, but a temp file, a write and a rename: off the loop, where
+            # a batch's other tasks would otherwise wait on the disk.
+            await asyncio.to_thread(self.session.save)
         except (VLMError, ToolError) as exc:
             error = ErrorEvent(self._error_text(exc), exc.exit_code)
         except Exception as exc:
@@ -407,15 +420,18 @@ class _Run:
         yield self._finished(error)
 
     async def _attach(self, images: Sequence[ImageSource]) -> list[ImageEntry]:
-        from vlm.images import aload_image
-
-        entries: list[ImageEntry] = []
-        for source in images:
-            loaded = await aload_image(source)
-            entries.append(self.session.images.add(loaded))
-        await asyncio.gather(
-            *(asyncio.to_thread(self.session.images.wire_url, e.id) for e in entries)
+        # One thread hop per image does all the slow work (read, decode once, store the
+        # bytes, encode for the wire); back on the loop, add() finds the bytes stored and
+        # the entry gets its wire URL, so a batch's event loop never waits on disk or pixels.
+        registry = self.session.images
+        prepared = await asyncio.gather(
+            *(asyncio.to_thread(_prepare_attachment, registry, source) for source in images)
         )
+        entries: list[ImageEntry] = []
+        for loaded, wire_url in prepared:
+            entry = registry.add(loaded)
+            entry.wire_url = wire_url
+            entries.append(entry)
         return entries
 
     async def _warm_images(self) -> None:

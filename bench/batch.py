@@ -1,0 +1,129 @@
+"""``kanjian batch`` throughput against a model that answers every request after a fixed delay.
+
+The scripted model server (``python -m vlm.fake_server``) runs in its own process, like a
+real SGLang server, and answers each chat request after ``--latency`` seconds (200 ms) with
+unlimited parallelism. So with ``-c C`` tasks in flight the ideal is ``C / latency`` tasks per
+second; whatever the batch falls short of it is kanjian's own cost (image loading and
+encoding, the agent graph, JSON, the progress display, writing lines).
+
+The batch runs in this process through the very function the CLI calls
+(:func:`tui.commands.batch_cmd.execute`, progress in its log-line mode), each configuration on
+its own set of freshly rendered one-image tasks (no image is seen twice, so no cache helps).
+The time is the runner's, from the first task's start to the last task's line.
+
+    .venv/bin/python -m bench.batch [--latency S] [--repeat N]
+
+Goal: ``-c 32`` over 500 tasks reaches at least 90% of 32 / 0.2 s = 160 tasks/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# (concurrency, tasks): -c 32 over 500 is the acceptance figure; the others show the scaling.
+CONFIGS = ((1, 25), (8, 100), (32, 500))
+ANSWER = json.dumps({"thought": "I can read it", "answer": "A label that reads KANJIAN 看见."})
+
+
+class _Server:
+    """``python -m vlm.fake_server`` in a child process, answering every request the same."""
+
+    def __init__(self, folder: Path, latency: float) -> None:
+        script = folder / "script.json"
+        script.write_text(json.dumps([ANSWER], ensure_ascii=False), encoding="utf-8")
+        command = [sys.executable, "-m", "vlm.fake_server", "--port", "0"]
+        command += ["--script", str(script), "--latency", str(latency)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _render_tasks(folder: Path, count: int, seed: int) -> Path:
+    """``count`` tasks, each with its own 320x240 PNG (distinct pixels, so distinct bytes)."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True)
+    lines = []
+    for n in range(count):
+        image = Image.new("RGB", (320, 240), ((seed * 37 + n) % 256, (n * 7) % 256, 200))
+        ImageDraw.Draw(image).text((20, 100), f"label {seed}-{n}", fill="black")
+        path = folder / f"{n}.png"
+        image.save(path, format="PNG")
+        task = {"id": f"{seed}-{n}", "question": "What does the label say?", "images": [path.name]}
+        lines.append(json.dumps(task))
+    tasks = folder / "tasks.jsonl"
+    tasks.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tasks
+
+
+async def _run_one(tasks: Path, url: str, concurrency: int) -> tuple[float, int, str]:
+    from tui.commands.batch_cmd import BatchOptions, execute
+
+    options = BatchOptions(
+        tasks_file=tasks,
+        output=tasks.with_name("out.jsonl"),
+        concurrency=concurrency,
+        url=url,
+        live_progress=False,
+    )
+    log = io.StringIO()
+    cpu = time.process_time()
+    summary = await execute(options, err=log)
+    cpu = time.process_time() - cpu
+    if summary.failed:
+        raise RuntimeError(f"{summary.failed} tasks failed: {log.getvalue()}")
+    line = log.getvalue().strip().splitlines()[-1]
+    return summary.seconds, summary.done, f"{line} cpu {cpu / summary.done * 1000:.1f} ms/task"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration")
+    parser.add_argument("--only", type=int, help="only this concurrency (1, 8 or 32)")
+    args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    root = Path(tempfile.mkdtemp(prefix="kanjian-bench-batch-"))
+    # Sessions and images go to a throwaway data dir, not the user's.
+    os.environ["KANJIAN_HOME"] = str(root / "home")
+    server = _Server(root, args.latency)
+    print(f"model latency {args.latency * 1000:.0f} ms, server {server.url} (own process)")
+    try:
+        for run in range(args.repeat):
+            for concurrency, count in CONFIGS:
+                if args.only and concurrency != args.only:
+                    continue
+                tasks = _render_tasks(
+                    root / f"r{run}-c{concurrency}", count, seed=run * 100 + concurrency
+                )
+                seconds, done, summary = asyncio.run(_run_one(tasks, server.url, concurrency))
+                _report(concurrency, done, seconds, args.latency)
+                print(f"    {summary}")
+    finally:
+        server.close()
+    print("goal: -c 32 over 500 tasks at >= 90% of ideal")
+
+
+def _report(concurrency: int, done: int, seconds: float, latency: float) -> None:
+    achieved = done / seconds
+    ideal = concurrency / latency
+    print(
+        f"-c {concurrency:>2} x {done:>3} tasks: {seconds:6.2f} s, {achieved:6.1f} tasks/s, "
+        f"ideal {ideal:6.1f} tasks/s, achieved/ideal {achieved / ideal:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
