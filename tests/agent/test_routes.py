@@ -185,5 +185,6 @@ async def test_ground_output_names_the_stored_overlay(server: ScriptedServer, ag
     events = await collect(agent.run("Where?", [_square_png()]))
     [result] = _results(events)
     overlay = next(e for e in events if isinstance(e, ImageAdded) and e.image_id == "image_2")
-    assert result.output["overlay"] == overlay.path and overlay.path.endswith(".png")
+    assert overlay.path is not None and overlay.path.endswith(".png")
+    assert result.output["overlay"] == overlay.path
     assert _final(events).to_json()["steps"][0]["output"]["overlay"] == overlay.path
