@@ -39,7 +39,7 @@ from vlm.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
-from vlm.sse import StreamDecoder, excerpt, parse_usage, sse_data
+from vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
 from vlm.types import (
     ChatRequest,
     ChatResult,
@@ -615,23 +615,3 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "error"
-
-
-def error_message(body: str) -> str:
-    """The message inside an error body: SGLang's, OpenAI's or FastAPI's shape, else the text."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return excerpt(body.strip() or "(empty body)", 300)
-    if isinstance(data, dict):
-        inner = data.get("error")
-        if isinstance(inner, dict):
-            data = inner
-        elif isinstance(inner, str):
-            return inner
-        message = data.get("message") or data.get("detail")
-        if isinstance(message, str):
-            return message
-        if message is not None:
-            return excerpt(json.dumps(message), 300)
-    return excerpt(body.strip(), 300)

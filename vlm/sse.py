@@ -1,4 +1,4 @@
-"""Reading an OpenAI-compatible chat stream: SSE framing, chunk decoding, usage.
+"""Reading what an OpenAI-compatible server sends: SSE framing, chunks, usage, error bodies.
 
 SGLang streams ``/v1/chat/completions`` as Server-Sent Events: ``data: {...}`` lines, each
 event ended by a blank line, the whole stream ended by ``data: [DONE]``. The first chunk
@@ -9,7 +9,8 @@ by ``[DONE]``).
 
 :class:`StreamDecoder` turns those payloads into :mod:`vlm.types` stream events and raises
 :class:`~vlm.errors.StreamError` for anything that breaks the contract. It knows nothing of
-HTTP, so the client and the tests drive it with plain strings.
+HTTP, so the client and the tests drive it with plain strings; so does
+:func:`error_message`, which finds the message in an error body of any common shape.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from vlm.errors import StreamError
 from vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
 
-__all__ = ["DONE", "StreamDecoder", "parse_usage", "sse_data"]
+__all__ = ["DONE", "StreamDecoder", "error_message", "excerpt", "parse_usage", "sse_data"]
 
 DONE = "[DONE]"
 # Long enough to recognise a chunk in an error message, short enough to keep it one line.
@@ -172,3 +173,23 @@ class StreamDecoder:
             f"{excerpt(payload)!r}: {why}; check that the URL points at an "
             "OpenAI-compatible server such as SGLang."
         )
+
+
+def error_message(body: str) -> str:
+    """The message inside an error body: SGLang's, OpenAI's or FastAPI's shape, else the text."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return excerpt(body.strip() or "(empty body)", 300)
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):
+            data = inner
+        elif isinstance(inner, str):
+            return inner
+        message = data.get("message") or data.get("detail")
+        if isinstance(message, str):
+            return message
+        if message is not None:
+            return excerpt(json.dumps(message), 300)
+    return excerpt(body.strip(), 300)

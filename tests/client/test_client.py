@@ -265,3 +265,13 @@ async def test_a_server_that_ignores_stream_still_gives_one_answer(
     server.enqueue(Reply(status=200, body=body))
     events = await collect(make_client(), ask())
     assert events == [TextDelta("Whole."), Finished(None), UsageReport(Usage(4, 2, 0))]
+
+
+async def test_streams_read_to_the_end_give_their_connection_back(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.responder = lambda request: "streamed"
+    client = make_client()
+    for _ in range(4):
+        assert [e async for e in client.stream(ask())][-2] == Finished("stop")
+    assert len({r.client for r in server.chat_requests}) == 1

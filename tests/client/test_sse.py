@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vlm.errors import StreamError
-from vlm.sse import StreamDecoder, parse_usage, sse_data
+from vlm.sse import StreamDecoder, error_message, parse_usage, sse_data
 from vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
 
 URL = "http://127.0.0.1:30000"
@@ -136,3 +136,24 @@ def test_error_events_carry_their_message(error: Any, shown: str) -> None:
 )
 def test_parse_usage(raw: Any, usage: Usage) -> None:
     assert parse_usage(raw) == usage
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '{"object": "error", "message": "Too long.", "type": "BadRequestError", "code": 400}',
+            "Too long.",
+        ),
+        ('{"error": {"message": "Bad key.", "type": "invalid_request_error"}}', "Bad key."),
+        ('{"error": "Unauthorized"}', "Unauthorized"),
+        (
+            '{"detail": [{"loc": ["body", "messages"], "msg": "Field required"}]}',
+            '[{"loc": ["body", "messages"], "msg": "Field required"}]',
+        ),
+        ("<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+        ("", "(empty body)"),
+    ],
+)
+def test_error_message_finds_the_message_in_any_common_shape(body: str, message: str) -> None:
+    assert error_message(body) == message
