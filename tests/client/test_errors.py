@@ -302,3 +302,15 @@ async def test_a_dropped_connection_without_retries_left(
         f"The connection to the model server at {server.url!r} broke during /v1/chat/completions: "
     )
     assert str(caught.value).endswith("retry, and check the server's log if it happens again.")
+
+
+async def test_cancelling_before_the_answer_starts_closes_the_request(
+    server: ScriptedServer, make_client: ClientFactory
+) -> None:
+    server.enqueue(Reply(text="late", delay=60))
+    task = asyncio.create_task(make_client().complete(ask()))
+    await wait_for(lambda: len(server.chat_requests) == 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_for(lambda: server.disconnects == ["/v1/chat/completions"])
