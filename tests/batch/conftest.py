@@ -32,7 +32,7 @@ def question_of(request: dict[str, Any]) -> str:
     content = first["content"]
     if isinstance(content, str):
         return content
-    return [p["text"] for p in content if p["type"] == "text"][-1]
+    return str([p["text"] for p in content if p["type"] == "text"][-1])
 
 
 def respond(request: dict[str, Any]) -> Reply | str:
@@ -46,9 +46,8 @@ def respond(request: dict[str, Any]) -> Reply | str:
     if FAIL in question:
         return Reply.http_error(500, "The scripted model failed on purpose.")
     if ZOOM in question and not observed:
-        action = {"thought": "look closer", "tool": "zoom", "args": {"image": "image_1"}}
-        action["args"]["box"] = [0, 0, 500, 500]
-        return json.dumps(action)
+        args = {"image": "image_1", "box": [0, 0, 500, 500]}
+        return json.dumps({"thought": "look closer", "tool": "zoom", "args": args})
     delay = 0.0
     if question.startswith("slow"):  # "slowN": later tasks answer sooner (see --ordered)
         delay = 0.04 * (10 - int(question[4:]))

@@ -274,7 +274,7 @@ def test_without_remember_nothing_is_stored_in_memory(
 
 
 def test_the_live_bar_and_the_log_lines() -> None:
-    from tui.batch_progress import make_progress
+    from tui.batch_progress import LineProgress, make_progress
 
     stream = io.StringIO()
     bar = make_progress(stream, live=True)
@@ -284,7 +284,7 @@ def test_the_live_bar_and_the_log_lines() -> None:
     bar.stop()
     assert (bar.ok, bar.failed, bar.skipped) == (2, 1, 1)
     lines = make_progress(io.StringIO(), live=False)
-    assert type(lines).__name__ == "LineProgress"
+    assert isinstance(lines, LineProgress)
     lines.start(4, 0)
     lines.advance(True)
     assert lines.status().startswith("1/4 done, ")
