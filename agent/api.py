@@ -22,13 +22,12 @@ and the terminal app all go through it.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
-from agent.events import ApprovalRequest, Event, RunFinished
+from agent.events import Event, RunFinished
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -41,35 +40,10 @@ if TYPE_CHECKING:
     from tools.registry import PluginProblem
     from vlm.types import ChatBackend
 
-__all__ = ["BlockingKanjian", "Kanjian", "approver_for"]
+__all__ = ["BlockingKanjian", "Kanjian"]
 
 ImageInput = str | Path | bytes
 ApprovePolicy = Literal["ask", "always", "never"]
-
-
-def approver_for(policy: ApprovePolicy) -> Approver:
-    """``always`` and ``never`` answer at once; ``ask`` asks on the terminal (no TTY: no)."""
-
-    async def always(_: ApprovalRequest) -> bool:
-        return True
-
-    async def never(_: ApprovalRequest) -> bool:
-        return False
-
-    async def ask(request: ApprovalRequest) -> bool:
-        if not sys.stdin.isatty():
-            return False
-        prompt = f"Allow tool {request.tool!r} with {request.args}? [y/N] "
-        answer = await asyncio.to_thread(_ask_terminal, prompt)
-        return answer.strip().lower() in {"y", "yes"}
-
-    return {"always": always, "never": never, "ask": ask}[policy]
-
-
-def _ask_terminal(prompt: str) -> str:
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    return sys.stdin.readline()
 
 
 class Kanjian:
@@ -149,6 +123,7 @@ class Kanjian:
         return self._agent
 
     async def _build_agent(self) -> Agent:
+        from agent.approval import policy
         from agent.loop import Agent
 
         backend = await self.backend()
@@ -163,7 +138,7 @@ class Kanjian:
             tools,
             max_steps=self.settings.agent.max_steps,
             tool_timeout=self.settings.agent.tool_timeout,
-            approver=approver_for(approve) if isinstance(approve, str) else approve,
+            approver=policy(approve) if isinstance(approve, str) else approve,
             recall=recall,
             temperature=self.settings.vlm.temperature,
             max_tokens=self.settings.vlm.max_tokens,

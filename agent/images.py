@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tools.base import DerivedImage
     from vlm.images import LoadedImage
+    from vlm.tiling import TileRule
     from vlm.types import ChatBackend
 
 __all__ = ["FileImageStore", "ImageEntry", "ImageRegistry", "ImageStore", "default_store"]
@@ -165,8 +166,22 @@ class ImageRegistry:
         if entry.wire_url is None:
             from vlm.wire import prepare_for_wire
 
-            entry.wire_url = prepare_for_wire(self.loaded(image_id), max_num=self.max_num).data_url
+            rule, max_num = self._tiling()
+            loaded = self.loaded(image_id)
+            entry.wire_url = prepare_for_wire(loaded, rule=rule, max_num=max_num).data_url
         return entry.wire_url
+
+    def _tiling(self) -> tuple[TileRule, int]:
+        """How the backend tiles images, so the wire copy keeps every pixel it will use.
+
+        SGLang fixes InternVL 1.5 at its own rule with max_num 12; the local backend uses
+        the official rule with a settable max_num (up to 40 for 4K inputs).
+        """
+        from vlm.local import LocalBackend  # light: torch loads only on its first request
+
+        if isinstance(self._backend, LocalBackend):
+            return "official", self._backend.max_num
+        return "sglang", self.max_num
 
     def crop_of(self, image_id: str) -> tuple[str, CropBox] | None:
         entry = self.entry(image_id)

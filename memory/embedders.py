@@ -125,7 +125,7 @@ class MiniLMEmbedder:
                     from transformers.utils import logging as hf_logging
 
                     # A "Loading weights" bar on stderr would garble `ask` output and the TUI.
-                    hf_logging.disable_progress_bar()
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                     path = str(get_model_path())
                     self._model = SentenceTransformer(path, device=self._device)
                 except (ImportError, OSError, ValueError) as exc:
