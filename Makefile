@@ -39,8 +39,13 @@ bench: $(STAMP)
 
 # System packages the OCR baseline and the Chinese test images need (Debian; run as root).
 sysdeps:
-	command -v tesseract >/dev/null && fc-list | grep -qi 'Noto Sans CJK' || \
-	  (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux >/dev/null)
+	@if command -v tesseract >/dev/null && command -v tmux >/dev/null \
+	    && tesseract --list-langs 2>/dev/null | grep -qx chi_sim \
+	    && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then \
+	  echo "system packages present"; \
+	else \
+	  apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux >/dev/null; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
