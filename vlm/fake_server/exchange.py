@@ -77,7 +77,11 @@ class Exchange:
     async def sleep(self, seconds: float) -> bool:
         """Wait, unless the client leaves or the server stops; True when still wanted."""
         if seconds > 0 and not self._gone.done():
-            await asyncio.wait([self._gone, self._stop_future()], timeout=seconds)
+            await asyncio.wait(
+                [self._gone, self._stop_future()],
+                timeout=seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         return not self._gone.done() and not (self._stopping and self._stopping.is_set())
 
     async def until_gone(self) -> None:
