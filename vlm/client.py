@@ -51,7 +51,7 @@ from vlm.types import (
     UsageReport,
 )
 
-__all__ = ["DEFAULT_URL", "SGLangClient", "build_body"]
+__all__ = ["CHAT_PATH", "DEFAULT_URL", "SGLangClient", "build_body", "encode_body"]
 
 DEFAULT_URL = "http://127.0.0.1:30000"
 CHAT_PATH = "/v1/chat/completions"
