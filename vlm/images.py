@@ -6,8 +6,14 @@ flattened on white, first frame of an animation), plus the original bytes and th
 which is the image's identity everywhere else (wire bytes, memory store, prefix caching).
 
 Everything that can go wrong with a file (missing, a directory, empty, not an image, corrupt,
-truncated, too many pixels) raises :class:`vlm.errors.ImageError` naming the file. The pixels
-are decoded here, in full, so a truncated file fails now and not deep inside a request.
+truncated, too many pixels) raises :class:`vlm.errors.ImageError` naming the file. Every byte of
+the pixel data is decoded here, so a truncated file fails now and not deep inside a request.
+
+A large JPEG is decoded here only at the reduced scale its wire copy needs (libjpeg's DCT
+scaling: 1/2, 1/4 or 1/8 of each side, never below the size the server will see): that pass
+still reads every entropy-coded block, so truncation and corruption are caught exactly as by a
+full decode, for a fraction of the time. The full-resolution pixels (``LoadedImage.image``,
+which zoom and OCR need) are then decoded on first use. Other formats are decoded in full here.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ import hashlib
 import io
 import re
 import sys
+import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -27,29 +36,90 @@ from vlm.errors import ImageError
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["FORMATS", "LoadedImage", "aload_image", "load_image"]
+__all__ = ["FORMATS", "LoadedImage", "aload_image", "draft_scale", "load_image"]
 
 # What Pillow may open. (Multi-picture JPEGs from phones open through JPEG, as format "MPO".)
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 _FORMAT_NAMES = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 _REFETCH = "Re-export or re-download it."
+# Formats whose decoder can scale down while decoding (libjpeg's DCT scaling).
+_DRAFTABLE = ("JPEG", "MPO")
+# EXIF orientations that turn the image a quarter: the stored width is the shown height.
+_QUARTER_TURNS = (5, 6, 7, 8)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LoadedImage:
     """An image ready to use, and the bytes it came from."""
 
-    image: Image.Image
     origin: str
     sha256: str
     format: str
     data: bytes
-    width: int
+    width: int  # of the upright image, at full resolution
     height: int
+    _pixels: _Pixels = field(repr=False)
     # True when the pixels are the file's own, untouched: no EXIF rotation, no transparency
     # flattened, no mode conversion, a single frame. Only then may the original bytes stand
     # for the pixels (see vlm.wire).
     pristine: bool = False
+
+    @property
+    def image(self) -> Image.Image:
+        """The upright RGB pixels at full resolution (decoded on first use for large JPEGs)."""
+        return self._pixels.at_scale(1)
+
+    def at_least(self, width: int, height: int) -> Image.Image:
+        """Upright RGB pixels at least ``width x height`` (each capped at the image's own side).
+
+        For a JPEG this is the coarsest DCT-scaled decode that is still that large, so that a
+        resize to the requested size has the least left to do; for other formats the full image.
+        The choice depends only on the bytes and the size asked for, never on what was decoded
+        before, so the same request always gives the same pixels.
+        """
+        return self._pixels.at_scale(self._pixels.scale_for(width, height))
+
+
+def draft_scale(width: int, height: int, min_width: int, min_height: int) -> int:
+    """The coarsest JPEG decode scale (8, 4, 2 or 1) that keeps both sides at least the minimum.
+
+    At scale ``s`` libjpeg gives ``ceil(width / s) x ceil(height / s)`` pixels; ``width >=
+    s * min_width`` guarantees that is enough, and is the same test Pillow's ``draft`` makes.
+    """
+    for scale in (8, 4, 2):
+        if width >= scale * max(1, min_width) and height >= scale * max(1, min_height):
+            return scale
+    return 1
+
+
+@dataclass(slots=True, eq=False)
+class _Pixels:
+    """The decodes of one image's bytes, by scale (1 = full); made at most once each."""
+
+    data: bytes
+    origin: str
+    stored: tuple[int, int]  # width, height as stored in the file (before EXIF rotation)
+    draftable: bool
+    turned: bool  # EXIF orientation swaps width and height
+    by_scale: dict[int, Image.Image]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def scale_for(self, width: int, height: int) -> int:
+        if not self.draftable:
+            return 1
+        if self.turned:
+            width, height = height, width
+        return draft_scale(*self.stored, width, height)
+
+    def at_scale(self, scale: int) -> Image.Image:
+        # One lock for all scales: two threads asking at once must not decode twice.
+        with self.lock:
+            image = self.by_scale.get(scale)
+            if image is None:
+                # The bytes were verified when loaded; a decode here fails only for memory.
+                image = _decode(self.data, self.origin, None, lambda _: scale).image
+                self.by_scale[scale] = image
+            return image
 
 
 def load_image(
@@ -65,16 +135,25 @@ def load_image(
     origin, data = _read_source(source, name)
     if not data:
         raise ImageError(f"Cannot read image {origin!r}: the file is empty. {_REFETCH}")
-    image, fmt, pristine = _decode(data, origin, max_pixels)
+    decoded = _decode(data, origin, max_pixels, _wire_scale)
+    width, height = decoded.upright
+    pixels = _Pixels(
+        data=data,
+        origin=origin,
+        stored=decoded.stored,
+        draftable=decoded.format in _DRAFTABLE,
+        turned=decoded.upright != decoded.stored,
+        by_scale={decoded.scale: decoded.image},
+    )
     return LoadedImage(
-        image=image,
         origin=origin,
         sha256=hashlib.sha256(data).hexdigest(),
-        format=fmt,
+        format=decoded.format,
         data=data,
-        width=image.width,
-        height=image.height,
-        pristine=pristine,
+        width=width,
+        height=height,
+        _pixels=pixels,
+        pristine=decoded.pristine,
     )
 
 
@@ -127,19 +206,72 @@ def _read_path(path: Path, origin: str) -> bytes:
 # ---- decoding ----
 
 
-def _decode(data: bytes, origin: str, max_pixels: int) -> tuple[Image.Image, str, bool]:
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    image: Image.Image  # upright RGB
+    format: str
+    scale: int  # 1 = full resolution
+    stored: tuple[int, int]  # full size as stored
+    upright: tuple[int, int]  # full size as shown
+    pristine: bool
+
+
+def _wire_scale(image: Image.Image) -> int:
+    """The decode scale that the default wire preparation (SGLang's rule, 12 tiles) needs."""
+    # Imported here: vlm.wire imports this module.
+    from vlm.wire import wire_size
+
+    width, height = _upright_size(image)
+    wire_w, wire_h = wire_size(width, height)
+    if image.size != (width, height):
+        wire_w, wire_h = wire_h, wire_w
+    return draft_scale(*image.size, wire_w, wire_h)
+
+
+def _decode(
+    data: bytes, origin: str, max_pixels: int | None, scale_of: Callable[[Image.Image], int]
+) -> _Decoded:
+    """Open, check and decode `data` at the scale `scale_of` picks (JPEG only; else 1)."""
+    from PIL import Image
+
+    # kanjian enforces its own pixel limit below; Pillow's warning would only duplicate it
+    # (and Pillow's hard DecompressionBombError, at twice its own limit, is translated).
+    with _translated_errors(origin), warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        if max_pixels is not None:
+            _check_pixels(image, origin, max_pixels)
+        # Asked before load(): finding a second frame seeks, which would undo the decode.
+        animated = bool(getattr(image, "is_animated", False))
+        stored, fmt = image.size, image.format or "UNKNOWN"
+        scale, upright = 1, None
+        if fmt in _DRAFTABLE:
+            # A JPEG's EXIF is in its header; other formats' getexif() may decode (and a
+            # failure there must surface from load() below, not vanish).
+            upright = _upright_size(image)
+            scale = _draft(image, scale_of(image))
+        image.load()
+        rgb, pristine = _normalise(image, animated)
+    return _Decoded(rgb, fmt, scale, stored, upright or rgb.size, pristine)
+
+
+def _draft(image: Image.Image, scale: int) -> int:
+    """Ask the JPEG decoder for 1/`scale` of each side; the scale it will actually use."""
+    if scale == 1:
+        return 1
+    width, height = image.size
+    # Pillow picks the largest scale with size // request >= scale: floor division asks exactly.
+    image.draft(image.mode, (width // scale, height // scale))
+    return 1 if image.size == (width, height) else scale
+
+
+@contextmanager
+def _translated_errors(origin: str) -> Iterator[None]:
+    """Pillow's and the decoders' exceptions, as one sentence naming the file."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        # kanjian enforces its own pixel limit below; Pillow's warning would only duplicate it
-        # (and Pillow's hard DecompressionBombError, at twice its own limit, is translated).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-            _check_pixels(image, origin, max_pixels)
-            # Asked before load(): finding a second frame seeks, which would undo the decode.
-            animated = bool(getattr(image, "is_animated", False))
-            image.load()
+        yield
     except ImageError:
         raise
     except UnidentifiedImageError as exc:
@@ -158,7 +290,6 @@ def _decode(data: bytes, origin: str, max_pixels: int) -> tuple[Image.Image, str
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(_decode_failure(origin, exc)) from exc
-    return _normalise(image, image.format or "UNKNOWN", animated)
 
 
 def _check_pixels(image: Image.Image, origin: str, max_pixels: int) -> None:
@@ -194,8 +325,8 @@ def _decode_failure(origin: str, exc: BaseException) -> str:
     return f"Cannot read image {origin!r}: the data is corrupt{detail}. {_REFETCH}"
 
 
-def _normalise(image: Image.Image, fmt: str, animated: bool) -> tuple[Image.Image, str, bool]:
-    """Orientation, transparency, mode: the RGB pixels a viewer would show."""
+def _normalise(image: Image.Image, animated: bool) -> tuple[Image.Image, bool]:
+    """Orientation, transparency, mode: the RGB pixels a viewer would show, and pristine."""
     from PIL import ImageOps
 
     rotated = _orientation(image) not in (1, None)
@@ -203,7 +334,13 @@ def _normalise(image: Image.Image, fmt: str, animated: bool) -> tuple[Image.Imag
         # Only here: without an orientation tag exif_transpose would copy every pixel.
         image = ImageOps.exif_transpose(image)
     rgb, converted = _to_rgb(image)
-    return rgb, fmt, not animated and not rotated and not converted
+    return rgb, not animated and not rotated and not converted
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    """The full size as a viewer shows it (read before any draft changes ``image.size``)."""
+    width, height = image.size
+    return (height, width) if _orientation(image) in _QUARTER_TURNS else (width, height)
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -154,7 +154,7 @@ def _prepare(img: LoadedImage, rule: TileRule, max_num: int) -> WireImage:
     if size == (img.width, img.height) and original_ok:
         data, mime = img.data, _PASSTHROUGH[img.format]
     else:
-        data, mime = _encode(_resized(img.image, size))
+        data, mime = _encode(_resized(img, size))
         if original_ok and len(img.data) <= len(data):
             # A small, well-compressed original beats our re-encode: send it instead.
             data, mime, size = img.data, _PASSTHROUGH[img.format], (img.width, img.height)
@@ -171,13 +171,19 @@ def _prepare(img: LoadedImage, rule: TileRule, max_num: int) -> WireImage:
     )
 
 
-def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def _resized(img: LoadedImage, size: tuple[int, int]) -> Image.Image:
+    """`img` at `size`, from the smallest decode that still covers it (a JPEG's DCT scaling)."""
     from PIL import Image
 
-    if image.size == size:
-        return image
+    source = img.at_least(*size)
+    if source.size == size:
+        return source
     # Bicubic, like the server's own resize (torch bicubic in SGLang, PIL bicubic in InternVL).
-    return image.resize(size, Image.Resampling.BICUBIC)
+    # From a DCT-scaled decode the factor left is under 2, so this pass is cheap.
+    resized = source.resize(size, Image.Resampling.BICUBIC)
+    # A new image of ours: drop the metadata resize copied instead of copying the pixels.
+    resized.info = {}
+    return resized
 
 
 def _encode(image: Image.Image) -> tuple[bytes, str]:
