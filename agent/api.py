@@ -196,6 +196,18 @@ class Kanjian:
         run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """The events of one run (ending with RunFinished); the turn is then remembered."""
+        async with aclosing(self._events(question, images, session, run_id, True)) as events:
+            async for event in events:
+                yield event
+
+    async def _events(
+        self,
+        question: str,
+        images: Sequence[ImageInput],
+        session: str | Session | None,
+        run_id: str | None,
+        deltas: bool,
+    ) -> AsyncGenerator[Event]:
         from agent.session import Session
 
         try:
@@ -206,7 +218,8 @@ class Kanjian:
             return
         first_message = len(convo.messages)
         run = cast(
-            "AsyncGenerator[Event]", agent.run(question, images, session=convo, run_id=run_id)
+            "AsyncGenerator[Event]",
+            agent.run(question, images, session=convo, run_id=run_id, deltas=deltas),
         )
         async with aclosing(run) as events:
             async for event in events:
@@ -224,8 +237,10 @@ class Kanjian:
     ) -> RunFinished:
         """Run to the end; the final record (``answer``, ``steps``, ``usage``, ``error``)."""
         last: Event | None = None
-        async for event in self.stream(question, images, session=session, run_id=run_id):
-            last = event
+        # Only the record is wanted: no per-token answer deltas (see Agent.run).
+        async with aclosing(self._events(question, images, session, run_id, False)) as events:
+            async for event in events:
+                last = event
         assert isinstance(last, RunFinished)
         return last
 

@@ -13,6 +13,7 @@ from agent.events import (
     ImageAdded,
     RunFinished,
     StepStarted,
+    Thought,
     ToolCallEvent,
     ToolResultEvent,
     UsageEvent,
@@ -141,3 +142,23 @@ def test_blocking_wrapper(server: ScriptedServer, image: Path) -> None:
     assert first.answer == "answer: Sync? | images: image_1"
     final = events[-1]
     assert isinstance(final, RunFinished) and final.answer == "answer: Again? | images: image_1"
+
+
+async def test_a_run_without_deltas_still_has_the_whole_record(
+    server: ScriptedServer, image: Path
+) -> None:
+    async with Kanjian(extra_tools=[image_size]) as kanjian:
+        agent = await kanjian.agent()
+        quiet = [e async for e in agent.run("Size? use image_size", [image], deltas=False)]
+        loud = [e async for e in agent.run("Size? use image_size", [image])]
+    assert not any(isinstance(e, AnswerDelta | Thought) for e in quiet)
+    assert any(isinstance(e, AnswerDelta) for e in loud) and any(
+        isinstance(e, Thought) for e in loud
+    )
+    first, second = quiet[-1], loud[-1]
+    assert isinstance(first, RunFinished) and isinstance(second, RunFinished)
+    assert first.answer == second.answer and first.answer
+    assert first.steps[0].output == second.steps[0].output
+    assert [type(e) for e in quiet if not isinstance(e, UsageEvent)] == [
+        type(e) for e in loud if not isinstance(e, AnswerDelta | Thought | UsageEvent)
+    ]
