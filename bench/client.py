@@ -51,15 +51,18 @@ def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
     return proc, proc.stdout.readline().strip()
 
 
-async def timed(call: Call) -> float:
-    start = time.perf_counter()
+Sample = tuple[float, float]  # (wall seconds, this process's CPU seconds)
+
+
+async def timed(call: Call) -> Sample:
+    wall, cpu = time.perf_counter(), time.process_time()
     await call()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def sequential(a: Call, b: Call, n: int) -> tuple[list[float], list[float]]:
-    times_a: list[float] = []
-    times_b: list[float] = []
+async def sequential(a: Call, b: Call, n: int) -> tuple[list[Sample], list[Sample]]:
+    times_a: list[Sample] = []
+    times_b: list[Sample] = []
     for i in range(n):
         first, second = ((a, times_a), (b, times_b)) if i % 2 == 0 else ((b, times_b), (a, times_a))
         first[1].append(await timed(first[0]))
@@ -67,32 +70,36 @@ async def sequential(a: Call, b: Call, n: int) -> tuple[list[float], list[float]
     return times_a, times_b
 
 
-async def concurrent(a: Call, b: Call, rounds: int, width: int) -> tuple[list[float], list[float]]:
-    """Wall time per request of ``width`` requests at once, rounds interleaved."""
+async def concurrent(
+    a: Call, b: Call, rounds: int, width: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Per request of ``width`` requests at once, rounds interleaved."""
 
     async def burst(call: Call) -> None:
         await asyncio.gather(*(call() for _ in range(width)))
 
     times_a, times_b = await sequential(lambda: burst(a), lambda: burst(b), rounds)
-    return [t / width for t in times_a], [t / width for t in times_b]
+    return [(w / width, c / width) for w, c in times_a], [
+        (w / width, c / width) for w, c in times_b
+    ]
 
 
-def describe(name: str, times: list[float]) -> str:
-    ordered = sorted(times)
-    p90 = ordered[int(len(ordered) * 0.9)]
+def describe(name: str, samples: list[Sample]) -> str:
+    walls = sorted(w for w, _ in samples)
+    cpu = statistics.fmean(c for _, c in samples)
     return (
-        f"  {name:<22} median {statistics.median(times) * 1e6:8.1f} us   "
-        f"mean {statistics.fmean(times) * 1e6:8.1f} us   p90 {p90 * 1e6:8.1f} us"
+        f"  {name:<22} wall median {statistics.median(walls) * 1e6:8.1f} us   "
+        f"p90 {walls[int(len(walls) * 0.9)] * 1e6:8.1f} us   client CPU {cpu * 1e6:7.1f} us"
     )
 
 
-def report(title: str, client_times: list[float], raw_times: list[float]) -> None:
-    ratio = statistics.median(client_times) / statistics.median(raw_times)
-    total = sum(client_times) / sum(raw_times)
-    print(f"{title} ({len(client_times)} each, interleaved)")
-    print(describe("SGLangClient.complete", client_times))
-    print(describe("raw httpx post + json", raw_times))
-    print(f"  ratio client/raw: median {ratio:.3f}, total {total:.3f}  (goal <= 1.05)")
+def report(title: str, client: list[Sample], raw: list[Sample]) -> None:
+    wall = statistics.median(w for w, _ in client) / statistics.median(w for w, _ in raw)
+    cpu = sum(c for _, c in client) / sum(c for _, c in raw)
+    print(f"{title} ({len(client)} each, interleaved)")
+    print(describe("SGLangClient.complete", client))
+    print(describe("raw httpx post + json", raw))
+    print(f"  ratio client/raw: wall median {wall:.3f}, client CPU {cpu:.3f}  (goal <= 1.05)")
 
 
 async def burst_cpu(n: int, width: int, url: str) -> None:
