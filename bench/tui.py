@@ -1,0 +1,216 @@
+"""``python -m bench.tui``: how fast ``kanjian chat`` paints, and how it keeps up while streaming.
+
+Both figures are taken in a real terminal (tmux, which answers the terminal queries that
+Textual and textual-image send), polling ``tmux capture-pane`` every few milliseconds:
+
+1. Time to first paint: from starting the process until the footer is on screen, for
+   ``kanjian chat`` and, in the same run, for a minimal Textual app (a label and a footer).
+   Goal: ratio <= 1.5.
+2. Key-to-screen latency: the time from ``tmux send-keys`` until the typed character shows
+   in the prompt, while an answer streams at 200 tokens/s from ``python -m vlm.fake_server``,
+   against the same measure with nothing streaming.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[1]
+KANJIAN = Path(sys.executable).with_name("kanjian")
+RUNS = 5
+KEYS = 12
+TOKENS_PER_S = 200
+POLL_S = 0.01
+MINIMAL_APP = """
+from textual.app import App
+from textual.widgets import Footer, Label
+
+class Minimal(App):
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
+    def compose(self):
+        yield Label("hello")
+        yield Footer()
+
+Minimal().run()
+"""
+
+
+class Tmux:
+    """One private tmux server; each app runs in its own session of it."""
+
+    def __init__(self) -> None:
+        self.socket = f"kanjian-bench-{os.getpid()}"
+        # A session that outlives the measured ones: a tmux server exits with its last
+        # session, and a new-session that races that exit is lost.
+        self("new-session", "-d", "-s", "keeper", "sleep 3600")
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout
+
+    def screen(self, session: str) -> str:
+        return self("capture-pane", "-p", "-t", session)
+
+    def start(self, session: str, command: str, cwd: Path) -> None:
+        self("new-session", "-d", "-s", session, "-x", "100", "-y", "32", "-c", str(cwd), command)
+
+    def wait_for(self, session: str, needle: str, within: float = 60.0) -> float:
+        """Seconds until ``needle`` is on the screen (polled every 10 ms)."""
+        start = time.perf_counter()
+        while time.perf_counter() - start < within:
+            if needle in self.screen(session):
+                return time.perf_counter() - start
+            # Polling much faster starves tmux (and the app) of the machine's CPU.
+            time.sleep(POLL_S)
+        raise TimeoutError(f"{needle!r} never appeared:\n{self.screen(session)}")
+
+    def close(self) -> None:
+        self("kill-server")
+
+
+@contextmanager
+def fake_server(answer: str, token_delay: float) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "replies.json"
+        script.write_text(json.dumps([json.dumps({"thought": "ok", "answer": answer})]))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vlm.fake_server",
+                "--script",
+                str(script),
+                "--token-delay",
+                str(token_delay),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            yield proc.stdout.readline().strip()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def chat_command(url: str, home: Path, *flags: str) -> str:
+    env = f"KANJIAN_HOME={home} KANJIAN_URL={url} KANJIAN_EMBEDDER=hash HF_HUB_OFFLINE=1"
+    return f"env {env} {KANJIAN} chat {' '.join(flags)}"
+
+
+def first_paint(tmux: Tmux, name: str, command: str, cwd: Path) -> float:
+    """Seconds from launch until the footer shows; the app is then closed."""
+    start = time.perf_counter()
+    tmux.start(name, command, cwd)
+    tmux.wait_for(name, "Quit")
+    elapsed = time.perf_counter() - start
+    tmux("kill-session", "-t", name)
+    return elapsed
+
+
+def paint_figures(tmux: Tmux, url: str, tmp: Path) -> tuple[list[float], list[float], list[float]]:
+    minimal = tmp / "minimal.py"
+    minimal.write_text(MINIMAL_APP)
+    ours: list[float] = []
+    no_probe: list[float] = []
+    base: list[float] = []
+    for i in range(RUNS):
+        # Interleaved, so machine load hits all alike.
+        base.append(first_paint(tmux, f"min{i}", f"{sys.executable} {minimal}", tmp))
+        ours.append(first_paint(tmux, f"chat{i}", chat_command(url, tmp / f"home{i}"), tmp))
+        # Without textual-image's terminal probe (and its numpy import): what the rest costs.
+        command = chat_command(url, tmp / f"home{i}", "--images", "none")
+        no_probe.append(first_paint(tmux, f"plain{i}", command, tmp))
+    return ours, no_probe, base
+
+
+def key_latencies(
+    tmux: Tmux, session: str, marker: str, streaming: Callable[[], bool]
+) -> list[float]:
+    """Type ``KEYS`` distinct characters; seconds each took to show (only while ``streaming``)."""
+    latencies: list[float] = []
+    typed = marker
+    tmux("send-keys", "-t", session, "-l", marker)
+    tmux.wait_for(session, marker)
+    for i in range(KEYS):
+        if not streaming():
+            break
+        typed += "abcdefghijklmnopqrstuvwxyz"[i % 26]
+        start = time.perf_counter()
+        tmux("send-keys", "-t", session, "-l", typed[-1])
+        while typed not in tmux.screen(session):
+            if time.perf_counter() - start > 30:
+                raise TimeoutError(f"{typed!r} never appeared:\n{tmux.screen(session)}")
+            time.sleep(POLL_S / 2)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def latency_figures(tmux: Tmux, tmp: Path) -> tuple[list[float], list[float]]:
+    words = " ".join(f"word{i}" for i in range(1200))
+    # The fake server streams 4-character pieces (about one token each).
+    with fake_server(words, 1 / TOKENS_PER_S) as url:
+        tmux.start("lat", chat_command(url, tmp / "home-lat"), tmp)
+        tmux.wait_for("lat", "● ok")
+        idle = key_latencies(tmux, "lat", "idle:", lambda: True)
+        tmux("send-keys", "-t", "lat", "C-u")
+        tmux("send-keys", "-t", "lat", "-l", "stream please")
+        tmux("send-keys", "-t", "lat", "Enter")
+        tmux.wait_for("lat", "word3")
+        busy = key_latencies(tmux, "lat", "busy:", lambda: "word1199" not in tmux.screen("lat"))
+        tmux("kill-session", "-t", "lat")
+    return busy, idle
+
+
+def _ms(values: list[float]) -> str:
+    return ", ".join(f"{v * 1000:.0f}" for v in values)
+
+
+def main() -> None:
+    tmux = Tmux()
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name, fake_server("ok", 0.0) as url:
+            tmp = Path(tmp_name)
+            ours, no_probe, base = paint_figures(tmux, url, tmp)
+            print("first paint measured; now key latency", file=sys.stderr, flush=True)
+            busy, idle = latency_figures(tmux, tmp)
+    finally:
+        tmux.close()
+    ratio = statistics.median(ours) / statistics.median(base)
+    print(
+        f"first paint: kanjian chat {statistics.median(ours) * 1000:.0f} ms, minimal Textual app "
+        f"{statistics.median(base) * 1000:.0f} ms (medians of {RUNS}); ratio {ratio:.2f} (goal <= 1.5)"
+    )
+    print(f"  raw ms kanjian: {_ms(ours)}")
+    print(
+        f"  kanjian chat --images none (no terminal probe): median "
+        f"{statistics.median(no_probe) * 1000:.0f} ms, ratio "
+        f"{statistics.median(no_probe) / statistics.median(base):.2f}; raw ms {_ms(no_probe)}"
+    )
+    print(f"  raw ms minimal: {_ms(base)}")
+    lat_ratio = statistics.median(busy) / statistics.median(idle)
+    print(
+        f"key-to-screen: {statistics.median(busy) * 1000:.0f} ms while streaming at {TOKENS_PER_S} tok/s, "
+        f"{statistics.median(idle) * 1000:.0f} ms idle (medians); ratio {lat_ratio:.2f}"
+    )
+    print(f"  raw ms streaming: {_ms(busy)}")
+    print(f"  raw ms idle: {_ms(idle)}")
+
+
+if __name__ == "__main__":
+    main()
