@@ -59,10 +59,12 @@ from vlm.action import (
 )
 from vlm.errors import ModelOutputError, VLMError
 from vlm.types import (
+    ChatBackend,
     ChatRequest,
     Finished,
     Message,
     SamplingParams,
+    StreamEvent,
     TextDelta,
     Usage,
     UsageReport,
@@ -345,6 +347,7 @@ class InternVLChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         tools = kwargs.get("tools") or []
+        whole = bool(kwargs.get("whole_answer"))
         bound = self.bound(tools)
         final = bool(bound.tools) and _current_step(messages) >= self.max_steps
         wire = self.wire_messages(messages, tools)
@@ -357,7 +360,7 @@ class InternVLChatModel(BaseChatModel):
         for _ in range(2):  # the answer, or one retry with the parse error as feedback
             sent = wire if error is None else [*wire, *_retry_messages(attempts[-1].text, error)]
             attempts.append(_Attempt())
-            async for chunk in self._one_request(sent, fmt, stop, attempts[-1]):
+            async for chunk in self._one_request(sent, fmt, stop, attempts[-1], whole):
                 yield chunk
             action, error = _read_action(attempts[-1].text, bound, final)
             if action is not None:
@@ -375,12 +378,14 @@ class InternVLChatModel(BaseChatModel):
         fmt: dict[str, Any] | None,
         stop: list[str] | None,
         attempt: _Attempt,
+        whole: bool = False,
     ) -> AsyncIterator[ChatGenerationChunk]:
         params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, stop=stop)
         request = ChatRequest(messages=wire, params=params, response_format=fmt)
         started = time.perf_counter()
+        events = _whole_answer(self.backend, request) if whole else self.backend.stream(request)
         try:
-            async for event in self.backend.stream(request):
+            async for event in events:
                 if isinstance(event, TextDelta):
                     chunk = _delta_chunk(event.text, attempt)
                     if chunk is not None:
@@ -399,7 +404,10 @@ class InternVLChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        # Nobody watches this step token by token (no streaming callback is installed, e.g.
+        # batch), so ask for the whole answer: one response instead of a chunk per token.
+        steps = self._astream(messages, stop, run_manager, whole_answer=True, **kwargs)
+        return await agenerate_from_stream(steps)
 
     def _generate(
         self,
@@ -424,6 +432,15 @@ class InternVLChatModel(BaseChatModel):
         if isinstance(box[0], BaseException):
             raise box[0]
         return box[0]
+
+
+async def _whole_answer(backend: ChatBackend, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    """One non-streamed answer as the events a stream would give."""
+    result = await backend.complete(request)
+    if result.text:
+        yield TextDelta(result.text)
+    yield Finished(result.finish_reason)
+    yield UsageReport(result.usage)
 
 
 def _delta_chunk(text: str, attempt: _Attempt) -> ChatGenerationChunk | None:
