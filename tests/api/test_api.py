@@ -162,3 +162,14 @@ async def test_a_run_without_deltas_still_has_the_whole_record(
     assert [type(e) for e in quiet if not isinstance(e, UsageEvent)] == [
         type(e) for e in loud if not isinstance(e, AnswerDelta | Thought | UsageEvent)
     ]
+
+
+async def test_ask_takes_whole_answers_and_stream_streams_them(server: ScriptedServer) -> None:
+    async with Kanjian(use_tools=False) as kanjian:
+        whole = await kanjian.ask("Whole?")
+        streamed = [e async for e in kanjian.stream("Streamed?")][-1]
+    assert [r.json.get("stream") for r in server.chat_requests] == [False, True]
+    assert isinstance(streamed, RunFinished)
+    assert whole.answer == "answer: Whole? | images: "
+    assert streamed.answer == "answer: Streamed? | images: "
+    assert whole.usage.prompt_tokens > 0 and streamed.usage.prompt_tokens > 0
