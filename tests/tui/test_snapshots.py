@@ -1,0 +1,97 @@
+"""SVG snapshots of the main screens at a fixed size, exported by the app itself.
+
+Set ``UPDATE_SNAPSHOTS=1`` to rewrite the stored files after a deliberate change; the same
+SVGs are copied to ``docs/screenshots/`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from agent.config import Settings
+from agent.events import (
+    AnswerDelta,
+    AnswerDone,
+    ImageAdded,
+    StepStarted,
+    Thought,
+    ToolCallEvent,
+    ToolResultEvent,
+)
+from tests.tui.conftest import ScriptedSource, make_app
+from tui.app import KanjianApp
+from tui.widgets.prompt import PromptInput
+
+STORED = Path(__file__).parent / "snapshots"
+SIZE = (100, 30)
+
+
+def conversation(image: Path) -> list[object]:
+    boxes = [{"label": "red square", "box": [16, 12, 40, 36], "box_norm": [250, 250, 625, 750]}]
+    args = {"image": "image_1", "query": "the red square"}
+    return [
+        ImageAdded("image_1", "square.png", 64, 48, path=str(image)),
+        StepStarted(1),
+        Thought(1, "Find the square first, then answer."),
+        ToolCallEvent(1, "c1", "ground", args),
+        ToolResultEvent(1, "c1", "ground", args, {"boxes": boxes}, "1 box: red square", 0.42),
+        StepStarted(2),
+        AnswerDelta("The **red square** sits in the middle:\n\n"),
+        AnswerDelta("```python\nbox = (16, 12, 40, 36)\n```\n"),
+        AnswerDone(
+            "The **red square** sits in the middle:\n\n```python\nbox = (16, 12, 40, 36)\n```\n"
+        ),
+    ]
+
+
+def normalise(svg: str, tmp: Path) -> str:
+    # Paths under tmp differ per run; nothing else in the screens does.
+    return re.sub(re.escape(str(tmp)) + r"[^\s<]*", "TMP", svg)
+
+
+async def snapshot(app: KanjianApp) -> str:
+    return app.export_screenshot(simplify=True)
+
+
+def check(name: str, svg: str) -> None:
+    path = STORED / f"{name}.svg"
+    if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
+        STORED.mkdir(exist_ok=True)
+        path.write_text(svg, encoding="utf-8")
+        docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+        docs.mkdir(parents=True, exist_ok=True)
+        (docs / f"{name}.svg").write_text(svg, encoding="utf-8")
+        pytest.skip(f"stored a new snapshot {path.name}; rerun to compare")
+    assert svg == path.read_text(encoding="utf-8"), (
+        f"{name} differs; UPDATE_SNAPSHOTS=1 if intended"
+    )
+
+
+async def test_snapshot_no_server(settings: Settings, tmp_path: Path) -> None:
+    app = make_app(settings, ScriptedSource(), image_mode="none")
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(PromptInput).cursor_blink = False
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        check("no-server", normalise(await snapshot(app), tmp_path))
+
+
+async def test_snapshot_chat(settings: Settings, image_path: Path, tmp_path: Path) -> None:
+    app = make_app(settings, ScriptedSource(conversation(image_path)), image_mode="halfcell")
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one(PromptInput).cursor_blink = False
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        app.query_one("#banner").message = ""  # type: ignore[attr-defined]
+        app.query_one(PromptInput).insert("Where is the red square?")
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        check("chat", normalise(await snapshot(app), tmp_path))
