@@ -157,8 +157,13 @@ def forget(session_id: str = typer.Argument(..., metavar="ID", help="The session
     from tui.runner import run
 
     async def body() -> int:
+        from agent.session import sessions_dir
+
         async with _open() as memory:
-            return await memory.forget(session_id)
+            removed = await memory.forget(session_id)
+        # The agent's resumable copy of the conversation goes too: forgotten means gone.
+        (sessions_dir() / f"{Path(session_id).name}.json").unlink(missing_ok=True)
+        return removed
 
     removed = run(body())
     typer.echo(f"Forgot session {session_id} ({removed} image files removed).")
