@@ -108,3 +108,16 @@ def m001_initial(conn: sqlite3.Connection) -> None:
         "CREATE VIRTUAL TABLE turns_fts USING fts5("
         "terms, session_id UNINDEXED, seq UNINDEXED, tokenize = 'unicode61')"
     )
+
+
+@migration
+def m002_forgotten_log(conn: sqlite3.Connection) -> None:
+    # Which sessions were forgotten, in order: an in-memory lexical index in any process
+    # replays the entries it has not seen (AUTOINCREMENT: ids are never reused).
+    conn.execute(
+        """CREATE TABLE forgotten (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            at REAL NOT NULL
+        )"""
+    )

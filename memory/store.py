@@ -5,6 +5,10 @@ database runs in WAL mode with a busy timeout, so several processes can use one 
 once (readers never block, writers queue). Every turn is written in one transaction with
 its image references and its full-text row, so a process killed mid-write leaves either
 the whole turn or nothing.
+
+Lexical search reads the full-text rows into :class:`memory.lexical.LexicalIndex` on first
+use and, before every query, brings it up to date with what any process has written
+since (rows past its watermark, sessions in the ``forgotten`` log) in one read snapshot.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from typing import Any
 from memory import bilingual
 from memory.errors import MemoryInputError, SessionNotFound, StorageError
 from memory.images import ImageInfo
+from memory.lexical import LexicalIndex, TermBatch, query_terms
 from memory.migrations import migrate
 from memory.records import SessionRecord, StoredImageRef, TurnRecord
 
-__all__ = ["Filters", "Store", "fts_query"]
+__all__ = ["Filters", "Store"]
 
 BUSY_TIMEOUT_MS = 30_000
 _TURN_COLUMNS = (
@@ -61,12 +66,6 @@ class Filters:
         return " AND ".join(clauses) or "1", args
 
 
-def fts_query(text: str, limit: int = 64) -> str:
-    """An FTS5 OR-query of the bilingual terms of ``text`` (each quoted: no operators)."""
-    unique = list(dict.fromkeys(bilingual.terms(text)))[:limit]
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
-
-
 def index_terms(question: str, answer: str, ocr_text: str, labels: Sequence[str]) -> str:
     return " ".join(bilingual.terms("\n".join([question, answer, ocr_text, *labels])))
 
@@ -77,6 +76,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._lexical: LexicalIndex | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(
@@ -180,6 +180,9 @@ class Store:
             conn.execute("DELETE FROM turn_images WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM turns WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            conn.execute(
+                "INSERT INTO forgotten (session_id, at) VALUES (?, ?)", (session_id, time.time())
+            )
             orphans: list[tuple[str, str]] = []
             for sha in used:
                 if conn.execute("SELECT 1 FROM turn_images WHERE sha256=?", (sha,)).fetchone():
@@ -299,19 +302,48 @@ class Store:
         self._write(lambda c: c.execute("UPDATE turns SET indexed = 0"))
 
     def lexical(self, query: str, k: int, filters: Filters) -> list[tuple[str, int, float]]:
-        """Turns matching the bilingual terms of ``query``, best first, with bm25 scores."""
-        match = fts_query(query)
-        if not match:
+        """Turns matching the bilingual terms of ``query``, best first, with BM25 scores."""
+        terms = query_terms(query)
+        if not terms:
             return []
-        where, args = filters.sql()
-        rows = self._read(
-            "SELECT f.session_id, f.seq, bm25(turns_fts) AS score FROM turns_fts f "
-            "JOIN turns t ON t.session_id = f.session_id AND t.seq = f.seq "
-            f"WHERE turns_fts MATCH ? AND {where} ORDER BY score LIMIT ?",
-            [match, *args, k],
-        )
-        # bm25() is lower-is-better (negative); flip it so higher means better everywhere.
-        return [(sid, int(seq), -float(score)) for sid, seq, score in rows]
+        index = self.lexical_index()
+        return index.search(terms, k, filters)
+
+    def lexical_index(self) -> LexicalIndex:
+        """The in-memory lexical index, built on first use and synced with SQLite each call."""
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex()
+            index = self._lexical
+        with index.lock:
+            self._sync_lexical(index)
+        return index
+
+    def _sync_lexical(self, index: LexicalIndex) -> None:
+        # One read transaction: the forgotten log and the new rows come from one snapshot,
+        # and forgetting first lowers the watermark past rowids SQLite may have reused.
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                try:
+                    forgotten = self._conn.execute(
+                        "SELECT id, session_id FROM forgotten WHERE id > ? ORDER BY id",
+                        (index.forgotten_id,),
+                    ).fetchall()
+                    if forgotten:
+                        index.forget([sid for _, sid in forgotten], int(forgotten[-1][0]))
+                    rows = self._conn.execute(
+                        "SELECT f.rowid, f.session_id, f.seq, t.created, t.has_image, f.terms "
+                        "FROM turns_fts f JOIN turns t ON t.session_id = f.session_id "
+                        "AND t.seq = f.seq WHERE f.rowid > ? ORDER BY f.rowid",
+                        (index.watermark,),
+                    ).fetchall()
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"The memory database '{self.path}' failed: {exc}.") from exc
+        if rows:
+            index.add(TermBatch.from_rows(rows))
 
     # -- images -------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memory.bilingual import english_view, gloss, stem, terms
-from memory.store import fts_query
+from memory.lexical import query_terms
 
 
 def test_chinese_words_carry_their_english_glosses() -> None:
@@ -27,6 +27,6 @@ def test_english_view_replaces_chinese_words() -> None:
     assert gloss("不存在的词语xyz") == []
 
 
-def test_fts_query_quotes_every_term() -> None:
-    query = fts_query('say "OR" NEAR(a b)')
-    assert query.startswith('"say" OR') and '"near"' in query
+def test_query_terms_are_distinct_case_folded_and_operator_free() -> None:
+    assert query_terms('say "OR" NEAR(a b) Say') == ["say", "near", "b"]
+    assert query_terms("出口 出口") == ["出口", "exit", "speak", "export"]
