@@ -1,6 +1,6 @@
 """Memory at scale: insert throughput and query latency at 100,000 stored turns.
 
-    .venv/bin/python -m bench.memory [--turns 100000] [--queries 200]
+    .venv/bin/python -m bench.memory [--turns 100000] [--queries 200] [--data realistic|skewed]
 
 Synthetic bilingual turns are stored through the real paths (``Store.add_turn``: one
 SQLite transaction per turn with its FTS row; then the vector index catch-up, which
@@ -8,15 +8,25 @@ embeds and upserts in batches). Embeddings come from the hashing embedder (256 d
 MiniLM would need about 25 minutes for 100k turns on 2 cores. Query latency p50/p95 is
 printed for hybrid, vector-only and lexical search, beside chromadb's bare
 ``collection.query`` on the same collection with the same query vectors, in the same run.
+
+Two kinds of data. ``realistic`` (the default) draws words with a Zipf distribution
+(rank r has weight 1/r) from a few thousand: the words of the recall set, the most
+frequent words of jieba's dictionary that CC-CEDICT knows, and their English glosses;
+queries are a few words of a stored turn. ``skewed`` is the old worst case: ~30 English
+and ~25 Chinese words, so every query term matches about a sixth of the store.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
+import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from memory.core import MemoryCore
@@ -85,6 +95,7 @@ ZH = [
 
 
 def synthetic_turn(rng: random.Random, i: int) -> tuple[str, str]:
+    """A skewed turn: five words out of a tiny vocabulary."""
     if i % 2:
         words = rng.sample(EN, 5)
         return (f"What does this {words[0]} say about {words[1]}?",
@@ -94,6 +105,85 @@ def synthetic_turn(rng: random.Random, i: int) -> tuple[str, str]:
         f"这张{words[0]}上的{words[1]}是什么？",
         f"{words[2]}和{words[3]}，{rng.randint(1, 999)}{words[4]}（{i}）。",
     )
+
+
+ZH_WORDS = 1500
+
+
+@cache
+def vocabulary() -> tuple[list[str], list[str]]:
+    """English and Chinese words, most frequent first (their rank sets their Zipf weight)."""
+    from bench.recall_set import CONVERSATIONS
+    from memory import bilingual
+
+    text = " ".join(f"{c.question} {c.answer} {c.ocr}" for c in CONVERSATIONS)
+    zh = [w for w in bilingual._segments(text, search=False) if bilingual.has_cjk(w)]
+    zh += _common_chinese(ZH_WORDS)
+    zh = [w for w in dict.fromkeys(zh) if w not in bilingual.ZH_STOP]
+    en = re.findall(r"[a-z]{3,}", text.lower())
+    en += [g for w in zh for g in bilingual.gloss(w) if g.isalpha()]
+    en = [w for w in dict.fromkeys(en) if w not in bilingual.EN_STOP]
+    return en, zh
+
+
+def _common_chinese(limit: int) -> list[str]:
+    """jieba's most frequent multi-character words that CC-CEDICT has an entry for."""
+    from importlib.util import find_spec
+
+    from memory import bilingual
+
+    spec = find_spec("jieba")
+    assert spec is not None and spec.origin is not None
+    rows = []
+    with open(Path(spec.origin).with_name("dict.txt"), encoding="utf-8") as fh:
+        for line in fh:
+            word, freq, *_ = line.split()
+            if len(word) > 1 and bilingual.has_cjk(word):
+                rows.append((int(freq), word))
+    rows.sort(reverse=True)
+    known = (w for _, w in rows if bilingual.gloss(w))
+    return list(itertools.islice(known, limit))
+
+
+def zipf_turn(rng: random.Random, i: int) -> tuple[str, str]:
+    """A realistic turn: 5-10 question words and 10-25 answer words, Zipf-distributed."""
+    en, zh = vocabulary()
+    words, sep = (en, " ") if i % 2 else (zh, "")
+    weights = _zipf_weights(len(words))
+    question = sep.join(rng.choices(words, cum_weights=weights, k=rng.randint(5, 10)))
+    answer = sep.join(rng.choices(words, cum_weights=weights, k=rng.randint(10, 25)))
+    return (question + ("?" if sep else "？"), f"{answer} ({rng.randint(1, 999)})")
+
+
+@cache
+def _zipf_weights(n: int) -> list[float]:
+    total, out = 0.0, []
+    for rank in range(1, n + 1):
+        total += 1.0 / rank
+        out.append(total)
+    return out
+
+
+def zipf_query(rng: random.Random, turn: tuple[str, str]) -> str:
+    """Two to four words of a stored realistic turn (a few characters of a Chinese one)."""
+    text = " ".join(turn)
+    if " " in turn[1].strip(" (0123456789)"):
+        words = text.split()
+        return " ".join(rng.sample(words, min(len(words), rng.randint(2, 4))))
+    start = rng.randrange(max(1, len(text) - 8))
+    return text[start : start + rng.randint(4, 8)]
+
+
+def skewed_query(rng: random.Random, turn: tuple[str, str]) -> str:
+    return " ".join(turn[0].split()[:6])
+
+
+Turns = Callable[[random.Random, int], tuple[str, str]]
+Queries = Callable[[random.Random, tuple[str, str]], str]
+DATA: dict[str, tuple[Turns, Queries]] = {
+    "realistic": (zipf_turn, zipf_query),
+    "skewed": (synthetic_turn, skewed_query),
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -109,44 +199,66 @@ def timed(fn: object, runs: list[object]) -> list[float]:
     return out
 
 
+def fill(core: MemoryCore, make: Turns, turns: int, rng: random.Random) -> list[tuple[str, str]]:
+    """Store ``turns`` turns (SQLite, then the index catch-up); returns every 97th one."""
+    sessions = [core.new_session(f"s{i}") for i in range(max(1, turns // 10))]
+    samples = []
+    start = time.perf_counter()
+    for i in range(turns):
+        question, answer = make(rng, i)
+        core.store.add_turn(sessions[i % len(sessions)], question, answer)
+        if i % 97 == 0:
+            samples.append((question, answer))
+    sqlite_s = time.perf_counter() - start
+    start = time.perf_counter()
+    core.index  # noqa: B018  # catch-up: embed + upsert every turn in batches
+    index_s = time.perf_counter() - start
+    print(f"stored {turns} turns: SQLite {turns / sqlite_s:,.0f} turns/s ({sqlite_s:.1f} s), "
+          f"vector index {turns / index_s:,.0f} turns/s ({index_s:.1f} s), "
+          f"together {turns / (sqlite_s + index_s):,.0f} turns/s")  # fmt: skip
+    sid = core.new_session("live")
+    live = timed(lambda i: core.add_turn(sid, *make(rng, turns + i)), list(range(200)))
+    print(f"add_turn one at a time (SQLite + index): p50 {percentile(live, 50):.1f} ms, "
+          f"p95 {percentile(live, 95):.1f} ms ({1000 / statistics.mean(live):,.0f} turns/s)")  # fmt: skip
+    return samples
+
+
+def latencies(core: MemoryCore, queries: list[str]) -> dict[str, list[float]]:
+    """Per-query milliseconds: bare chroma, then memory.search in each mode."""
+    index = core.index
+    vectors = index.embedder.embed(queries)
+    collection = index._collection
+    bare = timed(lambda v: collection.query(query_embeddings=[v], n_results=20), list(vectors))
+    rows = {"chroma bare query": bare}
+    for mode in ("vector", "lexical", "hybrid"):
+        rows[f"memory.search {mode}"] = timed(
+            lambda q, m=mode: core.search(q, 5, mode=m, filters=Filters()),
+            list(queries),  # type: ignore[misc]
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--data", choices=sorted(DATA), default="realistic")
     args = parser.parse_args()
+    make_turn, make_query = DATA[args.data]
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         core = MemoryCore(Path(tmp), HashEmbedder(dim=256))
-        sessions = [core.new_session(f"s{i}") for i in range(max(1, args.turns // 10))]
+        samples = fill(core, make_turn, args.turns, rng)
         start = time.perf_counter()
-        for i in range(args.turns):
-            question, answer = synthetic_turn(rng, i)
-            core.store.add_turn(sessions[i % len(sessions)], question, answer)
-        sqlite_s = time.perf_counter() - start
-        start = time.perf_counter()
-        index = core.index  # catch-up: embed + upsert every turn in batches
-        index_s = time.perf_counter() - start
-        print(f"stored {args.turns} turns: SQLite {args.turns / sqlite_s:,.0f} turns/s ({sqlite_s:.1f} s), "
-              f"vector index {args.turns / index_s:,.0f} turns/s ({index_s:.1f} s), "
-              f"together {args.turns / (sqlite_s + index_s):,.0f} turns/s")  # fmt: skip
-        sid = core.new_session("live")
-        live = timed(lambda i: core.add_turn(sid, *synthetic_turn(rng, i)), list(range(200)))
-        print(f"add_turn one at a time (SQLite + index): p50 {percentile(live, 50):.1f} ms, "
-              f"p95 {percentile(live, 95):.1f} ms ({1000 / statistics.mean(live):,.0f} turns/s)")  # fmt: skip
-
-        queries = [" ".join(synthetic_turn(rng, i)[0].split()[:6]) for i in range(args.queries)]
-        vectors = index.embedder.embed(queries)
-        collection = index._collection
-        bare = timed(lambda v: collection.query(query_embeddings=[v], n_results=20), list(vectors))
-        rows = {"chroma bare query": bare}
-        for mode in ("vector", "lexical", "hybrid"):
-            rows[f"memory.search {mode}"] = timed(
-                lambda q, m=mode: core.search(q, 5, mode=m, filters=Filters()),
-                list(queries),  # type: ignore[misc]
-            )
-        print(f"\nquery latency at {index.count():,} turns, {args.queries} queries (ms):")
+        core.store.lexical_index()  # what the first lexical query of a fresh process pays
+        print(f"lexical index built from SQLite in {time.perf_counter() - start:.2f} s "
+              f"({len(core.store.lexical_index()):,} turns)")  # fmt: skip
+        queries = [make_query(rng, samples[i % len(samples)]) for i in range(args.queries)]
+        rows = latencies(core, queries)
+        print(f"\nquery latency at {core.index.count():,} turns ({args.data} data), "
+              f"{args.queries} queries (ms):")  # fmt: skip
         print(f"{'':<24} {'p50':>8} {'p95':>8}  p50 vs bare chroma")
-        base = percentile(bare, 50)
+        base = percentile(rows["chroma bare query"], 50)
         for name, values in rows.items():
             p50, p95 = percentile(values, 50), percentile(values, 95)
             print(f"{name:<24} {p50:>8.2f} {p95:>8.2f}  {p50 / base:.2f}x")
