@@ -294,6 +294,8 @@ class InternVLChatModel(BaseChatModel):
         default_factory=dict
     )
     _constrain_known: bool | None = PrivateAttr(default=None)
+    # One lookup for all: a batch's first 32 concurrent steps would otherwise each ask.
+    _constrain_lock: asyncio.Lock = PrivateAttr(default_factory=asyncio.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -322,13 +324,18 @@ class InternVLChatModel(BaseChatModel):
         if self.constrain is not None:
             return self.constrain
         if self._constrain_known is None:
-            try:
-                info = await self.backend.model_info()
-                self._constrain_known = bool(info.supports_constraints)
-            except VLMError:
-                # Unknown: ask for the constraint; servers that ignore it still answer.
-                self._constrain_known = True
+            async with self._constrain_lock:
+                if self._constrain_known is None:
+                    self._constrain_known = await self._server_constrains()
         return self._constrain_known
+
+    async def _server_constrains(self) -> bool:
+        try:
+            info = await self.backend.model_info()
+        except VLMError:
+            # Unknown: ask for the constraint; servers that ignore it still answer.
+            return True
+        return bool(info.supports_constraints)
 
     def wire_messages(
         self, messages: Sequence[BaseMessage], tools: Sequence[Any] = ()
