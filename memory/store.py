@@ -13,6 +13,7 @@ since (rows past its watermark, sessions in the ``forgotten`` log) in one read s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -26,7 +27,7 @@ from typing import Any
 from memory import bilingual
 from memory.errors import MemoryInputError, SessionNotFound, StorageError
 from memory.images import ImageInfo
-from memory.lexical import LexicalIndex, TermBatch, query_terms
+from memory.lexical import SAVE_AFTER, LexicalIndex, TermBatch, query_terms
 from memory.migrations import migrate
 from memory.records import SessionRecord, StoredImageRef, TurnRecord
 
@@ -72,6 +73,8 @@ def index_terms(question: str, answer: str, ocr_text: str, labels: Sequence[str]
 
 class Store:
     """One SQLite connection to ``memory/kanjian.db``; safe to share between threads."""
+
+    lexical_save_after = SAVE_AFTER  # turns added before the lexical snapshot is rewritten
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -309,15 +312,43 @@ class Store:
         index = self.lexical_index()
         return index.search(terms, k, filters)
 
+    @property
+    def lexical_snapshot(self) -> Path:
+        return self.path.with_name(self.path.name + ".lexical.npz")
+
     def lexical_index(self) -> LexicalIndex:
-        """The in-memory lexical index, built on first use and synced with SQLite each call."""
+        """The in-memory lexical index, restored or built on first use, synced each call."""
         with self._lock:
             if self._lexical is None:
-                self._lexical = LexicalIndex()
+                self._lexical = self._restore_lexical() or LexicalIndex()
             index = self._lexical
         with index.lock:
             self._sync_lexical(index)
+            if index.unsaved >= self.lexical_save_after:
+                with contextlib.suppress(OSError):  # a cache: the next process rebuilds
+                    index.save(self.lexical_snapshot)
         return index
+
+    def _restore_lexical(self) -> LexicalIndex | None:
+        """The saved index if it belongs to this database as it is now, else None."""
+        index = LexicalIndex.restore(self.lexical_snapshot)
+        if index is None:
+            return None
+        # Forgets since the snapshot first: its newest turn may be among them.
+        self._forget_lexical(index)
+        newest = index.last_doc()
+        if newest is not None:
+            row = self._read("SELECT session_id, seq FROM turns_fts WHERE rowid = ?", (newest[0],))
+            if not row or (row[0][0], int(row[0][1])) != newest[1:]:
+                return None  # a snapshot of another database (moved aside, restored)
+        return index
+
+    def _forget_lexical(self, index: LexicalIndex) -> None:
+        forgotten = self._read(
+            "SELECT id, session_id FROM forgotten WHERE id > ? ORDER BY id", (index.forgotten_id,)
+        )
+        if forgotten:
+            index.forget([sid for _, sid in forgotten], int(forgotten[-1][0]))
 
     def _sync_lexical(self, index: LexicalIndex) -> None:
         # One read transaction: the forgotten log and the new rows come from one snapshot,
@@ -326,12 +357,7 @@ class Store:
             try:
                 self._conn.execute("BEGIN")
                 try:
-                    forgotten = self._conn.execute(
-                        "SELECT id, session_id FROM forgotten WHERE id > ? ORDER BY id",
-                        (index.forgotten_id,),
-                    ).fetchall()
-                    if forgotten:
-                        index.forget([sid for _, sid in forgotten], int(forgotten[-1][0]))
+                    self._forget_lexical(index)
                     rows = self._conn.execute(
                         "SELECT f.rowid, f.session_id, f.seq, t.created, t.has_image, f.terms "
                         "FROM turns_fts f JOIN turns t ON t.session_id = f.session_id "

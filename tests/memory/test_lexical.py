@@ -156,3 +156,56 @@ def test_any_history_of_adds_and_forgets_scores_like_brute_force(
     assert {seq for _, seq, _ in got} == set(expected)
     for _, seq, score in got:
         assert math.isclose(score, expected[seq], rel_tol=1e-4, abs_tol=1e-6)
+
+
+# -- the snapshot a later process starts from --------------------------------------------
+
+
+def _saving_store(path: Path) -> Store:
+    store = Store(path)
+    store.lexical_save_after = 1  # write the snapshot on every sync that adds a turn
+    return store
+
+
+def test_a_new_process_restores_the_snapshot_and_syncs_what_came_after(tmp_path: Path) -> None:
+    first = _saving_store(tmp_path / "m.db")
+    sessions = _fill(first, 30)
+    query = "receipt total invoice taxi"
+    before = first.lexical(query, 50, NO_FILTERS)
+    assert first.lexical_snapshot.is_file()
+    writer = Store(tmp_path / "m.db")  # writes after the snapshot, by another connection
+    added = writer.add_turn(sessions[3], "zeppelin invoice", "hangar receipt")
+    writer.delete_session(sessions[1])  # it holds the snapshot's newest turn
+    second = Store(tmp_path / "m.db")
+    restored = second._restore_lexical()
+    assert restored is not None and len(restored) == 30 - 8  # the forget applied on restore
+    expected = [(s, q) for s, q, _ in before if s != sessions[1]] + [(sessions[3], added.seq)]
+    got = second.lexical(query + " zeppelin", 50, NO_FILTERS)
+    assert {(s, q) for s, q, _ in got} == set(expected)
+    rebuilt = LexicalIndex()
+    second._sync_lexical(rebuilt)  # from SQLite alone, no snapshot: the same ranking
+    assert got == rebuilt.search(query_terms(query + " zeppelin"), 50, NO_FILTERS)
+
+
+def test_a_snapshot_of_another_database_is_not_used(tmp_path: Path) -> None:
+    old = _saving_store(tmp_path / "m.db")
+    _fill(old, 10)
+    old.lexical("receipt", 5, NO_FILTERS)
+    snapshot = old.lexical_snapshot.read_bytes()
+    old.close()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"m.db{suffix}").unlink(missing_ok=True)
+    fresh = Store(tmp_path / "m.db")  # the user moved the database aside and started afresh
+    fresh.lexical_snapshot.write_bytes(snapshot)
+    sid = fresh.create_session(title="new").id
+    fresh.add_turn(sid, "receipt", "zeppelin")
+    assert fresh._restore_lexical() is None
+    assert [s for s, _, _ in fresh.lexical("receipt", 5, NO_FILTERS)] == [sid]
+
+
+def test_a_corrupt_snapshot_is_rebuilt_from_sqlite(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db")
+    _fill(store, 10)
+    store.lexical_snapshot.write_bytes(b"PK\x03\x04 not really a zip")
+    assert LexicalIndex.restore(store.lexical_snapshot) is None
+    assert len(store.lexical(" ".join(WORDS), 50, NO_FILTERS)) == 10
