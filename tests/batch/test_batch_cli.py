@@ -175,10 +175,10 @@ def _task_of(messages: list[dict[str, object]]) -> str:
 def test_killed_midway_and_resumed_every_task_is_written_exactly_once(
     server: ScriptedServer, write_tasks: TaskWriter, tmp_path: Path
 ) -> None:
-    count = 12
+    count = 20
     tasks = write_tasks([{"id": f"k{n}", "question": f"q{n}"} for n in range(count)])
     out = tmp_path / "out.jsonl"
-    server.latency = 0.3
+    server.latency = 0.5  # 10 rounds of 2: seconds of margin to kill it midway
     process = spawn_batch(str(tasks), "-o", str(out), "-c", "2", "--url", server.url)
     try:
         _wait_for_lines(out, 3, process)
@@ -187,12 +187,13 @@ def test_killed_midway_and_resumed_every_task_is_written_exactly_once(
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == -signal.SIGKILL
-    written_before = len(out.read_text(encoding="utf-8").splitlines())
+    assert process.returncode == -signal.SIGKILL, process.stderr and process.stderr.read()
+    written_before = out.read_text(encoding="utf-8").count("\n")  # whole lines only
     assert 3 <= written_before < count
     server.latency = 0.0
     code, _, stderr = batch(str(tasks), "-o", str(out), "-c", "4", "--url", server.url)
     assert code == 0, stderr
+    assert f"skipping {written_before} done" in stderr
     ids = [r["id"] for r in read_lines(out)]
     assert sorted(ids) == sorted(f"k{n}" for n in range(count))
     assert len(ids) == len(set(ids))
