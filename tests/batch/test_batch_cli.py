@@ -299,3 +299,17 @@ def test_concurrent_first_steps_ask_the_server_for_its_info_once(
     assert code == 0
     info = [r for r in server.requests if r.path in ("/model_info", "/get_model_info")]
     assert len(info) == 1
+
+
+def test_an_unreachable_server_is_one_sentence_before_any_task(
+    write_tasks: TaskWriter, tmp_path: Path, _hermetic_env: Path
+) -> None:
+    config = _hermetic_env / "config.toml"
+    config.write_text('[vlm]\nretries = 0\nbackend = "sglang"\n', encoding="utf-8")
+    tasks = write_tasks([{"id": "a", "question": "q?"}])
+    out = tmp_path / "out.jsonl"
+    code, _, stderr = batch(str(tasks), "-o", str(out), "--url", "http://127.0.0.1:9")
+    assert code == 1
+    assert stderr.startswith("kanjian: ") and stderr.count("\n") == 1
+    assert "127.0.0.1:9" in stderr
+    assert not out.exists() or out.read_text(encoding="utf-8") == ""

@@ -165,11 +165,27 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
 
 
 async def _prepare(kanjian: Kanjian) -> None:
-    """Build the agent and its graph before the first task: a setup error (bad URL, broken
-    plugin) is one sentence instead of a failed line per task, and the first tasks do not
-    pay for imports and graph compilation."""
+    """Build the agent and its graph and reach the server before the first task: a setup
+    error (bad URL, broken plugin) is one sentence instead of a failed line per task, and
+    the first tasks do not pay for imports, graph compilation or connecting."""
+    import asyncio
+
     agent = await kanjian.agent()
     _ = agent.graph
+    # Reach the server once now: a wrong URL fails here, and the connection is warm.
+    await agent.backend.model_info()
+    await asyncio.to_thread(_import_image_codecs)
+
+
+def _import_image_codecs() -> None:
+    """Image loading and wire encoding, imported before the first task needs them."""
+    import importlib
+
+    from PIL import Image
+
+    for name in ("vlm.images", "vlm.wire"):
+        importlib.import_module(name)
+    Image.init()
 
 
 async def _run(
