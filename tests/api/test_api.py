@@ -173,3 +173,15 @@ async def test_ask_takes_whole_answers_and_stream_streams_them(server: ScriptedS
     assert whole.answer == "answer: Whole? | images: "
     assert streamed.answer == "answer: Streamed? | images: "
     assert whole.usage.prompt_tokens > 0 and streamed.usage.prompt_tokens > 0
+
+
+async def test_concurrent_first_steps_ask_the_server_for_its_info_once(
+    server: ScriptedServer,
+) -> None:
+    import asyncio
+
+    async with Kanjian(use_tools=False) as kanjian:
+        results = await asyncio.gather(*(kanjian.ask(f"q{n}?") for n in range(8)))
+    assert all(r.error is None for r in results)
+    info = [r for r in server.requests if r.path in ("/model_info", "/get_model_info")]
+    assert len(info) == 1

@@ -291,16 +291,6 @@ def test_the_live_bar_and_the_log_lines() -> None:
     assert lines.status().startswith("1/4 done, ")
 
 
-def test_concurrent_first_steps_ask_the_server_for_its_info_once(
-    server: ScriptedServer, write_tasks: TaskWriter, tmp_path: Path
-) -> None:
-    tasks = write_tasks([{"id": f"i{n}", "question": f"q{n}"} for n in range(8)])
-    code, _, _ = batch(str(tasks), "-o", str(tmp_path / "o.jsonl"), "-c", "8", "--url", server.url)
-    assert code == 0
-    info = [r for r in server.requests if r.path in ("/model_info", "/get_model_info")]
-    assert len(info) == 1
-
-
 def test_an_unreachable_server_is_one_sentence_before_any_task(
     write_tasks: TaskWriter, tmp_path: Path, _hermetic_env: Path
 ) -> None:
