@@ -105,7 +105,12 @@ class ModelServer:
 
         async with http_backend(settings) as client:
             waiter = asyncio.ensure_future(
-                client.wait_until_healthy(budget=settings.vlm.health_wait, on_progress=on_progress)
+                client.wait_until_healthy(
+                    budget=settings.vlm.health_wait,
+                    on_progress=on_progress,
+                    interval=1.0,
+                    until_listening=True,  # we just launched it: refused means not up yet
+                )
             )
             while not waiter.done():
                 if self.process is not None and self.process.poll() is not None:
