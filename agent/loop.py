@@ -9,12 +9,15 @@ arguments are checked against the schema, side-effect tools go through the appro
 are bounded by a timeout, and any failure becomes an observation the model can react to,
 never a crash (a tool that does not exist gets LangGraph's own "not a valid tool" message).
 
-The graph is streamed with ``stream_mode=["messages", "updates", "custom"]`` and mapped to
-events by small named functions: ``messages`` carries the thought and the answer as they are
-generated, ``updates`` the model's finished step (usage, tool call, answer) and the tool's
-result, ``custom`` what a tool reports while it runs (approval requests). Per-run state
-(the session's images, the approver, step records) travels as LangGraph's run ``context``,
-so one compiled graph serves every run and every session.
+The graph is streamed with ``stream_mode=["updates", "custom"]`` and mapped to events by
+small named functions: ``updates`` carries the model's finished step (usage, tool call,
+answer) and the tool's result, ``custom`` the thought and the answer as they are generated
+(the adapter's ``graph_deltas`` mode writes them there as :class:`vlm.chat_model.StepDelta`
+records) and what a tool reports while it runs (approval requests). LangGraph's
+``messages`` mode is not used: its per-token LangChain callbacks, pydantic chunks and
+chunk merging cost more than the rest of a step. Per-run state (the session's images, the
+approver, step records) travels as LangGraph's run ``context``, so one compiled graph
+(two: with and without deltas) serves every run and every session.
 
 No middleware is used on purpose: ``create_agent`` wraps every ``wrap_*`` middleware hook
 in LangSmith's ``traceable``, which hops to a worker thread twice per call even with
@@ -59,6 +62,7 @@ from vlm.types import ChatBackend, Usage
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    from vlm.chat_model import StepDelta
     from vlm.images import LoadedImage
 
 __all__ = ["Agent", "Approver", "Recall"]
@@ -280,29 +284,43 @@ class Agent:
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.instructions = instructions
-        self._graph: Any = None
+        self._graphs: dict[bool, Any] = {}
 
     @property
     def graph(self) -> Any:
-        """The compiled LangGraph graph (built on first use, then reused by every run)."""
-        if self._graph is None:
-            from langchain.agents import create_agent
+        """The compiled LangGraph graph of runs that stream the answer.
 
-            from vlm.chat_model import InternVLChatModel
+        Built on first use, with its twin for ``run(deltas=False)``, then reused by every run.
+        """
+        self._graph_for(deltas=False)
+        return self._graph_for(deltas=True)
 
-            model = InternVLChatModel(
-                backend=self.backend,
-                max_steps=self.max_steps,
-                temperature=self.temperature,
-                max_tokens=self.max_tokens,
-                instructions=self.instructions,
-            )
-            self._graph = create_agent(
-                model,
-                [_langchain_tool(t) for t in self.tools.values()],
-                context_schema=RunContext,
-            )
-        return self._graph
+    def _graph_for(self, deltas: bool) -> Any:
+        graph = self._graphs.get(deltas)
+        if graph is None:
+            graph = self._graphs[deltas] = self._build_graph(deltas)
+        return graph
+
+    def _build_graph(self, deltas: bool) -> Any:
+        from langchain.agents import create_agent
+
+        from vlm.chat_model import InternVLChatModel
+
+        model = InternVLChatModel(
+            backend=self.backend,
+            max_steps=self.max_steps,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            instructions=self.instructions,
+            # Deltas come as records on the graph's custom stream, not as LangChain chunks;
+            # without deltas the model asks for each step whole.
+            graph_deltas=deltas,
+        )
+        return create_agent(
+            model,
+            [_langchain_tool(t) for t in self.tools.values()],
+            context_schema=RunContext,
+        )
 
     async def run(
         self,
@@ -319,7 +337,7 @@ class Agent:
         task is cancelled; then the model stream and tools stop, and the session is left as
         it was before the run. ``deltas=False`` leaves out the answer as it is generated
         and the thoughts (AnswerDelta, Thought): for callers that only want the result,
-        such as batch, it skips LangChain's per-token callbacks (a tenth of a batch task's CPU).
+        such as batch, each step is asked for whole, so nothing is done per token.
         """
         started = time.perf_counter()
         session = session if session is not None else Session()
@@ -470,12 +488,14 @@ class _Run:
             return None
 
     async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
-        graph = self.agent.graph
+        from vlm.chat_model import StepDelta
+
+        graph = self.agent._graph_for(self.deltas)
         inputs = {"messages": [*self.session.history(), human]}
         config = {"recursion_limit": 2 * self.agent.max_steps + 4}
-        # Without "messages" LangGraph installs no streaming callback, so the model node
-        # takes the whole answer at once (still streamed from the server, but no per-token work).
-        modes = ["messages", "updates", "custom"] if self.deltas else ["updates", "custom"]
+        # No "messages" mode: LangChain's per-token callbacks cost more than the rest of a
+        # step. The model writes the thought and answer deltas to the custom stream instead.
+        modes = ["updates", "custom"]
         self.ctx.step = 1
         yield StepStarted(1)
         async with aclosing(
@@ -483,10 +503,11 @@ class _Run:
         ) as stream:
             async for mode, payload in stream:
                 if mode == "custom":
-                    yield payload
-                elif mode == "messages":
-                    for event in _chunk_events(payload[0], self.ctx.step):
-                        yield event
+                    if isinstance(payload, StepDelta):
+                        for event in _delta_events(payload, self.ctx.step):
+                            yield event
+                    else:
+                        yield payload
                 else:
                     for node, update in payload.items():
                         for event in _update_events(self.ctx, node, update):
@@ -521,18 +542,13 @@ class _Run:
         )
 
 
-def _chunk_events(chunk: Any, step: int) -> list[Event]:
+def _delta_events(delta: StepDelta, step: int) -> list[Event]:
     """A streamed piece of the model's step: the thought, then the answer as it comes."""
-    from langchain_core.messages import AIMessageChunk
-
-    if not isinstance(chunk, AIMessageChunk):
-        return []  # tool messages pass through this stream too
     events: list[Event] = []
-    thought = chunk.additional_kwargs.get("thought")
-    if isinstance(thought, str) and thought:
-        events.append(Thought(step, thought))
-    if isinstance(chunk.content, str) and chunk.content:
-        events.append(AnswerDelta(chunk.content))
+    if delta.thought:
+        events.append(Thought(step, delta.thought))
+    if delta.answer:
+        events.append(AnswerDelta(delta.answer))
     return events
 
 

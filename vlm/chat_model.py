@@ -74,6 +74,7 @@ from vlm.types import (
 
 __all__ = [
     "InternVLChatModel",
+    "StepDelta",
     "ToolInfo",
     "assistant_text",
     "render_messages",
@@ -84,6 +85,21 @@ __all__ = [
 
 # Separators fixed so that the rendered schema never changes between Python versions.
 _COMPACT = (",", ":")
+
+# Writes one record to a LangGraph graph's ``custom`` stream (``langgraph.types.StreamWriter``).
+DeltaWriter = Callable[[Any], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepDelta:
+    """A step's thought or answer text as it is generated, for ``graph_deltas`` mode.
+
+    ``thought`` is set once, when the thought string has closed; ``answer`` is the newly
+    decoded answer text (possibly empty when only the thought is new).
+    """
+
+    answer: str = ""
+    thought: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +304,11 @@ class InternVLChatModel(BaseChatModel):
     constrain: bool | None = None
     # Added after the tool list in the system prompt (kept fixed for the prefix cache).
     instructions: str = ""
+    # Inside a LangGraph graph: the thought and answer go to the graph's ``custom`` stream
+    # as StepDelta records as they are generated, and the step's message carries the whole
+    # answer. LangChain chunks ("messages" stream mode) cost ~30 us each in callbacks,
+    # pydantic messages and merging, several times what the client spends reading them.
+    graph_deltas: bool = False
 
     # Keyed by the ids of the tool objects; the objects are held too, so ids are not reused.
     _bound_cache: dict[tuple[int, ...], tuple[Sequence[Any], _Bound]] = PrivateAttr(
@@ -355,6 +376,7 @@ class InternVLChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         tools = kwargs.get("tools") or []
         whole = bool(kwargs.get("whole_answer"))
+        writer: DeltaWriter | None = kwargs.get("delta_writer")
         bound = self.bound(tools)
         final = bool(bound.tools) and _current_step(messages) >= self.max_steps
         wire = self.wire_messages(messages, tools)
@@ -367,11 +389,11 @@ class InternVLChatModel(BaseChatModel):
         for _ in range(2):  # the answer, or one retry with the parse error as feedback
             sent = wire if error is None else [*wire, *_retry_messages(attempts[-1].text, error)]
             attempts.append(_Attempt())
-            async for chunk in self._one_request(sent, fmt, stop, attempts[-1], whole):
+            async for chunk in self._one_request(sent, fmt, stop, attempts[-1], whole, writer):
                 yield chunk
             action, error = _read_action(attempts[-1].text, bound, final)
             if action is not None:
-                yield _final_chunk(action, attempts)
+                yield _final_chunk(action, attempts, writer)
                 return
         assert error is not None
         raise ModelOutputError(
@@ -386,6 +408,7 @@ class InternVLChatModel(BaseChatModel):
         stop: list[str] | None,
         attempt: _Attempt,
         whole: bool = False,
+        writer: DeltaWriter | None = None,
     ) -> AsyncIterator[ChatGenerationChunk]:
         params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, stop=stop)
         request = ChatRequest(messages=wire, params=params, response_format=fmt)
@@ -394,7 +417,7 @@ class InternVLChatModel(BaseChatModel):
         try:
             async for event in events:
                 if isinstance(event, TextDelta):
-                    chunk = _delta_chunk(event.text, attempt)
+                    chunk = _delta_chunk(event.text, attempt, writer)
                     if chunk is not None:
                         yield chunk
                 elif isinstance(event, UsageReport):
@@ -411,9 +434,13 @@ class InternVLChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        # Nobody watches this step token by token (no streaming callback is installed, e.g.
-        # batch), so ask for the whole answer: one response instead of a chunk per token.
-        steps = self._astream(messages, stop, run_manager, whole_answer=True, **kwargs)
+        # No streaming callback is installed: either the deltas go to the graph's stream
+        # (graph_deltas), or nobody watches this step token by token (e.g. batch), so ask
+        # for the whole answer: one response instead of a chunk per token.
+        writer = _graph_writer() if self.graph_deltas else None
+        steps = self._astream(
+            messages, stop, run_manager, whole_answer=writer is None, delta_writer=writer, **kwargs
+        )
         # Not LangChain's agenerate_from_stream: it merges the chunks in a worker thread,
         # a thread hop per step that costs more than merging the few chunks here.
         return generate_from_stream(iter([chunk async for chunk in steps]))
@@ -452,15 +479,32 @@ async def _whole_answer(backend: ChatBackend, request: ChatRequest) -> AsyncIter
     yield UsageReport(result.usage)
 
 
-def _delta_chunk(text: str, attempt: _Attempt) -> ChatGenerationChunk | None:
+def _graph_writer() -> DeltaWriter | None:
+    """The running LangGraph graph's stream writer; None outside a graph."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # "outside of a runnable context": a plain ainvoke
+        return None
+
+
+def _delta_chunk(
+    text: str, attempt: _Attempt, writer: DeltaWriter | None = None
+) -> ChatGenerationChunk | None:
+    """The newly decoded thought and answer: a chunk, or written to ``writer``."""
     attempt.raw.append(text)
     answer = attempt.streamer.feed(text)
-    kwargs: dict[str, Any] = {}
+    thought: str | None = None
     if attempt.streamer.thought is not None and not attempt.thought_sent:
         attempt.thought_sent = True
-        kwargs["thought"] = attempt.streamer.thought
-    if not answer and not kwargs:
+        thought = attempt.streamer.thought
+    if not answer and thought is None:
         return None
+    if writer is not None:
+        writer(StepDelta(answer, thought))
+        return None
+    kwargs = {} if thought is None else {"thought": thought}
     return ChatGenerationChunk(message=AIMessageChunk(content=answer, additional_kwargs=kwargs))
 
 
@@ -491,11 +535,16 @@ def _read_action(
     return action, None
 
 
-def _final_chunk(action: Action, attempts: list[_Attempt]) -> ChatGenerationChunk:
+def _final_chunk(
+    action: Action, attempts: list[_Attempt], writer: DeltaWriter | None = None
+) -> ChatGenerationChunk:
     last = attempts[-1]
     extra: dict[str, Any] = {"raw": last.text}
     if not last.thought_sent and action.thought:
         extra["thought"] = action.thought
+    rest = _unstreamed(action, last)
+    if writer is not None and (rest or "thought" in extra):
+        writer(StepDelta(rest, extra.get("thought")))
     usage = sum((a.usage for a in attempts), Usage())
     metadata = {
         "finish_reason": last.finish_reason,
@@ -517,16 +566,25 @@ def _final_chunk(action: Action, attempts: list[_Attempt]) -> ChatGenerationChun
             response_metadata=metadata,
         )
     else:
-        streamed = last.streamer.streamed
-        # Repairs (or a reply the streamer could not follow) can leave the streamed text
-        # short of the parsed answer: send what is missing.
-        rest = action.answer[len(streamed) :] if action.answer.startswith(streamed) else ""
         # The parsed answer, for whoever needs it exact (a retried step streamed twice).
         extra["answer"] = action.answer
         message = AIMessageChunk(
-            content=rest,
+            # With a writer the deltas went to the graph's stream, not into this message.
+            content=rest if writer is None else action.answer,
             additional_kwargs=extra,
             usage_metadata=_usage_metadata(usage),
             response_metadata=metadata,
         )
     return ChatGenerationChunk(message=message)
+
+
+def _unstreamed(action: Action, attempt: _Attempt) -> str:
+    """The end of the answer that was not streamed yet ("" for a tool call).
+
+    Repairs (or a reply the streamer could not follow) can leave the streamed text short
+    of the parsed answer.
+    """
+    if not isinstance(action, AnswerAction):
+        return ""
+    streamed = attempt.streamer.streamed
+    return action.answer[len(streamed) :] if action.answer.startswith(streamed) else ""
