@@ -26,16 +26,17 @@ from textual.reactive import reactive
 from textual.widgets import Footer
 
 from tui.chat_controller import ChatServices, no_server_banner
-from tui.screens.approval import ApprovalScreen
 from tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
 from tui.widgets.banner import Banner
-from tui.widgets.palette import SlashCommandProvider
+from tui.widgets.graphics import prepare_graphics
 from tui.widgets.prompt import AttachmentBar, PromptInput
 from tui.widgets.sidebar import SessionSidebar
 from tui.widgets.status import StatusBar
 from tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from agent.events import ApprovalRequest, Event, UsageEvent
 
 __all__ = ["KanjianApp"]
@@ -44,12 +45,19 @@ __all__ = ["KanjianApp"]
 SIDEBAR_MIN_WIDTH = 100
 
 
+def _slash_provider() -> type[Provider]:
+    # Loaded when the palette first opens, not before the first paint.
+    from tui.widgets.palette import SlashCommandProvider
+
+    return SlashCommandProvider
+
+
 class KanjianApp(App[None]):
     """Chat with the model about images; see the module docstring for how it is wired."""
 
     CSS_PATH = "app.tcss"
     TITLE = "kanjian 看见"
-    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    COMMANDS = App.COMMANDS | {_slash_provider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="kanjian.cancel"),
         Binding("ctrl+b", "toggle_sidebar", "Sessions", id="kanjian.sidebar"),
@@ -82,7 +90,8 @@ class KanjianApp(App[None]):
         self.image_count = 0
         self.health_interval = health_interval
         self._initial_attachments = [str(a) for a in attachments]
-        self._image_mode = image_mode
+        # Before the app runs: asking the terminal (when it must) is only possible now.
+        self.renderer = prepare_graphics(image_mode)
         self._keymap = dict(keymap or {})
         self._theme_name = theme
         self._warm_up = warm_up
@@ -97,7 +106,7 @@ class KanjianApp(App[None]):
         with Horizontal(id="main"):
             yield SessionSidebar(id="sidebar")
             with Vertical(id="chat"):
-                yield Transcript(image_mode=self._image_mode, id="transcript")
+                yield Transcript(image_mode=self.renderer, id="transcript")
                 yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
@@ -153,9 +162,15 @@ class KanjianApp(App[None]):
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self) -> None:
-        """Import the agent (LangChain) in the background so the first question starts fast."""
+        """Import the agent (LangChain) and textual-image in the background.
+
+        The first question then starts fast, and the first image shows without a wait.
+        """
         import importlib
 
+        from tui.widgets.graphics import image_widget_class
+
+        image_widget_class(self.renderer)
         for name in ("agent.loop", "vlm.client"):
             # A part not installed shows its own error when first used.
             with contextlib.suppress(ImportError):
@@ -214,6 +229,8 @@ class KanjianApp(App[None]):
 
     async def ask_approval(self, request: ApprovalRequest) -> bool:
         """The agent's approver: the dialog's answer (Esc and closing it mean no)."""
+        from tui.screens.approval import ApprovalScreen
+
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
         def done(allowed: bool | None) -> None:
@@ -487,6 +504,8 @@ class KanjianApp(App[None]):
     async def action_cancel(self) -> None:
         if not self.busy:
             return
+        from tui.screens.approval import ApprovalScreen
+
         if isinstance(self.screen, ApprovalScreen):
             self.screen.dismiss(False)
         self.workers.cancel_group(self, "turn")

@@ -4,15 +4,26 @@ Each command group lives in its own module under :mod:`tui.commands` and adds it
 ``register(app)`` function. Those modules import only typer at import time; everything heavy
 (httpx, LangChain, RapidOCR, chromadb, torch) is imported inside the command bodies, so
 ``kanjian --help`` stays instant.
+
+``kanjian chat`` starts without typer: :func:`main` hands its plain forms to
+:mod:`tui.chat_launch`, so the first screen is not kept waiting for typer, click and the
+other command modules. The typer app (``tui.cli.app``) is built on first access.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-__all__ = ["app", "main"]
+    # Built on first access by the module __getattr__ below.
+    app: typer.Typer
+
+__all__ = ["app", "build_app", "main"]
 
 COMMAND_MODULES = (
     "tui.commands.chat_cmd",
@@ -25,18 +36,26 @@ COMMAND_MODULES = (
     "tui.commands.serve_cmd",
 )
 
-app = typer.Typer(
-    name="kanjian",
-    help="看见 kanjian — a terminal assistant that sees (InternVL 1.5 on SGLang).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode=None,
-)
+
+@cache
+def build_app() -> typer.Typer:
+    """The typer app with every command group registered (made once)."""
+    import typer
+
+    cli = typer.Typer(
+        name="kanjian",
+        help="看见 kanjian — a terminal assistant that sees (InternVL 1.5 on SGLang).",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,
+    )
+    _register_commands(cli)
+    return cli
 
 
-def _register_commands() -> None:
+def _register_commands(cli: typer.Typer) -> None:
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
@@ -44,11 +63,23 @@ def _register_commands() -> None:
             if exc.name != name:
                 raise
             continue  # a command group not built yet
-        module.register(app)
+        module.register(cli)
 
 
-_register_commands()
+def __getattr__(name: str) -> Any:
+    # `from tui.cli import app` (tests, docs) gets the typer app, built on first access.
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    argv = sys.argv[1:]
+    if argv[:1] == ["chat"]:
+        from tui.chat_launch import launch_or_exit, parse_chat_args
+
+        args = parse_chat_args(argv[1:])
+        if args is not None:
+            launch_or_exit(args)
+            return
+    build_app()()

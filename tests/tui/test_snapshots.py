@@ -92,6 +92,9 @@ async def test_snapshot_chat(settings: Settings, image_path: Path, tmp_path: Pat
         await pilot.press("enter")
         await pilot.pause()
         await app.workers.wait_for_complete()
+        # The turn mounted the image view, whose worker loads textual-image and the picture.
+        await app.workers.wait_for_complete()
+        await pilot.pause()
         await pilot.press("ctrl+o")
         await pilot.pause()
         check("chat", normalise(await snapshot(app), tmp_path))

@@ -1,17 +1,17 @@
 """``kanjian chat [IMAGE ...] [--resume ID] [--url URL]``: the terminal chat app.
 
-Only typer at import time; Textual, the app and everything behind it load in the command body.
+Only typer at import time. The plain forms of ``kanjian chat`` never come here: the console
+script hands them to :mod:`tui.chat_launch` without loading typer at all (see
+:func:`tui.cli.main`). This command serves ``--help``, argument errors and callers that go
+through the typer app.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-
-if TYPE_CHECKING:
-    from tui.app import KanjianApp
 
 __all__ = ["chat", "register"]
 
@@ -37,44 +37,14 @@ def chat(
     ] = "auto",
 ) -> None:
     """Chat about images in the terminal (Enter sends; Ctrl+J adds a line; Esc cancels)."""
+    from tui.chat_launch import ChatArgs, ChatLaunchError, launch
     from tui.runner import fail
 
-    if images_as not in ("auto", "halfcell", "unicode", "none"):
-        fail(f"--images {images_as!r} is not a mode; use auto, halfcell, unicode or none.")
-    for path in images or []:
-        if not path.is_file():
-            fail(f"No image file at {str(path)!r}; check the path.")
-    app = _build_app(images or [], resume, url, theme, images_as)
-    app.run()
-
-
-def _build_app(
-    images: list[Path], resume: str | None, url: str | None, theme: str | None, images_as: str
-) -> KanjianApp:
-    from agent.config import load_settings
-    from agent.errors import ConfigError
-    from tui.runner import fail
-
+    args = ChatArgs(tuple(images or ()), resume, url, theme, images_as)
     try:
-        settings = load_settings({"vlm.url": url, "tui.theme": theme})
-    except ConfigError as exc:
+        launch(args)
+    except ChatLaunchError as exc:
         fail(str(exc), exc.exit_code)
-    if images_as != "none":
-        from tui.widgets.image_view import probe_terminal
-
-        # textual-image asks the terminal what it can draw; Textual must not be running yet.
-        probe_terminal()
-    from tui.app import KanjianApp
-    from tui.chat_controller import ChatServices
-
-    return KanjianApp(
-        ChatServices(settings),
-        attachments=images,
-        resume=resume,
-        image_mode=images_as,
-        keymap=settings.tui.keymap,
-        theme=settings.tui.theme,
-    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,29 +1,23 @@
 """An image inline in the transcript, with its caption and, for overlays, a legend of boxes.
 
-textual-image picks the terminal's best protocol (Kitty graphics, Sixel) when it is imported,
-by asking the terminal before Textual starts; ``kanjian chat`` imports it early for that reason
-(:func:`probe_terminal`). Inside tmux the Kitty protocol does not get through, so there the
-half-cell renderer (coloured ▀ cells, which work over SSH and in any multiplexer) is used.
+The picture is drawn by textual-image with the renderer chosen before the app started
+(:mod:`tui.widgets.graphics`). textual-image (and NumPy behind it) loads after the first
+paint: until it has, the caption shows with a one-line placeholder, and the picture takes
+its place a moment later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from textual.containers import Vertical
-from textual.widget import Widget
 from textual.widgets import Static
 
-__all__ = ["ImageMode", "ImageView", "legend_text", "probe_terminal"]
+from tui.widgets.graphics import RENDERERS, Renderer, graphics_loaded, image_widget_class
 
-ImageMode = Literal["auto", "halfcell", "unicode", "none"]
-
-
-def probe_terminal() -> None:
-    """Let textual-image ask the terminal what it can draw; must run before the app starts."""
-    import textual_image.widget  # noqa: F401  (the import runs the query)
+__all__ = ["ImageView", "legend_text"]
 
 
 def legend_text(boxes: list[dict[str, Any]]) -> str:
@@ -36,22 +30,6 @@ def legend_text(boxes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _image_class(mode: ImageMode) -> Callable[..., Widget] | None:
-    if mode == "none":
-        return None
-    from textual_image import widget as tiw
-
-    if mode == "halfcell":
-        return tiw.HalfcellImage
-    if mode == "unicode":
-        return tiw.UnicodeImage
-    chosen: Callable[..., Widget] = tiw.Image
-    if os.environ.get("TMUX") and chosen is tiw.TGPImage:
-        # tmux swallows Kitty graphics placements; half cells always get through.
-        chosen = tiw.HalfcellImage
-    return chosen
-
-
 class ImageView(Vertical):
     """``image_N`` with its origin and size; the picture itself when a renderer is on."""
 
@@ -60,6 +38,7 @@ class ImageView(Vertical):
     ImageView > .image-caption { color: $text-muted; }
     ImageView > .image-legend { color: $accent; }
     ImageView > .image { width: 32; height: auto; max-height: 12; }
+    ImageView > .image-loading { color: $text-muted; height: 1; }
     """
 
     def __init__(
@@ -68,7 +47,7 @@ class ImageView(Vertical):
         path: str,
         origin: str,
         size: tuple[int, int],
-        mode: str = "auto",
+        renderer: str = "halfcell",
     ) -> None:
         super().__init__(classes="image-view")
         self.image_id = image_id
@@ -78,14 +57,33 @@ class ImageView(Vertical):
         )
         self.legend = Static("", classes="image-legend", markup=False)
         self.legend.display = False
-        self.mode: ImageMode = mode if mode in ("auto", "halfcell", "unicode", "none") else "auto"  # type: ignore[assignment]
+        self.renderer: Renderer = renderer if renderer in RENDERERS else "halfcell"  # type: ignore[assignment]
+        self._picture_later = False
 
     def compose(self) -> Any:
         yield self.caption
-        cls = _image_class(self.mode)
-        if cls is not None and os.path.isfile(self.path):
-            yield cls(self.path, classes="image")
+        if self.renderer != "none" and os.path.isfile(self.path):
+            if graphics_loaded():
+                yield self._picture()
+            else:
+                self._picture_later = True
+                yield Static("loading the picture…", classes="image-loading", markup=False)
         yield self.legend
+
+    def on_mount(self) -> None:
+        if self._picture_later:
+            self.run_worker(self._show_picture(), group="picture", exit_on_error=False)
+
+    def _picture(self) -> Any:
+        cls = image_widget_class(self.renderer)
+        assert cls is not None  # "none" never gets here
+        return cls(self.path, classes="image")
+
+    async def _show_picture(self) -> None:
+        """Load textual-image off the event loop, then swap the placeholder for the picture."""
+        await asyncio.to_thread(image_widget_class, self.renderer)
+        await self.mount(self._picture(), before=self.legend)
+        await self.query(".image-loading").remove()
 
     def set_legend(self, boxes: list[dict[str, Any]]) -> None:
         self.legend.update(legend_text(boxes))

@@ -1,26 +1,30 @@
 """The transcript: questions, streamed Markdown answers, thoughts, tool rows and images.
 
 :class:`Transcript` turns the agent's events into widgets as they arrive. The answer is a
-Textual ``Markdown`` fed through its ``MarkdownStream``, so each delta is appended to the
-last block instead of re-parsing the whole message. A tool call becomes a collapsible
+Textual ``Markdown`` fed through a :class:`FrameStream`: deltas are appended to the last
+block instead of re-parsing the whole message, and at most once per frame, so a server
+streaming hundreds of tokens a second leaves the event loop time for keys. The transcript
+is anchored: it follows new content until the user scrolls up. A tool call becomes a collapsible
 :class:`ToolRow` that fills in its result and seconds when the tool returns; images (the
 user's, grounding overlays, zoom crops) appear inline as soon as they enter the conversation.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import TYPE_CHECKING, Any
 
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Collapsible, Markdown, Static
+from textual.widgets import Button, Collapsible, Static
 
 from tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:
-    from textual.widgets._markdown import MarkdownStream
+    # Markdown (markdown-it and highlighting) loads with the first answer, not the first paint.
+    from textual.widgets import Markdown
 
     from agent.events import (
         ImageAdded,
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AnswerView",
     "CopyButton",
+    "FrameStream",
     "Note",
     "ThoughtView",
     "ToolRow",
@@ -77,13 +82,69 @@ class CopyButton(Button):
         self.notify(f"Copied {len(self.code.splitlines())} lines to the clipboard.")
 
 
+def _markdown(text: str = "", *, classes: str | None = None) -> Markdown:
+    from textual.widgets import Markdown
+
+    return Markdown(text, classes=classes)
+
+
+class FrameStream:
+    """Appends fragments to a ``Markdown`` widget, at most one append per frame.
+
+    Each append re-parses the last block, which grows with the answer; appending every token
+    would keep the event loop busy parsing and leave keys waiting. Fragments that arrive
+    while an append runs, or within one frame of the last, go in the next append together.
+    """
+
+    def __init__(self, markdown: Markdown, frame: float = 1 / 30) -> None:
+        self.markdown = markdown
+        self.frame = frame
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task = asyncio.create_task(self._run())
+
+    async def write(self, fragment: str) -> None:
+        if fragment:
+            self._pending.append(fragment)
+            self._wake.set()
+        # Let the appender start at once on the first fragment.
+        await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        """Append what is pending and wait until it is on the widget."""
+        self._closing = True
+        self._wake.set()
+        if not self._task.done():
+            await self._task
+
+    def cancel(self) -> None:
+        """Drop what is pending (the widget is going away)."""
+        self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._pending:
+                chunk = "".join(self._pending)
+                self._pending.clear()
+                # Not cancelled half-way: a half-applied append would repeat lines.
+                await asyncio.shield(self.markdown.append(chunk))
+            if self._closing:
+                if not self._pending:
+                    return
+                continue
+            await asyncio.sleep(self.frame)
+
+
 class AnswerView(Vertical):
     """An answer streamed into Markdown; copy buttons for its code blocks once it is done."""
 
     def __init__(self) -> None:
         super().__init__(classes="answer")
-        self.markdown = Markdown()
-        self._stream: MarkdownStream | None = None
+        self.markdown = _markdown()
+        self._stream: FrameStream | None = None
         self.text = ""
 
     def compose(self) -> Any:
@@ -91,9 +152,13 @@ class AnswerView(Vertical):
 
     async def add(self, delta: str) -> None:
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
+            self._stream = FrameStream(self.markdown)
         self.text += delta
         await self._stream.write(delta)
+
+    def on_unmount(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
 
     async def finish(self, text: str) -> None:
         if self._stream is not None:
@@ -147,20 +212,25 @@ class Transcript(VerticalScroll):
         # Markdown of the conversation, for /export.
         self.log_lines: list[str] = []
 
+    def on_mount(self) -> None:
+        # Follow new content (no scroll per token); scrolling up releases it.
+        self.anchor()
+
     async def _add(self, widget: Widget) -> None:
         await self.mount(widget)
-        self.scroll_end(animate=False)
 
     async def add_user(self, text: str, attachments: list[tuple[str, str]]) -> None:
         tags = "  ".join(f"[{name}] {path}" for name, path in attachments)
         body = f"{text}\n{tags}" if tags else text
         await self._add(UserMessage(body, classes="user", markup=False))
+        # A new question brings the view back to the bottom, even if the user had scrolled up.
+        self.anchor()
         self.log_lines.append(
             f"## You\n\n{text}\n" + "".join(f"\n- {n}: {p}" for n, p in attachments)
         )
 
     async def add_note(self, markdown: str, *, kind: str = "info") -> None:
-        await self._add(Markdown(markdown, classes=f"note -{kind}"))
+        await self._add(_markdown(markdown, classes=f"note -{kind}"))
         self.log_lines.append(markdown)
 
     async def add_error(self, message: str) -> None:
@@ -199,14 +269,12 @@ class Transcript(VerticalScroll):
             if view is not None and boxes:
                 view.set_legend(boxes)
         self.log_lines.append(f"- ⚙ `{event.tool}({row.args_text})` → {event.error or event.text}")
-        self.scroll_end(animate=False)
 
     async def answer_delta(self, text: str) -> None:
         if self._answer is None:
             self._answer = AnswerView()
             await self._add(self._answer)
         await self._answer.add(text)
-        self.scroll_end(animate=False)
 
     async def answer_done(self, text: str) -> None:
         if self._answer is None:
@@ -215,7 +283,6 @@ class Transcript(VerticalScroll):
         await self._answer.finish(text)
         self.log_lines.append(f"## kanjian\n\n{text}\n")
         self._answer = None
-        self.scroll_end(animate=False)
 
     async def end_turn(self) -> None:
         """Close an answer cut short (cancel, error) so the next turn starts fresh."""

@@ -1,0 +1,142 @@
+"""Starting ``kanjian chat``: its arguments, read without typer, and the launch itself.
+
+``kanjian chat`` is the one command whose start people watch, so :func:`tui.cli.main` sends
+the plain forms of it here without importing typer, click or the other commands:
+:func:`parse_chat_args` understands images, ``--resume/-r``, ``--url``, ``--theme`` and
+``--images`` (with ``--opt value``, ``--opt=value`` and ``-rVALUE``, in any order, ``--``
+ending the options) and returns None for anything else — ``--help``, an unknown option, a
+missing value — so typer handles those and prints its usual help or error. The typer
+command in :mod:`tui.commands.chat_cmd` calls the same :func:`launch`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from tui.app import KanjianApp
+
+__all__ = ["ChatArgs", "ChatLaunchError", "launch", "launch_or_exit", "parse_chat_args"]
+
+IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
+_OPTIONS = {
+    "--resume": "resume",
+    "-r": "resume",
+    "--url": "url",
+    "--theme": "theme",
+    "--images": "images_as",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatArgs:
+    """What ``kanjian chat`` was asked for."""
+
+    images: tuple[Path, ...] = ()
+    resume: str | None = None
+    url: str | None = None
+    theme: str | None = None
+    images_as: str = "auto"
+
+
+class ChatLaunchError(Exception):
+    """A bad argument or setting: one sentence for stderr and the exit code (2 = usage)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def parse_chat_args(argv: Sequence[str]) -> ChatArgs | None:
+    """The arguments after ``chat``, or None when typer should handle them (help, errors)."""
+    options: dict[str, str] = {}
+    images: list[Path] = []
+    rest = list(argv)
+    while rest:
+        word = rest.pop(0)
+        if word == "--":
+            images += [Path(w) for w in rest]
+            break
+        if not word.startswith("-") or word == "-":
+            images.append(Path(word))
+            continue
+        option = _option(word, rest)
+        if option is None:
+            return None
+        options[option[0]] = option[1]  # given twice, the last one counts, as in click
+    return ChatArgs(
+        tuple(images),
+        resume=options.get("resume"),
+        url=options.get("url"),
+        theme=options.get("theme"),
+        images_as=options.get("images_as", "auto"),
+    )
+
+
+def _option(word: str, rest: list[str]) -> tuple[str, str] | None:
+    """``(field, value)`` for one option (taking its value from ``rest`` when separate)."""
+    name, eq, value = word.partition("=")
+    if name.startswith("--"):
+        if not eq:
+            value = rest.pop(0) if rest else ""
+    elif len(word) > 2:
+        # A short option with its value attached: -rID.
+        name, value = word[:2], word[2:]
+    else:
+        value = rest.pop(0) if rest else ""
+    field = _OPTIONS.get(name)
+    # A value that looks like an option is a mistake typer explains better.
+    if field is None or not value or value.startswith("-"):
+        return None
+    return field, value
+
+
+def launch(args: ChatArgs) -> None:
+    """Check the arguments, build the app and run it until the user quits."""
+    if args.images_as not in IMAGE_MODES:
+        raise ChatLaunchError(
+            f"--images {args.images_as!r} is not a mode; use auto, halfcell, unicode or none."
+        )
+    for path in args.images:
+        if not path.is_file():
+            raise ChatLaunchError(f"No image file at {str(path)!r}; check the path.")
+    build_app(args).run()
+
+
+def build_app(args: ChatArgs) -> KanjianApp:
+    """The app for ``args``, with the settings loaded (config file, env, flags)."""
+    from agent.config import load_settings
+    from agent.errors import ConfigError
+
+    try:
+        settings = load_settings({"vlm.url": args.url, "tui.theme": args.theme})
+    except ConfigError as exc:
+        raise ChatLaunchError(str(exc), exc.exit_code) from exc
+    from tui.app import KanjianApp
+    from tui.chat_controller import ChatServices
+
+    return KanjianApp(
+        ChatServices(settings),
+        attachments=args.images,
+        resume=args.resume,
+        image_mode=args.images_as,
+        keymap=settings.tui.keymap,
+        theme=settings.tui.theme,
+    )
+
+
+def launch_or_exit(args: ChatArgs) -> None:
+    """:func:`launch` for the console script: a bad argument exits with one sentence."""
+    try:
+        launch(args)
+    except ChatLaunchError as exc:
+        _exit(str(exc), exc.exit_code)
+
+
+def _exit(message: str, code: int) -> NoReturn:
+    print(f"kanjian: {message}", file=sys.stderr)
+    raise SystemExit(code)
