@@ -9,7 +9,10 @@ encoding, the agent graph, JSON, the progress display, writing lines).
 The batch runs in this process through the very function the CLI calls
 (:func:`tui.commands.batch_cmd.execute`, progress in its log-line mode), each configuration on
 its own set of freshly rendered one-image tasks (no image is seen twice, so no cache helps).
-The time is the runner's, from the first task's start to the last task's line.
+The time is the runner's, from the first task's start to the last task's line. The CPU time
+per task of this process (kanjian) and of the server process is printed too: on a busy machine
+the wall-clock ratio swings with other load, while CPU per task is kanjian's own cost (at
+``-c 32`` the batch is CPU-bound once kanjian plus the server need more than 1/160 s per task).
 
     .venv/bin/python -m bench.batch [--latency S] [--repeat N]
 
@@ -45,6 +48,15 @@ class _Server:
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used (Linux ``/proc``; None elsewhere)."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.process.terminate()
@@ -108,8 +120,12 @@ def main() -> None:
                 tasks = _render_tasks(
                     root / f"r{run}-c{concurrency}", count, seed=run * 100 + concurrency
                 )
+                before = server.cpu_seconds()
                 seconds, done, summary = asyncio.run(_run_one(tasks, server.url, concurrency))
+                after = server.cpu_seconds()
                 _report(concurrency, done, seconds, args.latency)
+                if before is not None and after is not None:
+                    summary += f", server cpu {(after - before) / done * 1000:.1f} ms/task"
                 print(f"    {summary}")
     finally:
         server.close()
