@@ -27,6 +27,7 @@ tracing off, and that alone costs more than the whole 2 ms-per-step budget.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 import time
@@ -110,7 +111,6 @@ def _langchain_tool(tool: Tool) -> Any:
     The call receives the run's context through LangGraph's injected ``runtime`` and
     returns the observation as the ToolMessage content, with the details as its artifact.
     """
-    from langchain_core.tools import StructuredTool
     from langgraph.prebuilt import ToolRuntime
 
     async def call(runtime: Any, **args: Any) -> tuple[list[dict[str, Any]], _Observation]:
@@ -126,15 +126,36 @@ def _langchain_tool(tool: Tool) -> Any:
 
     # Real objects, not strings: LangGraph finds ``runtime`` through these type hints.
     call.__annotations__ = {"runtime": ToolRuntime, "args": Any, "return": tuple}
-    # LangChain inspects the signature on every call; a precomputed one makes that cheap.
-    call.__signature__ = inspect.signature(call)  # type: ignore[attr-defined]
-    return StructuredTool(
+    return _lean_tool_class()(
         name=tool.name,
         description=tool.description,
         args_schema=tool.args_schema,
         coroutine=call,
         response_format="content_and_artifact",
     )
+
+
+@functools.cache
+def _lean_tool_class() -> type[Any]:
+    """A ``StructuredTool`` whose ``_arun`` calls the coroutine and nothing else.
+
+    LangChain's own ``_arun`` resolves the coroutine's type hints and signature on every
+    call (looking for ``config`` and ``callbacks`` parameters), and ``BaseTool.arun`` does
+    the same for ``_arun`` itself: string annotations compiled anew each time, about
+    two thirds of a tool call's cost. This ``_arun`` declares no such parameters, with a
+    signature and hints computed once.
+    """
+    from langchain_core.tools import StructuredTool
+
+    class LeanTool(StructuredTool):
+        async def _arun(self, *args: Any, **kwargs: Any) -> Any:
+            assert self.coroutine is not None
+            return await self.coroutine(*args, **kwargs)
+
+    function: Any = LeanTool._arun
+    function.__annotations__ = {"args": Any, "kwargs": Any, "return": Any}
+    function.__signature__ = inspect.signature(function)
+    return LeanTool
 
 
 async def _observe(
@@ -175,7 +196,10 @@ def _failure_text(tool: Tool, exc: BaseException, ctx: RunContext) -> str:
 
 
 def _check_args(tool: Tool, args: dict[str, Any]) -> None:
-    errors = _validator(tool).iter_errors(args)
+    validator = _validator(tool)
+    if validator.is_valid(args):
+        return  # the common case: no error objects made, none sorted
+    errors = validator.iter_errors(args)
     first = next(iter(sorted(errors, key=lambda e: list(e.path))), None)
     if first is not None:
         where = "/".join(str(p) for p in first.path) or "args"
@@ -215,7 +239,9 @@ def _timeout(tool: Tool, ctx: RunContext) -> float:
 
 
 async def _bounded(tool: Tool, args: dict[str, Any], ctx: RunContext) -> ToolOutput:
-    output = await asyncio.wait_for(tool.run(args, ctx.registry), _timeout(tool, ctx))
+    # asyncio.timeout, not wait_for: no extra task per call.
+    async with asyncio.timeout(_timeout(tool, ctx)):
+        output = await tool.run(args, ctx.registry)
     if not isinstance(output, ToolOutput):
         raise ToolError(f"Tool {tool.name!r} returned {type(output).__name__}, not a ToolOutput.")
     return output
