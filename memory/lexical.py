@@ -154,7 +154,7 @@ class LexicalIndex:
         self._session_names: list[str] = []
         self._vocab: dict[str, int] = {}
         self._live = 0
-        self._dead = 0
+        self._dead = 0  # forgotten turns whose postings are still in the arrays
         self._total_length = 0.0
         self._norm: Any = None  # BM25 length normalisation per doc, until docs change
         # Base postings, sorted by term: term t owns [_indptr[t], _indptr[t + 1]).
@@ -266,6 +266,7 @@ class LexicalIndex:
         self._tail_term = self._tail_term[:0]
         self._tail_doc = self._tail_doc[:0]
         self._tail_tf = self._tail_tf[:0]
+        self._dead = 0  # no posting of a forgotten turn is left to filter out
 
     # -- snapshots -------------------------------------------------------------------------
 
@@ -334,8 +335,7 @@ class LexicalIndex:
         self._session_names = json.loads(data["sessions"].tobytes())
         self._sessions = {name: i for i, name in enumerate(self._session_names)}
         alive = docs.alive[: docs.n]
-        self._live = int(alive.sum())
-        self._dead = docs.n - self._live
+        self._live = int(alive.sum())  # snapshots are saved merged: no dead postings
         self._total_length = float(docs.length[: docs.n][alive].sum())
         if len(self._indptr) != len(words) + 1 or len(self._post_doc) != self._indptr[-1]:
             raise ValueError("inconsistent lexical snapshot")
