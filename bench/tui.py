@@ -4,8 +4,10 @@ Both figures are taken in a real terminal (tmux, which answers the terminal quer
 Textual and textual-image send), polling ``tmux capture-pane`` every few milliseconds:
 
 1. Time to first paint: from starting the process until the footer is on screen, for
-   ``kanjian chat`` and, in the same run, for a minimal Textual app (a label and a footer).
-   Goal: ratio <= 1.5.
+   ``kanjian chat`` and, in the same run, for a minimal Textual app of the same shape (a
+   header, a scrolling log, an input and a footer), started the same way (a console-script
+   wrapper that imports the app's module and calls its ``main()``). Goal: ratio <= 1.5.
+   ``kanjian chat IMAGE`` is timed too: the image's placeholder paints first.
 2. Key-to-screen latency: the time from ``tmux send-keys`` until the typed character shows
    in the prompt, while an answer streams at 200 tokens/s from ``python -m vlm.fake_server``,
    against the same measure with nothing streaming.
@@ -34,15 +36,31 @@ TOKENS_PER_S = 200
 POLL_S = 0.01
 MINIMAL_APP = """
 from textual.app import App
-from textual.widgets import Footer, Label
+from textual.widgets import Footer, Header, Input, RichLog
+
 
 class Minimal(App):
     BINDINGS = [("ctrl+q", "quit", "Quit")]
+
     def compose(self):
-        yield Label("hello")
+        yield Header()
+        yield RichLog()
+        yield Input(placeholder="say something")
         yield Footer()
 
-Minimal().run()
+    def on_mount(self):
+        self.query_one(RichLog).write("hello")
+
+
+def main():
+    Minimal().run()
+"""
+# What pip writes for a console script (the shape of .venv/bin/kanjian).
+CONSOLE_SCRIPT = """#!{python}
+import sys
+from minimal_app import main
+if __name__ == "__main__":
+    sys.exit(main())
 """
 
 
@@ -123,20 +141,36 @@ def first_paint(tmux: Tmux, name: str, command: str, cwd: Path) -> float:
     return elapsed
 
 
+def minimal_script(tmp: Path) -> Path:
+    """The minimal app as a module plus a console-script wrapper, like ``kanjian`` itself."""
+    (tmp / "minimal_app.py").write_text(MINIMAL_APP)
+    script = tmp / "minimal"
+    script.write_text(CONSOLE_SCRIPT.format(python=sys.executable))
+    script.chmod(0o755)
+    return script
+
+
+def test_image(tmp: Path) -> Path:
+    from PIL import Image
+
+    path = tmp / "photo.png"
+    Image.new("RGB", (640, 480), "teal").save(path)
+    return path
+
+
 def paint_figures(tmux: Tmux, url: str, tmp: Path) -> tuple[list[float], list[float], list[float]]:
-    minimal = tmp / "minimal.py"
-    minimal.write_text(MINIMAL_APP)
+    minimal = minimal_script(tmp)
+    image = test_image(tmp)
     ours: list[float] = []
-    no_probe: list[float] = []
+    with_image: list[float] = []
     base: list[float] = []
     for i in range(RUNS):
         # Interleaved, so machine load hits all alike.
-        base.append(first_paint(tmux, f"min{i}", f"{sys.executable} {minimal}", tmp))
+        base.append(first_paint(tmux, f"min{i}", str(minimal), tmp))
         ours.append(first_paint(tmux, f"chat{i}", chat_command(url, tmp / f"home{i}"), tmp))
-        # Without textual-image's terminal probe (and its numpy import): what the rest costs.
-        command = chat_command(url, tmp / f"home{i}", "--images", "none")
-        no_probe.append(first_paint(tmux, f"plain{i}", command, tmp))
-    return ours, no_probe, base
+        command = chat_command(url, tmp / f"home{i}", str(image))
+        with_image.append(first_paint(tmux, f"img{i}", command, tmp))
+    return ours, with_image, base
 
 
 def key_latencies(
@@ -186,7 +220,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp_name, fake_server("ok", 0.0) as url:
             tmp = Path(tmp_name)
-            ours, no_probe, base = paint_figures(tmux, url, tmp)
+            ours, with_image, base = paint_figures(tmux, url, tmp)
             print("first paint measured; now key latency", file=sys.stderr, flush=True)
             busy, idle = latency_figures(tmux, tmp)
     finally:
@@ -198,9 +232,9 @@ def main() -> None:
     )
     print(f"  raw ms kanjian: {_ms(ours)}")
     print(
-        f"  kanjian chat --images none (no terminal probe): median "
-        f"{statistics.median(no_probe) * 1000:.0f} ms, ratio "
-        f"{statistics.median(no_probe) / statistics.median(base):.2f}; raw ms {_ms(no_probe)}"
+        f"  kanjian chat IMAGE (placeholder first): median "
+        f"{statistics.median(with_image) * 1000:.0f} ms, ratio "
+        f"{statistics.median(with_image) / statistics.median(base):.2f}; raw ms {_ms(with_image)}"
     )
     print(f"  raw ms minimal: {_ms(base)}")
     lat_ratio = statistics.median(busy) / statistics.median(idle)

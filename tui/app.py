@@ -23,7 +23,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer
 
 from tui.chat_controller import ChatServices, no_server_banner
 from tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
@@ -31,7 +30,7 @@ from tui.widgets.banner import Banner
 from tui.widgets.graphics import prepare_graphics
 from tui.widgets.prompt import AttachmentBar, PromptInput
 from tui.widgets.sidebar import SessionSidebar
-from tui.widgets.status import StatusBar
+from tui.widgets.status import ChatFooter, StatusBar
 from tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -43,6 +42,8 @@ __all__ = ["KanjianApp"]
 
 # The sidebar takes 30 columns; below this width the chat gets the whole screen by default.
 SIDEBAR_MIN_WIDTH = 100
+# After the first frame, how long the screen gets to reach the terminal before heavy work.
+SETTLE_S = 0.1
 
 
 def _slash_provider() -> type[Provider]:
@@ -92,8 +93,15 @@ class KanjianApp(App[None]):
         self._initial_attachments = [str(a) for a in attachments]
         # Before the app runs: asking the terminal (when it must) is only possible now.
         self.renderer = prepare_graphics(image_mode)
+        # Given here, these win over the settings' tui.keymap and tui.theme.
         self._keymap = dict(keymap or {})
         self._theme_name = theme
+        self._settings_applied = False
+        # Settings that failed to load after the first paint (the app then exits).
+        self.startup_error: Exception | None = None
+        # Set when the start after the first paint is over: settings applied, the first
+        # health check and the sidebar's sessions done (or failed).
+        self.ready = asyncio.Event()
         self._warm_up = warm_up
         self._sidebar_chosen = False
         self._stream_started = 0.0
@@ -110,7 +118,7 @@ class KanjianApp(App[None]):
                 yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
-        yield Footer()
+        yield ChatFooter()
 
     @property
     def transcript(self) -> Transcript:
@@ -129,36 +137,71 @@ class KanjianApp(App[None]):
         return self.query_one(Banner)
 
     async def on_mount(self) -> None:
-        self._apply_settings()
-        self.status.server = self.services.server
-        self.status.model = self.services.model
+        if self.services.settings_loaded:
+            self._settings_ready()
         self.prompt.focus()
         for path in self._initial_attachments:
             await self.attach(path)
-        if self.session_id:
-            self.resume_session(self.session_id)
         self.set_interval(self.health_interval, self.check_health)
         # Everything that loads heavy modules waits until the first screen is on the terminal.
         self.call_after_refresh(self._after_first_paint)
 
-    def _apply_settings(self) -> None:
-        if self._keymap:
-            self.set_keymap(self._keymap)
-        if self._theme_name:
-            if self._theme_name in self.available_themes:
-                self.theme = self._theme_name
-            else:
-                names = ", ".join(sorted(self.available_themes))
-                self.notify(
-                    f"Theme {self._theme_name!r} is not known; set tui.theme to one of {names}.",
-                    severity="warning",
-                )
+    def _settings_ready(self) -> None:
+        """Apply what the settings say: keymap, theme, server; resume a session if asked."""
+        self._settings_applied = True
+        tui = self.services.settings.tui
+        self._apply_keymap_and_theme(
+            dict(self._keymap or tui.keymap), self._theme_name or tui.theme
+        )
+        self.status.server = self.services.server
+        self.status.model = self.services.model
+        if self.session_id:
+            self.resume_session(self.session_id)
+
+    def _apply_keymap_and_theme(self, keymap: dict[str, str], theme: str) -> None:
+        if keymap:
+            self.set_keymap(keymap)
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            names = ", ".join(sorted(self.available_themes))
+            self.notify(
+                f"Theme {theme!r} is not known; set tui.theme to one of {names}.",
+                severity="warning",
+            )
 
     def _after_first_paint(self) -> None:
-        self.check_health()
-        self.refresh_sessions("")
+        # Textual's writer thread and the terminal still have to put that frame out; a busy
+        # import thread started now would hold them up (the GIL) by ~0.1 s.
+        self.set_timer(SETTLE_S, self.start_services)
+
+    @work(group="start", exit_on_error=False)
+    async def start_services(self) -> None:
+        """Settings, health and the sidebar, loaded off the event loop after the first paint."""
+        try:
+            await self._start_services()
+        finally:
+            self.ready.set()
+
+    async def _start_services(self) -> None:
+        # pydantic, httpx and the memory store's modules take a while to import; on the event
+        # loop they would hold up keys and paints.
+        try:
+            await asyncio.to_thread(self.services.preload)
+        except Exception as exc:
+            if self.services.settings_loaded:
+                raise
+            # Bad settings: leave, and let the launcher print the sentence.
+            self.startup_error = exc
+            self.exit(return_code=int(getattr(exc, "exit_code", 1)))
+            return
+        if not self._settings_applied:
+            self._settings_ready()
+        started = [self.check_health(), self.refresh_sessions("")]
         if self._warm_up:
             self.warm_up()
+        for worker in started:
+            await worker.wait()
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self) -> None:

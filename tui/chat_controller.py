@@ -11,6 +11,8 @@ methods, on first use, so that the first screen paints before any of it loads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -105,13 +107,33 @@ def no_server_banner(url: str, detail: str) -> str:
 class ChatServices:
     """What the chat app can ask for. Each method loads its part of kanjian on first use."""
 
-    def __init__(self, settings: Settings, *, source: EventSource | None = None) -> None:
-        self.settings = settings
+    def __init__(
+        self, settings: Settings | Callable[[], Settings], *, source: EventSource | None = None
+    ) -> None:
+        # A loader defers pydantic and the config file until after the first paint
+        # (:meth:`preload`, in a thread); its ConfigError surfaces there.
+        self._settings: Settings | None = None if callable(settings) else settings
+        self._load_settings = settings if callable(settings) else None
+        self._settings_lock = threading.Lock()
         self._source = source
         self._kanjian: Kanjian | None = None
         self._session: Session | None = None
         self._approver: Approver | None = None
         self._health_client: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings, loaded on first use when a loader was given."""
+        if self._settings is None:
+            with self._settings_lock:
+                if self._settings is None:
+                    assert self._load_settings is not None
+                    self._settings = self._load_settings()
+        return self._settings
+
+    @property
+    def settings_loaded(self) -> bool:
+        return self._settings is not None
 
     @property
     def server(self) -> str:
@@ -120,6 +142,21 @@ class ChatServices:
     @property
     def model(self) -> str:
         return self.settings.vlm.model
+
+    def preload(self) -> None:
+        """Load the settings and import what :meth:`health` and :meth:`sessions` use.
+
+        Slow (pydantic, httpx, the memory store's modules), so call it in a thread. Raises
+        the settings' ConfigError.
+        """
+        import importlib
+
+        self.settings  # noqa: B018  (loads them)
+
+        for name in ("agent.backends", "vlm.client", "agent.api", "memory.api", "memory.records"):
+            # A part not installed reports itself when it is used.
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
 
     def _core(self) -> Kanjian:
         """The composition root (agent, tools, memory), made on first use."""

@@ -85,3 +85,9 @@ def make_app(
     }
     options.update(kwargs)
     return KanjianApp(ChatServices(settings, source=source), **options)  # type: ignore[arg-type]
+
+
+async def started(app: KanjianApp) -> None:
+    """Wait for the app's start after the first paint: settings, health, past sessions."""
+    await app.ready.wait()
+    await app.workers.wait_for_complete()

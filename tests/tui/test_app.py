@@ -20,7 +20,7 @@ from agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
-from tests.tui.conftest import SIZE, ScriptedSource, Wait, make_app
+from tests.tui.conftest import SIZE, ScriptedSource, Wait, make_app, started
 from tui.screens.approval import ApprovalScreen
 from tui.widgets.banner import Banner
 from tui.widgets.image_view import ImageView
@@ -334,7 +334,7 @@ async def test_usage_drives_the_status_bar(settings: Settings) -> None:
 async def test_no_server_banner_names_the_fixes_and_ocr_still_works(settings: Settings) -> None:
     app = make_app(settings, ScriptedSource())
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
+        await started(app)
         await pilot.pause()
         banner = app.query_one(Banner)
         assert banner.has_class("-shown")

@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import OptionList
 
 from agent.config import load_settings
-from tests.tui.conftest import SIZE
+from tests.tui.conftest import SIZE, started
 from tui.app import KanjianApp
 from tui.chat_controller import ChatServices
 from tui.widgets.banner import Banner
@@ -89,8 +89,7 @@ async def test_sidebar_lists_searches_and_resumes_with_images(image_path: Path) 
 
         second = real_app(srv.url)
         async with second.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            await second.workers.wait_for_complete()
+            await started(second)
             sidebar = second.query_one(SessionSidebar)
             assert [s.id for s in sidebar.sessions] == [session]
             sidebar.query_one("Input").value = "zebra"  # type: ignore[attr-defined]
@@ -125,8 +124,7 @@ async def test_server_lost_banner_and_reconnect() -> None:
     port = int(srv.url.rsplit(":", 1)[1].split("/")[0])
     app = real_app(srv.url)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await started(app)
         assert app.status.health == "ok"
         assert not app.query_one(Banner).has_class("-shown")
         srv.stop()

@@ -22,7 +22,7 @@ from agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from tests.tui.conftest import ScriptedSource, make_app
+from tests.tui.conftest import ScriptedSource, make_app, started
 from tui.app import KanjianApp
 from tui.widgets.prompt import PromptInput
 
@@ -75,8 +75,7 @@ async def test_snapshot_no_server(settings: Settings, tmp_path: Path) -> None:
     app = make_app(settings, ScriptedSource(), image_mode="none")
     async with app.run_test(size=SIZE) as pilot:
         app.query_one(PromptInput).cursor_blink = False
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await started(app)
         await pilot.pause()
         check("no-server", normalise(await snapshot(app), tmp_path))
 
@@ -85,8 +84,7 @@ async def test_snapshot_chat(settings: Settings, image_path: Path, tmp_path: Pat
     app = make_app(settings, ScriptedSource(conversation(image_path)), image_mode="halfcell")
     async with app.run_test(size=SIZE) as pilot:
         app.query_one(PromptInput).cursor_blink = False
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await started(app)
         app.query_one("#banner").message = ""  # type: ignore[attr-defined]
         app.query_one(PromptInput).insert("Where is the red square?")
         await pilot.press("enter")

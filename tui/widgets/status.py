@@ -1,12 +1,14 @@
-"""The status bar: server and model, health, tokens/s, cached tokens, image tokens in context."""
+"""The status bar (server and model, health, tokens/s, cached and image tokens) and the footer."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events, on
 from textual.reactive import reactive
 from textual.widget import Widget
+from textual.widgets import Footer
 
-__all__ = ["StatusBar"]
+__all__ = ["ChatFooter", "StatusBar"]
 
 _HEALTH_STYLE = {"ok": "green", "down": "red", "checking": "yellow"}
 
@@ -43,3 +45,19 @@ class StatusBar(Widget):
         text.append(f" │ cached {self.cached_tokens}/{self.prompt_tokens}")
         text.append(f" │ img {self.image_tokens} tok")
         return text
+
+
+class ChatFooter(Footer):
+    """Textual's footer, with its keys in the first frame.
+
+    Textual's footer waits for the screen's first "bindings changed" signal and fills in its
+    keys a frame later, so the first screen would paint without them and the whole screen
+    would be laid out and painted again. This one fills itself in as it mounts.
+    """
+
+    @on(events.Mount)
+    async def _keys_now(self) -> None:
+        # Footer.on_mount (subscribing to later changes) runs too; this marks the bindings
+        # as ready, as the signal would, and composes the keys now.
+        self.bindings_changed(self.screen)
+        await self.recompose()
