@@ -106,6 +106,7 @@ class KanjianApp(App[None]):
         self._sidebar_chosen = False
         self._stream_started = 0.0
         self._stream_deltas = 0
+        self._rate_shown = 0.0
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -329,7 +330,10 @@ class KanjianApp(App[None]):
             self._stream_started = now
         self._stream_deltas += 1
         elapsed = now - self._stream_started
-        if elapsed > 0.2:
+        # A few updates a second are plenty to read; one per token would repaint the bar
+        # hundreds of times a second.
+        if elapsed > 0.2 and now - self._rate_shown >= 0.25:
+            self._rate_shown = now
             # Servers stream about one token per chunk: a live estimate until usage arrives.
             self.status.tokens_per_s = self._stream_deltas / elapsed
 
