@@ -12,7 +12,7 @@ never a crash (a tool that does not exist gets LangGraph's own "not a valid tool
 The graph is streamed with ``stream_mode=["updates", "custom"]`` and mapped to events by
 small named functions: ``updates`` carries the model's finished step (usage, tool call,
 answer) and the tool's result, ``custom`` the thought and the answer as they are generated
-(the adapter's ``graph_deltas`` mode writes them there as :class:`vlm.chat_model.StepDelta`
+(the adapter's ``graph_deltas`` mode writes them there as :class:`vlm.chat_model.StepDeltas`
 records) and what a tool reports while it runs (approval requests). LangGraph's
 ``messages`` mode is not used: its per-token LangChain callbacks, pydantic chunks and
 chunk merging cost more than the rest of a step. Per-run state (the session's images, the
@@ -514,7 +514,7 @@ class _Run:
             return None
 
     async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
-        from vlm.chat_model import StepDelta
+        from vlm.chat_model import StepDeltas
 
         graph = self.agent._graph_for(self.deltas)
         inputs = {"messages": [*self.session.history(), human]}
@@ -529,9 +529,10 @@ class _Run:
         ) as stream:
             async for mode, payload in stream:
                 if mode == "custom":
-                    if isinstance(payload, StepDelta):
-                        for event in _delta_events(payload, self.ctx.step):
-                            yield event
+                    if isinstance(payload, StepDeltas):
+                        for delta in payload.parts:
+                            for event in _delta_events(delta, self.ctx.step):
+                                yield event
                     else:
                         yield payload
                 else:

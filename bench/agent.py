@@ -181,7 +181,7 @@ def _floor_graph(chunks: int, latency: float) -> Any:
     """``create_agent`` with an in-process model that costs nothing: LangGraph's own floor.
 
     Used as the agent uses it: same graph shape (two tool steps, then an answer written to
-    the custom stream in ``chunks`` deltas, as the adapter's ``graph_deltas`` mode does),
+    the custom stream in ``chunks`` pieces, as the adapter's ``graph_deltas`` mode does),
     the agent's tool class, no thread hop in the model, streamed with the agent's modes.
     The model sleeps ``latency`` per step like the scripted server: after each wait the
     caches are cold (other processes ran), which makes the same work cost more CPU.
@@ -227,9 +227,8 @@ def _floor_graph(chunks: int, latency: float) -> Any:
                     message=AIMessageChunk(content="", tool_call_chunks=[call])
                 )
                 return
-            write = get_stream_writer()
-            for _ in range(chunks):
-                write("abcd")
+            # Pieces that arrive in one loop turn go out in one write, as the adapter does.
+            get_stream_writer()(("abcd",) * chunks)
             yield ChatGenerationChunk(message=AIMessageChunk(content="abcd" * chunks))
 
     async def echo(**_: Any) -> str:

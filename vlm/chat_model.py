@@ -75,6 +75,7 @@ from vlm.types import (
 __all__ = [
     "InternVLChatModel",
     "StepDelta",
+    "StepDeltas",
     "ToolInfo",
     "assistant_text",
     "render_messages",
@@ -100,6 +101,37 @@ class StepDelta:
 
     answer: str = ""
     thought: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepDeltas:
+    """What ``graph_deltas`` mode writes to the graph's stream: the deltas of one loop turn.
+
+    Each write wakes the graph's stream across threads (LangGraph's writer uses
+    ``call_soon_threadsafe``, a system call), so the pieces that arrive together (one
+    network read) travel in one record, still one :class:`StepDelta` per piece.
+    """
+
+    parts: tuple[StepDelta, ...]
+
+
+class _DeltaBatcher:
+    """Collects StepDeltas and writes them as one StepDeltas record per event-loop turn."""
+
+    def __init__(self, write: DeltaWriter) -> None:
+        self.write = write
+        self.pending: list[StepDelta] = []
+
+    def __call__(self, delta: StepDelta) -> None:
+        if not self.pending:
+            # Runs once the model task waits for the network again: after this read's pieces.
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(delta)
+
+    def flush(self) -> None:
+        if self.pending:
+            parts, self.pending = tuple(self.pending), []
+            self.write(StepDeltas(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,13 +469,18 @@ class InternVLChatModel(BaseChatModel):
         # No streaming callback is installed: either the deltas go to the graph's stream
         # (graph_deltas), or nobody watches this step token by token (e.g. batch), so ask
         # for the whole answer: one response instead of a chunk per token.
-        writer = _graph_writer() if self.graph_deltas else None
+        graph_writer = _graph_writer() if self.graph_deltas else None
+        writer = None if graph_writer is None else _DeltaBatcher(graph_writer)
         steps = self._astream(
             messages, stop, run_manager, whole_answer=writer is None, delta_writer=writer, **kwargs
         )
-        # Not LangChain's agenerate_from_stream: it merges the chunks in a worker thread,
-        # a thread hop per step that costs more than merging the few chunks here.
-        return generate_from_stream(iter([chunk async for chunk in steps]))
+        try:
+            # Not LangChain's agenerate_from_stream: it merges the chunks in a worker thread,
+            # a thread hop per step that costs more than merging the few chunks here.
+            return generate_from_stream(iter([chunk async for chunk in steps]))
+        finally:
+            if writer is not None:
+                writer.flush()  # the last pieces go out before the step's message
 
     def _generate(
         self,

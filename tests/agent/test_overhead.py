@@ -3,8 +3,9 @@
 - The adapter merges a step's chunks on the event loop: LangChain's agenerate_from_stream
   hopped to a worker thread on every step.
 - ``graph_deltas``: inside a graph, the thought and answer go to the custom stream as
-  StepDelta records (LangGraph's "messages" mode cost ~30 us per token); the step's
-  message still carries the whole answer, and outside a graph the step is asked whole.
+  StepDeltas records, one per loop turn (LangGraph's "messages" mode cost ~30 us per
+  token); the step's message still carries the whole answer, and outside a graph the
+  step is asked whole.
 - Tools run through a StructuredTool whose ``_arun`` skips LangChain's per-call reflection.
 """
 
@@ -24,7 +25,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from agent.events import AnswerDelta, Thought
 from agent.loop import Agent, _lean_tool_class
 from tools.base import Tool, ToolContext, ToolOutput
-from vlm.chat_model import InternVLChatModel, StepDelta
+from vlm.chat_model import InternVLChatModel, StepDelta, StepDeltas
 from vlm.client import SGLangClient
 from vlm.fake_server import Reply, ScriptedServer
 
@@ -68,17 +69,18 @@ async def test_graph_deltas_go_to_the_custom_stream_and_the_message_keeps_the_wh
     text = "A **red** square, 64 by 48 pixels, in the middle."
     server.enqueue(Reply(text=answer(text, thought="Look at it."), token_delay=0.001))
     graph = _deltas_graph(InternVLChatModel(backend=client, constrain=True, graph_deltas=True))
-    deltas: list[StepDelta] = []
+    records: list[Any] = []
     messages: list[Any] = []
     stream = graph.astream(
         {"messages": [HumanMessage("What is it?")]}, stream_mode=["updates", "custom"]
     )
     async for mode, payload in stream:
         if mode == "custom":
-            deltas.append(payload)
+            records.append(payload)
         else:
             messages += payload.get("model", {}).get("messages", [])
-    assert all(isinstance(d, StepDelta) for d in deltas)
+    assert all(isinstance(r, StepDeltas) for r in records)
+    deltas: list[StepDelta] = [d for r in records for d in r.parts]
     assert [d.thought for d in deltas if d.thought is not None] == ["Look at it."]
     assert len([d for d in deltas if d.answer]) > 3
     assert "".join(d.answer for d in deltas) == text
