@@ -6,6 +6,12 @@ to the :class:`~tui.widgets.transcript.Transcript`; Esc cancels that worker, whi
 the agent's run. A ``health`` worker polls the server every few seconds and drives the
 banner, so a server that goes away (or was never there) never takes the conversation with
 it. Slash commands and the command palette share one table (:mod:`tui.slash_commands`).
+
+Start-up is ordered for the first paint: the first screen needs Textual and this package's
+widgets only. After it is on the terminal, ``start_services`` loads the settings (when
+``kanjian chat`` handed over a loader) and imports httpx and the memory store in a thread,
+then starts the health check and the sidebar; the warm-up thread imports textual-image and
+LangChain. The approval dialog, the palette's provider and Markdown load on first use.
 """
 
 from __future__ import annotations
@@ -406,10 +412,10 @@ class KanjianApp(App[None]):
         if not arg:
             await self.transcript.add_error("/memory needs a query, e.g. /memory receipt total.")
             return
-        self.direct("memory search", self._memory_markdown(arg))
+        self.direct("memory search", self.services.memory_markdown(arg))
 
     async def _slash_tools(self, arg: str) -> None:
-        self.direct("tools", self._tools_markdown())
+        self.direct("tools", self.services.tools_markdown())
 
     async def _slash_model(self, arg: str) -> None:
         status = self.status
@@ -486,26 +492,6 @@ class KanjianApp(App[None]):
             await self.transcript.add_error(_describe(exc))
         finally:
             self.status.activity = "answering… (Esc cancels)" if self.busy else ""
-
-    async def _memory_markdown(self, query: str) -> str:
-        hits = await self.services.memory_search(query)
-        if not hits:
-            return f"No past conversation matches {query!r}."
-        lines = [f"**Memory** for {query!r}:", ""]
-        lines += [
-            f"{i}. `{h.session}` ({h.score:.2f}, {h.created[:16]}): {h.text[:160]}"
-            for i, h in enumerate(hits, 1)
-        ]
-        lines.append("\nResume one with `/resume ID`.")
-        return "\n".join(lines)
-
-    async def _tools_markdown(self) -> str:
-        tools = await self.services.tools()
-        lines = ["| tool | what it does | approval |", "|---|---|---|"]
-        lines += [
-            f"| `{t.name}` | {t.description} | {'asks' if t.side_effects else '—'} |" for t in tools
-        ]
-        return "\n".join(lines)
 
     # --- sessions ------------------------------------------------------------------------------------
 

@@ -246,6 +246,15 @@ class ChatServices:
         registry, _problems = await aload_tools(self.settings, mcp=False)
         return [ToolInfo(t.name, t.description, t.side_effects) for t in registry.tools()]
 
+    async def tools_markdown(self) -> str:
+        """The tools the agent can use, as a Markdown table (for ``/tools``)."""
+        tools = await self.tools()
+        lines = ["| tool | what it does | approval |", "|---|---|---|"]
+        lines += [
+            f"| `{t.name}` | {t.description} | {'asks' if t.side_effects else '—'} |" for t in tools
+        ]
+        return "\n".join(lines)
+
     async def _get_memory(self) -> Memory:
         # The agent's own store: one chromadb client per data dir and process.
         memory = await self._core().memory()
@@ -263,6 +272,19 @@ class ChatServices:
         memory = await self._get_memory()
         hits = await memory.search(query, k)
         return [MemoryHit(h.session, h.score, h.text, iso(h.created)) for h in hits]
+
+    async def memory_markdown(self, query: str) -> str:
+        """Past turns that match ``query``, as Markdown (for ``/memory``)."""
+        hits = await self.memory_search(query)
+        if not hits:
+            return f"No past conversation matches {query!r}."
+        lines = [f"**Memory** for {query!r}:", ""]
+        lines += [
+            f"{i}. `{h.session}` ({h.score:.2f}, {h.created[:16]}): {h.text[:160]}"
+            for i, h in enumerate(hits, 1)
+        ]
+        lines.append("\nResume one with `/resume ID`.")
+        return "\n".join(lines)
 
     async def sessions(self, query: str = "") -> list[SessionSummary]:
         """Past conversations, newest first; ``query`` matches titles and (lexically) turns."""
