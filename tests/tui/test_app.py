@@ -12,6 +12,7 @@ from agent.events import (
     AnswerDone,
     ApprovalRequest,
     ErrorEvent,
+    Event,
     ImageAdded,
     RunFinished,
     StepStarted,
@@ -35,7 +36,7 @@ def finished(session: str = "s1", answer: str | None = "ok") -> RunFinished:
     return RunFinished("r1", session, answer, (), {}, Usage(), 0.1)
 
 
-def answer_script(*deltas: str) -> list[object]:
+def answer_script(*deltas: str) -> list[Event | Wait]:
     text = "".join(deltas)
     return [StepStarted(1), *[AnswerDelta(d) for d in deltas], AnswerDone(text), finished()]
 
@@ -132,7 +133,7 @@ async def test_up_and_down_walk_the_history(settings: Settings) -> None:
 
 async def test_tool_rows_thoughts_and_overlay_legend(settings: Settings, image_path: Path) -> None:
     boxes = [{"label": "red square", "box": [16, 12, 40, 36], "box_norm": [250, 250, 625, 750]}]
-    script = [
+    script: list[Event] = [
         ImageAdded("image_1", str(image_path), 64, 48),
         StepStarted(1),
         Thought(1, "I should find the square."),

@@ -95,7 +95,7 @@ async def test_sidebar_lists_searches_and_resumes_with_images(image_path: Path) 
             sidebar.query_one("Input").value = "zebra"  # type: ignore[attr-defined]
             await pilot.pause()
             await second.workers.wait_for_complete()
-            assert sidebar.sessions == ()
+            assert not sidebar.sessions
             sidebar.query_one("Input").value = "picture"  # type: ignore[attr-defined]
             await pilot.pause()
             await second.workers.wait_for_complete()
@@ -108,7 +108,7 @@ async def test_sidebar_lists_searches_and_resumes_with_images(image_path: Path) 
             await second.workers.wait_for_complete()
             await pilot.pause()
             assert second.session_id == session
-            assert "describe the picture" in second.query_one(UserMessage).content
+            assert "describe the picture" in str(second.query_one(UserMessage).content)
             assert [v.image_id for v in second.query(ImageView)] == ["image_1"]
             assert "red square" in second.query_one(AnswerView).markdown.source
             # The next question continues the same conversation; its image keeps its name.

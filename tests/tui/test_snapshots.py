@@ -16,6 +16,7 @@ from agent.config import Settings
 from agent.events import (
     AnswerDelta,
     AnswerDone,
+    Event,
     ImageAdded,
     StepStarted,
     Thought,
@@ -30,7 +31,7 @@ STORED = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)
 
 
-def conversation(image: Path) -> list[object]:
+def conversation(image: Path) -> list[Event]:
     boxes = [{"label": "red square", "box": [16, 12, 40, 36], "box_norm": [250, 250, 625, 750]}]
     args = {"image": "image_1", "query": "the red square"}
     return [
