@@ -9,8 +9,8 @@ Textual and textual-image send), polling ``tmux capture-pane`` every few millise
    wrapper that imports the app's module and calls its ``main()``). Goal: ratio <= 1.5.
    ``kanjian chat IMAGE`` is timed too: the image's placeholder paints first.
 2. Key-to-screen latency: the time from ``tmux send-keys`` until the typed character shows
-   in the prompt, while an answer streams at 200 tokens/s from ``python -m vlm.fake_server``,
-   against the same measure with nothing streaming.
+   in the prompt, while an answer streams at 200 tokens/s from ``python -m vlm.fake_server``
+   (taken once the answer is a few KB long), against the same measure with nothing streaming.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ RUNS = 5
 KEYS = 12
 TOKENS_PER_S = 200
 POLL_S = 0.01
+# The streaming key latency is taken after this many words (about 5 s, 4 KB of paragraph).
+LONG_AFTER = 450
 MINIMAL_APP = """
 from textual.app import App
 from textual.widgets import Footer, Header, Input, RichLog
@@ -205,7 +207,8 @@ def latency_figures(tmux: Tmux, tmp: Path) -> tuple[list[float], list[float]]:
         tmux("send-keys", "-t", "lat", "C-u")
         tmux("send-keys", "-t", "lat", "-l", "stream please")
         tmux("send-keys", "-t", "lat", "Enter")
-        tmux.wait_for("lat", "word3")
+        # Keys typed once the answer is long: each append re-parses the growing paragraph.
+        tmux.wait_for("lat", f"word{LONG_AFTER}")
         busy = key_latencies(tmux, "lat", "busy:", lambda: "word1199" not in tmux.screen("lat"))
         tmux("kill-session", "-t", "lat")
     return busy, idle
