@@ -520,8 +520,11 @@ class _Run:
         inputs = {"messages": [*self.session.history(), human]}
         config = {"recursion_limit": 2 * self.agent.max_steps + 4}
         # No "messages" mode: LangChain's per-token callbacks cost more than the rest of a
-        # step. The model writes the thought and answer deltas to the custom stream instead.
-        modes = ["updates", "custom"]
+        # step. The model writes the thought and answer deltas to the custom stream instead,
+        # and approval requests go there too; a run with neither (batch without side-effect
+        # tools) leaves it out, sparing LangGraph's concurrent stream waiting every step.
+        custom = self.deltas or any(t.side_effects for t in self.agent.tools.values())
+        modes = ["updates", "custom"] if custom else ["updates"]
         self.ctx.step = 1
         yield StepStarted(1)
         async with aclosing(

@@ -7,6 +7,8 @@
   token); the step's message still carries the whole answer, and outside a graph the
   step is asked whole.
 - Tools run through a StructuredTool whose ``_arun`` skips LangChain's per-call reflection.
+- A run without deltas and without side-effect tools streams the graph without the custom
+  mode (LangGraph then skips its concurrent stream waiting); every event is still there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from agent.events import AnswerDelta, Thought
+from agent.events import AnswerDelta, ApprovalRequest, Thought
 from agent.loop import Agent, _lean_tool_class
 from tools.base import Tool, ToolContext, ToolOutput
 from vlm.chat_model import InternVLChatModel, StepDelta, StepDeltas
@@ -140,3 +142,47 @@ def test_bench_agent_prints_the_goal_line_and_the_floor(tmp_path: Path) -> None:
     assert any(line.strip().startswith("cpu: agent") for line in lines), done.stdout
     assert any("of latency (goal < 2%)" in line for line in lines), done.stdout
     assert any(line.startswith("create_agent floor") for line in lines), done.stdout
+
+
+def _noter() -> Tool:
+    async def note(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        return ToolOutput(text=f"noted {args['text']}", data={"noted": args["text"]})
+
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    return Tool("note", "Write a note.", schema, note, side_effects=True)
+
+
+async def test_without_deltas_a_side_effect_tool_still_reports_its_approval_request(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    server.enqueue(tool_call("note", text="hi"), answer("Noted."))
+    asked: list[ApprovalRequest] = []
+
+    async def approve(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return True
+
+    events = await collect(Agent(client, [_noter()], approver=approve).run("Note", deltas=False))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("ApprovalRequest") < kinds.index("ToolResultEvent")
+    assert [e for e in events if isinstance(e, ApprovalRequest)] == asked
+    assert "AnswerDelta" not in kinds and "Thought" not in kinds
+
+
+async def test_without_deltas_or_side_effects_every_step_and_result_is_still_reported(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    server.enqueue(tool_call("size", image="image_1"), answer("64x48."))
+    events = await collect(Agent(client, [_sizer()]).run("How big?", [png()], deltas=False))
+    assert [type(e).__name__ for e in events] == [
+        "ImageAdded",
+        "StepStarted",
+        "UsageEvent",
+        "ToolCallEvent",
+        "ToolResultEvent",
+        "StepStarted",
+        "UsageEvent",
+        "AnswerDone",
+        "RunFinished",
+    ]
+    assert all(not r.json.get("stream") for r in server.chat_requests)
