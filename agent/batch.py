@@ -12,6 +12,10 @@ Design points, each for a reason:
 * **A failed task is a line with ``error``** and the run goes on; a task that runs past its
   timeout fails the same way.
 
+With several worker processes (``kanjian batch -j``) the parent runs this same runner with a
+``run_task`` that hands each task to a worker (:mod:`tui.batch_worker`), and each worker calls
+:func:`run_one` itself; so writing, order, progress and resume stay in one place.
+
 The runner knows nothing about models: it calls ``run_task(task) -> dict`` (the
 ``ask --json`` record) supplied by the caller, which keeps it testable and reusable.
 """
@@ -39,6 +43,7 @@ __all__ = [
     "completed_ids",
     "read_tasks",
     "run_batch",
+    "run_one",
 ]
 
 
@@ -61,6 +66,8 @@ class BatchSummary:
         default_factory=lambda: {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
     )
     interrupted: bool = False
+    # Seconds spent starting worker processes before the first task (not in ``seconds``).
+    startup_seconds: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -215,7 +222,7 @@ async def run_batch(
     async def worker() -> None:
         while not queue.empty():
             task = queue.get_nowait()
-            record = await _run_one(task, run_task, task_timeout)
+            record = await run_one(task, run_task, task_timeout)
             ok = not record.get("error")
             summary.done += ok
             summary.failed += not ok
@@ -248,9 +255,8 @@ def _sync_to_disk(handle: IO[str]) -> None:
         os.fsync(handle.fileno())
 
 
-async def _run_one(
-    task: BatchTask, run_task: RunTask, task_timeout: float | None
-) -> dict[str, Any]:
+async def run_one(task: BatchTask, run_task: RunTask, task_timeout: float | None) -> dict[str, Any]:
+    """One task's record: ``run_task``'s, or a failure line on an error or a timeout."""
     start = time.perf_counter()
     try:
         record = await asyncio.wait_for(run_task(task), task_timeout)
