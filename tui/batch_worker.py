@@ -289,8 +289,9 @@ async def _serve(config: WorkerConfig, out: BinaryIO) -> None:
 
 
 def _freeze_heap() -> None:
-    """Move everything imported and built so far out of the garbage collector's sight:
-    later collections then walk only per-task objects (measured in ``bench.batch``)."""
+    """Move everything imported and built so far out of the garbage collector's sight, so a
+    full collection never walks the large import-time heap. On ``bench.batch`` (2 shared
+    cores) the CPU per task moved within noise (6.2-6.6 ms either way): kept as it is free."""
     import gc
 
     gc.collect()
