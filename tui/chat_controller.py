@@ -97,10 +97,17 @@ class ToolInfo:
 
 def no_server_banner(url: str, detail: str) -> str:
     """The one banner shown when no model answers, with the three ways to fix it."""
+    # The client's sentence already names the server fixes when it could not connect.
+    if "kanjian serve-model" in detail:
+        reason = detail.rstrip(".")
+    else:
+        reason = (
+            f"No model server answers at {url!r} ({detail.rstrip('.')}); start one with "
+            "`kanjian serve-model` or point KANJIAN_URL (or --url) at a running server"
+        )
     return (
-        f"No model server answers at {url!r} ({detail}). Start one with `kanjian serve-model`, "
-        "point KANJIAN_URL (or --url) at a running server, or install the local backend with "
-        "pip install 'kanjian[local]'. /ocr, /math and /memory work without a model."
+        f"{reason}. Without a server, the local backend works too "
+        "(pip install 'kanjian[local]'); /ocr, /math and /memory need no model."
     )
 
 

@@ -7,6 +7,7 @@ text all read the same table and the parsing rules are tested on their own.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +49,16 @@ SLASH_COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("quit", "", "leave kanjian"),
 )
 _BY_NAME = {c.name: c for c in SLASH_COMMANDS}
+_ATTACHMENT_TOKENS = re.compile(r"^(?:\[image_\d+\]\s*)+")
 
 
 def parse_slash(text: str) -> tuple[str, str] | None:
     """``("image", "cat.png")`` for ``"/image cat.png"``; None when ``text`` is not a command.
 
-    A leading ``//`` escapes a question that really starts with a slash.
+    A leading ``//`` escapes a question that really starts with a slash. Attachment tokens
+    (``[image_1] /math 2+2``) typed before a command do not hide it.
     """
-    stripped = text.strip()
+    stripped = _ATTACHMENT_TOKENS.sub("", text.strip())
     if not stripped.startswith("/") or stripped.startswith("//"):
         return None
     name, _, arg = stripped[1:].partition(" ")

@@ -414,3 +414,20 @@ async def test_theme_from_settings(settings: Settings) -> None:
     app = make_app(settings, ScriptedSource(), theme="nord")
     async with app.run_test(size=SIZE):
         assert app.theme == "nord"
+
+
+async def test_slash_command_after_an_attachment_token_still_runs(
+    settings: Settings, image_path: Path
+) -> None:
+    # `kanjian chat IMAGE` puts "[image_1] " in the input; a command typed after it is a
+    # command, not a question for the model, and the attachment waits for the next question.
+    source = ScriptedSource()
+    app = make_app(settings, source, attachments=[image_path])
+    async with app.run_test(size=SIZE) as pilot:
+        app.prompt.load_text("[image_1] /math x**2 = 4")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "[-2, 2]" in transcript_text(app)
+        assert source.calls == []
+        assert app.pending == [("image_1", str(image_path))]
