@@ -241,10 +241,9 @@ class ChatServices:
         from tools.mathsolve import solve_math
 
         result = await asyncio.to_thread(solve_math, expression)
-        data = result if isinstance(result, dict) else _as_dict(result)
-        out = f"**{data.get('input', expression)}** = `{data.get('result')}`"
-        if data.get("numeric") not in (None, "", data.get("result")):
-            out += f" ≈ `{data['numeric']}`"
+        out = f"`{result.input}` = `{result.result}`"
+        if result.numeric not in (None, "", result.result):
+            out += f" ≈ `{result.numeric}`"
         return out
 
     async def tools(self) -> list[ToolInfo]:
@@ -345,11 +344,3 @@ def _load_image(path: Path) -> PILImage:
 
 def _first_sentence(text: str) -> str:
     return text.strip().split("\n", 1)[0]
-
-
-def _as_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "to_json"):
-        return dict(result.to_json())
-    if hasattr(result, "as_dict"):
-        return dict(result.as_dict())
-    return {"result": str(result)}

@@ -386,7 +386,8 @@ async def test_math_works_without_a_model(settings: Settings) -> None:
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "[-2, 2]" in transcript_text(app)
+        assert "x**2 = 4 = [-2, 2]" in transcript_text(app)
+        assert "MathResult" not in transcript_text(app)  # bug: the result's repr was shown
 
 
 async def test_narrow_screen_hides_the_sidebar(settings: Settings) -> None:
