@@ -22,7 +22,7 @@ install: $(STAMP)
 chat: $(STAMP)
 	$(VENV)/bin/kanjian chat
 
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -37,14 +37,18 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-# System packages the OCR baseline and the Chinese test images need (Debian; run as root).
+# System packages the tests use: CJK fonts (Chinese test images), tmux (the end-to-end
+# terminal test), Tesseract (the OCR baseline). Installed with apt-get where that can run.
+SYSDEPS := tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux
 sysdeps:
 	@if command -v tesseract >/dev/null && command -v tmux >/dev/null \
 	    && tesseract --list-langs 2>/dev/null | grep -qx chi_sim \
 	    && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then \
 	  echo "system packages present"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq $(SYSDEPS) >/dev/null; \
 	else \
-	  apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux >/dev/null; \
+	  echo "Install these system packages first (Debian names): $(SYSDEPS)"; exit 1; \
 	fi
 
 clean:
