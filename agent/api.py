@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
@@ -78,6 +79,7 @@ class Kanjian:
         self._memory: Memory | None = None
         self._lock = asyncio.Lock()
         self.problems: list[PluginProblem] = []
+        self.memory_error: str | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -109,11 +111,19 @@ class Kanjian:
         return self._backend
 
     async def memory(self) -> Memory | None:
-        """The memory store, or None when ``memory.enabled`` is false."""
-        if self._memory is None and self.settings.memory.enabled:
+        """The memory store; None when ``memory.enabled`` is false or it cannot open.
+
+        A store that cannot open (a broken data dir, a Chroma server that is down) turns
+        memory off for this process instead of failing every question; the reason is
+        reported on each run's record (``extra["memory_error"]``).
+        """
+        if self._memory is None and self.settings.memory.enabled and not self.memory_error:
             from memory.api import Memory
 
-            self._memory = await asyncio.to_thread(Memory.open, self.settings)
+            try:
+                self._memory = await asyncio.to_thread(Memory.open, self.settings)
+            except Exception as exc:
+                self.memory_error = f"Memory is off: it could not be opened ({exc})."
         return self._memory
 
     async def agent(self) -> Agent:
@@ -224,7 +234,7 @@ class Kanjian:
         async with aclosing(run) as events:
             async for event in events:
                 if isinstance(event, RunFinished):
-                    await self._remember(convo, event, question, first_message)
+                    event = await self._remember(convo, event, question, first_message)
                 yield event
 
     async def ask(
@@ -246,13 +256,20 @@ class Kanjian:
 
     async def _remember(
         self, session: Session, finished: RunFinished, question: str, first: int
-    ) -> None:
-        memory = await self.memory()
-        if memory is None:
-            return
-        from agent.remember import record_turn
+    ) -> RunFinished:
+        """Store the turn; a memory failure never costs the user the answer they got."""
+        if self.memory_error:
+            return replace(finished, extra={**finished.extra, "memory_error": self.memory_error})
+        try:
+            memory = await self.memory()
+            if memory is not None:
+                from agent.remember import record_turn
 
-        await record_turn(memory, session, finished, question, first)
+                await record_turn(memory, session, finished, question, first)
+        except Exception as exc:
+            note = f"The answer was not saved to memory: {exc}"
+            return replace(finished, extra={**finished.extra, "memory_error": note})
+        return finished
 
 
 def _setup_failure(exc: Exception, run_id: str | None, session: Any) -> RunFinished:

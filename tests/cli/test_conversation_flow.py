@@ -73,3 +73,15 @@ def test_ask_continue_search_forget(
     again = kanjian("ask", "Still there?", "--session", session, "--url", server.url, env=ENV)
     assert again.returncode == 2
     assert again.stderr.startswith(f"kanjian: There is no session '{session}'")
+
+
+def test_broken_memory_never_costs_the_answer(
+    kanjian: KanjianRunner, server: ScriptedServer, _hermetic_env: Path
+) -> None:
+    (_hermetic_env / "memory").write_text("not a folder")  # the store cannot open here
+    server.enqueue(answer("Still answered."))
+    result = kanjian("ask", "Hello?", "--url", server.url, "--json", env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answer"] == "Still answered."
+    assert result.stderr.startswith("kanjian: warning: Memory is off: it could not be opened")
+    assert "Traceback" not in result.stderr
