@@ -166,12 +166,12 @@ class ImageRegistry:
         if entry.wire_url is None:
             from vlm.wire import prepare_for_wire
 
-            rule, max_num = self._tiling()
+            rule, max_num = self.tiling()
             loaded = self.loaded(image_id)
             entry.wire_url = prepare_for_wire(loaded, rule=rule, max_num=max_num).data_url
         return entry.wire_url
 
-    def _tiling(self) -> tuple[TileRule, int]:
+    def tiling(self) -> tuple[TileRule, int]:
         """How the backend tiles images, so the wire copy keeps every pixel it will use.
 
         SGLang fixes InternVL 1.5 at its own rule with max_num 12; the local backend uses

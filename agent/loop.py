@@ -267,7 +267,8 @@ def _prepare_attachment(registry: ImageRegistry, source: ImageSource) -> tuple[L
 
     loaded = load_image(source)
     registry.store.put(loaded.data, loaded.sha256, loaded.format)
-    return loaded, prepare_for_wire(loaded, max_num=registry.max_num).data_url
+    rule, max_num = registry.tiling()  # the backend's rule: SGLang's, or the local one's
+    return loaded, prepare_for_wire(loaded, rule=rule, max_num=max_num).data_url
 
 
 def _image_part(registry: ImageRegistry, image_id: str) -> dict[str, Any]:
