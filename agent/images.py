@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from vlm.tiling import TileRule
     from vlm.types import ChatBackend
 
-__all__ = ["FileImageStore", "ImageEntry", "ImageRegistry", "ImageStore", "default_store"]
+__all__ = [
+    "FileImageStore",
+    "ImageEntry",
+    "ImageRegistry",
+    "ImageStore",
+    "atomic_write",
+    "default_store",
+]
 
 CropBox = tuple[int, int, int, int]
 _EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
@@ -58,7 +65,7 @@ class FileImageStore:
     def put(self, data: bytes, sha256: str, fmt: str) -> str:
         path = self.root / f"{sha256}.{_EXTENSIONS.get(fmt.upper(), fmt.lower() or 'bin')}"
         if not path.exists():
-            _atomic_write(path, data)
+            atomic_write(path, data)
         return str(path)
 
     def get(self, sha256: str) -> bytes:
@@ -67,7 +74,8 @@ class FileImageStore:
         raise FileNotFoundError(f"No stored image with sha256 {sha256!r} under {self.root}.")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Readers (and a process killed mid-write) see all of ``data`` or none of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

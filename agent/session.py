@@ -16,8 +16,6 @@ A session is saved as JSON under ``$KANJIAN_HOME/sessions/<id>.json``, written a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, InputError
-from agent.images import ImageRegistry, ImageStore
+from agent.images import ImageRegistry, ImageStore, atomic_write
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -117,7 +115,7 @@ class Session:
         target = path or self.path()
         data = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
         try:
-            _atomic_write_text(target, data)
+            atomic_write(target, data.encode("utf-8"))
         except OSError as exc:
             raise ConfigError(
                 f"Cannot save session {self.id!r} to {str(target)!r}: {exc.strerror or exc}. "
@@ -149,18 +147,6 @@ class Session:
                 f"Cannot read session file {str(path)!r}: {exc}. Delete it or pass another id."
             ) from exc
         return cls.from_json(data, backend, store=store)
-
-
-def _atomic_write_text(target: Path, data: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _stored_parts(content: Any) -> list[dict[str, Any]]:
