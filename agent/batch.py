@@ -11,6 +11,10 @@ Design points, each for a reason:
   all earlier ones are done (``ordered``); Ctrl-C or a kill loses only tasks in flight.
 * **A failed task is a line with ``error``** and the run goes on; a task that runs past its
   timeout fails the same way.
+* **Pacing** (:mod:`vlm.pacing`, when the caller passes an ``Admission``): one task at a
+  time runs until its model request is ready to leave, ``-c`` bounds the requests in
+  flight, and :func:`prepared_ahead` more tasks than that run, preparing their requests
+  while the server works; so a finished request is at once replaced by a ready one.
 
 With several worker processes (``kanjian batch -j``) the parent runs this same runner with a
 ``run_task`` that hands each task to a worker (:mod:`tui.batch_worker`), and each worker calls
@@ -32,15 +36,19 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from agent.errors import InputError
+
+if TYPE_CHECKING:
+    from vlm.pacing import Admission
 
 __all__ = [
     "BatchProgress",
     "BatchSummary",
     "BatchTask",
     "completed_ids",
+    "prepared_ahead",
     "read_tasks",
     "run_batch",
     "run_one",
@@ -87,6 +95,13 @@ class BatchProgress(Protocol):
 
 
 RunTask = Callable[[BatchTask], Awaitable[dict[str, Any]]]
+
+
+def prepared_ahead(concurrency: int) -> int:
+    """Tasks run beyond ``concurrency`` requests in flight, preparing theirs meanwhile: a
+    quarter more (at least one), enough to replace a group of requests that finish
+    together, few enough that an interrupted batch has little started work to redo."""
+    return max(1, concurrency // 4)
 
 
 def read_tasks(path: Path, *, base_dir: Path | None = None) -> list[BatchTask]:
@@ -205,8 +220,13 @@ async def run_batch(
     ordered: bool = False,
     skip: Collection[str] = (),
     progress: BatchProgress | None = None,
+    admission: Admission | None = None,
 ) -> BatchSummary:
-    """Run ``tasks`` not in ``skip`` with at most ``concurrency`` at once; write each result."""
+    """Run ``tasks`` not in ``skip`` with at most ``concurrency`` at once; write each result.
+
+    ``admission`` paces tasks that run here (pass none when ``run_task`` only hands the
+    task to another process, which paces its own).
+    """
     if concurrency < 1:
         raise InputError(f"Concurrency {concurrency!r} must be at least 1.")
     todo = [task for task in tasks if task.id not in skip]
@@ -222,7 +242,7 @@ async def run_batch(
     async def worker() -> None:
         while not queue.empty():
             task = queue.get_nowait()
-            record = await run_one(task, run_task, task_timeout)
+            record = await run_one(task, run_task, task_timeout, admission)
             ok = not record.get("error")
             summary.done += ok
             summary.failed += not ok
@@ -255,8 +275,26 @@ def _sync_to_disk(handle: IO[str]) -> None:
         os.fsync(handle.fileno())
 
 
-async def run_one(task: BatchTask, run_task: RunTask, task_timeout: float | None) -> dict[str, Any]:
-    """One task's record: ``run_task``'s, or a failure line on an error or a timeout."""
+async def run_one(
+    task: BatchTask,
+    run_task: RunTask,
+    task_timeout: float | None,
+    admission: Admission | None = None,
+) -> dict[str, Any]:
+    """One task's record: ``run_task``'s, or a failure line on an error or a timeout.
+
+    With ``admission`` the task first waits for its turn (see :mod:`vlm.pacing`); its
+    ``seconds`` and its timeout start once it is admitted.
+    """
+    if admission is None:
+        return await _run_timed(task, run_task, task_timeout)
+    async with admission.admitted():
+        return await _run_timed(task, run_task, task_timeout)
+
+
+async def _run_timed(
+    task: BatchTask, run_task: RunTask, task_timeout: float | None
+) -> dict[str, Any]:
     start = time.perf_counter()
     try:
         record = await asyncio.wait_for(run_task(task), task_timeout)

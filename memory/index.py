@@ -59,7 +59,7 @@ def connect(path: Path, url: str | None = None) -> Any:
                 settings=settings,
             )
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
+        return _open_embedded(path, settings)
     except MemoryInputError:
         raise
     except Exception as exc:  # chromadb raises bare Exceptions and ValueErrors on connect
@@ -68,6 +68,31 @@ def connect(path: Path, url: str | None = None) -> Any:
             f"Cannot open the vector index at {where!r} ({exc}); start the Chroma server, "
             "fix memory.url, or run 'kanjian memory reindex'."
         ) from exc
+
+
+def _open_embedded(path: Path, settings: Any, attempts: int = 4) -> Any:
+    """The embedded client, retried while another process is creating the same store.
+
+    A second process opening a new store while the first still runs chromadb's SQLite
+    migrations can fail to start ("database is locked"); chromadb then keeps the half-started
+    system cached for that path, and every later open fails with an AttributeError. So the
+    broken system is dropped before each retry.
+    """
+    import time
+
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return chromadb.PersistentClient(path=str(path), settings=settings)
+        except Exception:
+            if attempt == attempts:
+                raise
+            SharedSystemClient._identifier_to_system.pop(str(path), None)
+            SharedSystemClient._identifier_to_refcount.pop(str(path), None)
+            time.sleep(0.25 * attempt)
+    raise AssertionError("unreachable")
 
 
 class VectorIndex:

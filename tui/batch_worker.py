@@ -9,7 +9,11 @@ The parent stays the only reader of the task file and the only writer of the out
 the ordinary :func:`agent.batch.run_batch` with a ``run_task`` that hands each task to the
 least busy worker (:meth:`WorkerPool.run_task`), so order, progress, resume and the summary
 are exactly those of one process. Tasks are fed on demand, never sharded up front, so a slow
-worker does not hold the tail.
+worker does not hold the tail. Each worker has its share of ``-c`` requests in flight and
+runs :func:`agent.batch.prepared_ahead` tasks more, which prepare their requests meanwhile
+(see :mod:`vlm.pacing`, which paces the worker's tasks); so a finished request is replaced
+at once, never after a round trip through the parent (result line out, the parent's write
+and dispatch, task line in).
 
 The protocol is one JSON object a line. Parent to worker (stdin): a task
 ``{"index", "id", "question", "images"}``; closing stdin means "no more tasks". Worker to
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -75,16 +80,28 @@ class WorkerConfig:
     settings: dict[str, Any]
     use_tools: bool = True
     timeout: float | None = None
+    # Model requests this worker has in flight at most (its share of -c).
+    capacity: int = 1
 
     def to_json(self) -> str:
         return json.dumps(
-            {"settings": self.settings, "use_tools": self.use_tools, "timeout": self.timeout}
+            {
+                "settings": self.settings,
+                "use_tools": self.use_tools,
+                "timeout": self.timeout,
+                "capacity": self.capacity,
+            }
         )
 
     @classmethod
     def from_json(cls, text: str) -> WorkerConfig:
         data = json.loads(text)
-        return cls(settings=data["settings"], use_tools=data["use_tools"], timeout=data["timeout"])
+        return cls(
+            settings=data["settings"],
+            use_tools=data["use_tools"],
+            timeout=data["timeout"],
+            capacity=data["capacity"],
+        )
 
 
 def split_concurrency(concurrency: int, processes: int) -> list[int]:
@@ -114,6 +131,12 @@ class _Worker:
     @property
     def load(self) -> float:
         return len(self.outstanding) / self.capacity
+
+    @property
+    def has_room(self) -> bool:
+        from agent.batch import prepared_ahead
+
+        return len(self.outstanding) < self.capacity + prepared_ahead(self.capacity)
 
     def submit(self, task: BatchTask) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -155,8 +178,9 @@ class _Worker:
 class WorkerPool:
     """``processes`` workers sharing ``concurrency``; use as an async context manager.
 
-    ``run_task`` is a :data:`agent.batch.RunTask`: give it to ``run_batch`` with the same
-    total concurrency (timeouts are applied by the workers, where the task runs).
+    ``run_task`` is a :data:`agent.batch.RunTask`: give it to ``run_batch`` with
+    :attr:`slots` tasks in flight, what the workers run (timeouts are applied by the
+    workers, where the task runs).
     """
 
     def __init__(
@@ -184,14 +208,24 @@ class WorkerPool:
     def processes(self) -> int:
         return len(self._capacities)
 
+    @property
+    def slots(self) -> int:
+        """Tasks to keep handed out: each worker's requests in flight and tasks ahead."""
+        from agent.batch import prepared_ahead
+
+        return sum(c + prepared_ahead(c) for c in self._capacities)
+
     async def run_task(self, task: BatchTask) -> dict[str, Any]:
         """Run ``task`` on the least busy worker; if that worker dies, once more elsewhere."""
         for attempt in range(2):
             live = [w for w in self._workers if w.alive]
             if not live:
                 raise WorkerExited("Every worker process has exited; rerun the batch to resume.")
+            # Least busy first; one with its queue full only if every worker is (a retry
+            # after a worker died may find the rest full).
+            worker = min(live, key=lambda w: (not w.has_room, w.load))
             try:
-                return await min(live, key=lambda w: w.load).submit(task)
+                return await worker.submit(task)
             except WorkerExited:
                 if attempt:
                     raise
@@ -215,11 +249,12 @@ class WorkerPool:
             await asyncio.gather(*worker.pumps, return_exceptions=True)
 
     async def _spawn(self, capacity: int) -> _Worker:
+        config = dataclasses.replace(self._config, capacity=capacity)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tui.batch_worker",
-            self._config.to_json(),
+            config.to_json(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -301,12 +336,16 @@ def _freeze_heap() -> None:
 async def _answer_all(kanjian: Any, config: WorkerConfig, out: BinaryIO) -> None:
     from agent.batch import BatchTask, run_one
     from tui.commands.batch_cmd import task_runner
+    from vlm.pacing import Admission
 
     run_task = task_runner(kanjian)
     running: set[asyncio.Task[None]] = set()
+    # The parent hands over a few more tasks than this worker's share of -c; all run,
+    # paced, and the server never sees more than the share in flight.
+    admission = Admission(requests=config.capacity)
 
     async def answer(task: BatchTask) -> None:
-        record = await run_one(task, run_task, config.timeout)
+        record = await run_one(task, run_task, config.timeout, admission)
         _emit(out, {"index": task.index, "record": record})
 
     reader = await _stdin_reader()

@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
 from http import HTTPStatus
 from types import TracebackType
@@ -39,6 +38,7 @@ from vlm.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
+from vlm.pacing import request_slot
 from vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
 from vlm.types import (
     ChatRequest,
@@ -159,7 +159,8 @@ class SGLangClient:
     async def complete(self, request: ChatRequest) -> ChatResult:
         """One whole answer to ``request``."""
         content = encode_body(self._body(request, stream=False))
-        response = await self._send("POST", CHAT_PATH, content)
+        async with request_slot():
+            response = await self._send("POST", CHAT_PATH, content)
         return self._chat_result(response)
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
@@ -172,7 +173,7 @@ class SGLangClient:
         the server to stop generating.
         """
         content = encode_body(self._body(request, stream=True))
-        async with self._open_stream(CHAT_PATH, content) as response:
+        async with request_slot(), self._open_stream(CHAT_PATH, content) as response:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignores "stream" and answers whole: still one answer.
                 for event in await self._whole_as_events(response):
@@ -371,45 +372,44 @@ class SGLangClient:
             self._translate(exc, path)
 
     async def _attempt(self, method: str, path: str, content: bytes | None) -> httpx.Response:
-        with self._pool.lease() as http:
-            return await http.request(
-                method, self.base_url + path, content=content, headers=self._headers,
-                timeout=self._timeout,
-            )  # fmt: skip
+        return await self._pool.client().request(
+            method, self.base_url + path, content=content, headers=self._headers,
+            timeout=self._timeout,
+        )  # fmt: skip
 
     @asynccontextmanager
     async def _open_stream(self, path: str, content: bytes) -> AsyncIterator[httpx.Response]:
         """A streaming response with status 200; retries only before any byte of the answer."""
-        with self._pool.lease() as http:
-            request = http.build_request(
-                "POST", self.base_url + path, content=content, headers=self._headers,
-                timeout=self._timeout,
-            )  # fmt: skip
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    response = await http.send(request, stream=True)
-                except httpx.HTTPError as exc:
-                    if _transient(exc) and attempt <= self.retries:
-                        await asyncio.sleep(self._delay(attempt, None))
-                        continue
-                    self._translate(exc, path)
-                try:
-                    if response.status_code != 200:
-                        await response.aread()
-                    if _retryable(response.status_code) and attempt <= self.retries:
-                        await asyncio.sleep(self._delay(attempt, response))
-                        continue
-                    self._raise_for_status(response, "POST", path, attempts=attempt)
-                    yield response
-                    return
-                except httpx.HTTPError as exc:
-                    self._translate(exc, path)
-                finally:
-                    # Closing a stream not read to the end drops the connection, which is how
-                    # the server learns that nobody is listening any more (cancellation).
-                    await response.aclose()
+        http = self._pool.client()
+        request = http.build_request(
+            "POST", self.base_url + path, content=content, headers=self._headers,
+            timeout=self._timeout,
+        )  # fmt: skip
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                if _transient(exc) and attempt <= self.retries:
+                    await asyncio.sleep(self._delay(attempt, None))
+                    continue
+                self._translate(exc, path)
+            try:
+                if response.status_code != 200:
+                    await response.aread()
+                if _retryable(response.status_code) and attempt <= self.retries:
+                    await asyncio.sleep(self._delay(attempt, response))
+                    continue
+                self._raise_for_status(response, "POST", path, attempts=attempt)
+                yield response
+                return
+            except httpx.HTTPError as exc:
+                self._translate(exc, path)
+            finally:
+                # Closing a stream not read to the end drops the connection, which is how
+                # the server learns that nobody is listening any more (cancellation).
+                await response.aclose()
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay: float = self.backoff * 2 ** (attempt - 1)
@@ -506,53 +506,42 @@ async def _drain(payloads: AsyncIterator[str]) -> None:
 
 
 class _Pool:
-    """The HTTP connections: the caller's client as is, or shards of our own.
+    """The HTTP client: the caller's as is, or our own, made on first use.
 
-    httpcore scans its whole pool for every request, so one pool with hundreds of
-    connections spends milliseconds of CPU per request; a batch at concurrency 500 became
-    CPU-bound in the client. Our own pool is therefore split into shards, and each request
-    takes the least busy one: sequential use stays on the first shard (one warm connection),
-    while a burst spreads evenly and each shard stays small.
+    Our own sends through aiohttp (:mod:`vlm.transport`): httpx's native transport costs
+    several times the CPU per request, and httpcore scans its whole pool for every
+    request, so hundreds of connections made a batch CPU-bound in the client.
     """
 
-    SHARDS = 32
-
     def __init__(self, http: httpx.AsyncClient | None, timeout: httpx.Timeout) -> None:
-        self._owned = http is None
+        self._given = http
         self._timeout = timeout
-        # httpx loads the CA bundle per client (~50 ms); the shards share one context.
-        self._ssl: ssl.SSLContext | None = None
-        self._clients: list[httpx.AsyncClient | None] = [http] if http else [None] * self.SHARDS
-        self._busy = [0] * len(self._clients)
+        self._own: httpx.AsyncClient | None = None
 
-    @contextmanager
-    def lease(self) -> Iterator[httpx.AsyncClient]:
-        index = self._busy.index(min(self._busy))
-        client = self._clients[index]
-        if client is None:
-            self._ssl = self._ssl or httpx.create_ssl_context()
-            client = self._clients[index] = _new_http_client(self._timeout, self._ssl)
-        self._busy[index] += 1
-        try:
-            yield client
-        finally:
-            self._busy[index] -= 1
+    def client(self) -> httpx.AsyncClient:
+        if self._given is not None:
+            return self._given
+        if self._own is None:
+            self._own = _new_http_client(self._timeout)
+        return self._own
 
     async def aclose(self) -> None:
-        if self._owned:
-            for client in self._clients:
-                if client is not None:
-                    await client.aclose()
+        """Close our own client; one passed in is its owner's to close."""
+        own, self._own = self._own, None
+        if own is not None:
+            await own.aclose()
 
 
-def _new_http_client(timeout: httpx.Timeout, context: ssl.SSLContext) -> httpx.AsyncClient:
-    # Batches run hundreds of requests at once: no cap on connections, many kept alive.
+def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
+    from vlm.transport import AiohttpTransport
+
+    # Batches run hundreds of requests at once: no cap on connections (the transport's).
     # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them,
     # so a request rarely lands on a connection the server is closing. Proxy variables are
     # ignored (trust_env=False): the model server is local or on the LAN, and a stray
     # HTTP_PROXY would otherwise swallow 127.0.0.1; pass http= to use a proxy.
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=4.0)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False, verify=context)
+    transport = AiohttpTransport(keepalive_expiry=4.0)
+    return httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False)
 
 
 def _check_url(url: str) -> str:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from vlm import local_constraints
 from vlm.errors import BackendError, ConfigError, VLMError
+from vlm.pacing import request_slot
 from vlm.types import (
     ChatRequest,
     ChatResult,
@@ -145,6 +146,12 @@ class LocalBackend:
         return ChatResult("".join(pieces), reason, usage, self.model_name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        # In a batch: the next task may prepare while this one waits for the model.
+        async with request_slot():
+            async for event in self._generate(request):
+                yield event
+
+    async def _generate(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         local = await self._ensure_loaded()
         runtime = _import_runtime()
         async with self._generate_lock:

@@ -38,6 +38,7 @@ import typer
 if TYPE_CHECKING:
     from agent.api import Kanjian
     from agent.batch import BatchSummary, BatchTask, RunTask
+    from vlm.pacing import Admission
 
 __all__ = [
     "BatchOptions",
@@ -186,9 +187,10 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     on cancellation (Ctrl-C) writes what finished, reports it and re-raises.
     """
     from agent.api import Kanjian
-    from agent.batch import BatchSummary, completed_ids, read_tasks
+    from agent.batch import BatchSummary, completed_ids, prepared_ahead, read_tasks
     from agent.config import load_settings
     from tui.batch_progress import format_summary
+    from vlm.pacing import Admission
 
     stream = err or sys.stderr
     tasks = read_tasks(options.tasks_file)
@@ -208,7 +210,13 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
         async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
             await prepare_agent(kanjian)
             run_task = task_runner(kanjian)
-            summary = await _run(tasks, done, options, stream, run_task, options.timeout)
+            # -c requests in flight, and a few tasks more preparing theirs (vlm.pacing).
+            concurrency = options.concurrency
+            summary = await _run(
+                tasks, done, options, stream, run_task,
+                concurrency + prepared_ahead(concurrency), options.timeout,
+                admission=Admission(requests=concurrency),
+            )  # fmt: skip
     _say(stream, format_summary(summary))
     return summary
 
@@ -270,8 +278,9 @@ async def _run_in_processes(
     async with WorkerPool(processes, options.concurrency, config, stream) as pool:
         startup = time.perf_counter() - start
         _say(stream, f"kanjian: {pool.processes} worker processes ready in {startup:.1f} s.")
-        # Timeouts apply in the workers, where the task runs; here it only waits.
-        summary = await _run(tasks, done, options, stream, pool.run_task, None)
+        # Timeouts apply in the workers, where the task runs; here it only waits. The
+        # workers run -c tasks at once and hold a few more queued (pool.slots).
+        summary = await _run(tasks, done, options, stream, pool.run_task, pool.slots, None)
     summary.startup_seconds = startup
     return summary
 
@@ -282,7 +291,10 @@ async def _run(
     options: BatchOptions,
     stream: IO[str],
     run_task: RunTask,
+    concurrency: int,
     task_timeout: float | None,
+    *,
+    admission: Admission | None = None,
 ) -> BatchSummary:
     import asyncio
 
@@ -296,11 +308,12 @@ async def _run(
                 tasks,
                 run_task,
                 out,
-                concurrency=options.concurrency,
+                concurrency=concurrency,
                 task_timeout=task_timeout,
                 ordered=options.ordered,
                 skip=done,
                 progress=progress,
+                admission=admission,
             )
         except asyncio.CancelledError:
             _say(stream, format_interrupted(progress, resumable=options.output is not None))

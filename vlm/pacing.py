@@ -1,0 +1,100 @@
+"""Pacing a batch: one task at a time prepares its request, and ``-c`` requests in flight.
+
+A batch starts tasks in bursts: at its start, and whenever the server answers a group of
+requests together (a fixed-latency server answers them as bunched as they were sent). Each
+task has a few milliseconds of CPU work before its request leaves (load and encode the
+image, the agent graph's bookkeeping, encode the body). asyncio runs ready tasks
+round-robin, so sixteen such tasks advance in lockstep and all their requests leave
+together at the end of the burst: every task pays for the whole burst, and the answers
+come back as bunched as before. Two rules undo that:
+
+* **Admission**: one task at a time runs until its request is ready to leave, then the
+  next is admitted. The first request leaves after one task's work instead of sixteen,
+  and the answers come back spread out.
+* **Request slots**: ``-c`` bounds the *requests* in flight, not the tasks. A few more
+  tasks than ``-c`` run, and the extra ones prepare their requests while the server is busy
+  with the others', so a finished request is replaced at once by one that is ready,
+  instead of by a task that starts its preparation then.
+
+On ``bench.batch`` (``-c 32``, a 200 ms model, 2 cores) the 90th-percentile task went from
+about 250 ms to 215 ms and throughput from 0.87 to over 0.90 of ideal.
+
+The batch runner wraps each task in :meth:`Admission.admitted`; a model backend wraps each
+request in :func:`request_slot`. The ticket travels in a context variable, so the call can
+come from deep inside the agent graph (LangGraph runs its nodes in tasks that copy the
+caller's context); outside a batch, :func:`request_slot` does nothing. A task that ends
+before any request, or holds its ticket longer than ``max_hold`` seconds (a huge image, a
+slow disk), lets the next one in anyway: admission orders work, it never stalls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+
+__all__ = ["Admission", "request_slot"]
+
+
+class _Ticket:
+    """One task's place in its batch: the admission it holds (released once, by whoever
+    gets there first) and the request slots it must take a turn of."""
+
+    __slots__ = ("_lock", "_timer", "slots")
+
+    def __init__(self, lock: asyncio.Lock, slots: asyncio.Semaphore | None, hold: float) -> None:
+        self._lock: asyncio.Lock | None = lock
+        self.slots = slots
+        self._timer = asyncio.get_running_loop().call_later(hold, self.release)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            self._timer.cancel()
+            lock.release()
+
+
+# The ticket of the batch task running in this context, if any.
+_ticket: ContextVar[_Ticket | None] = ContextVar("kanjian_batch_ticket", default=None)
+
+
+class Admission:
+    """Paces the tasks of one process (see the module doc).
+
+    ``requests``: the most model requests in flight at once (``None``: no bound here).
+    """
+
+    def __init__(self, *, requests: int | None = None, max_hold: float = 0.25) -> None:
+        if requests is not None and requests < 1:
+            raise ValueError(f"requests must be at least 1, not {requests!r}.")
+        self.max_hold = max_hold
+        self._lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(requests) if requests is not None else None
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Wait for this task's turn; the body runs as the admitted task."""
+        await self._lock.acquire()
+        ticket = _Ticket(self._lock, self._slots, self.max_hold)
+        token = _ticket.set(ticket)
+        try:
+            yield
+        finally:
+            ticket.release()
+            _ticket.reset(token)
+
+
+@asynccontextmanager
+async def request_slot() -> AsyncIterator[None]:
+    """Around one model request: admit the next task, then wait for a free request slot."""
+    ticket = _ticket.get()
+    if ticket is None:
+        yield
+        return
+    ticket.release()
+    if ticket.slots is None:
+        yield
+        return
+    async with ticket.slots:
+        yield
