@@ -6,6 +6,9 @@ unlimited parallelism. So with ``-c C`` tasks in flight the ideal is ``C / laten
 second; whatever the batch falls short of it is kanjian's own cost (image loading and
 encoding, the agent graph, JSON, the progress display, writing lines).
 
+``-c`` bounds the requests in flight and the batch paces its tasks (:mod:`vlm.pacing`): a
+few more tasks than ``-c`` prepare their requests, one at a time, while the server works.
+
 The batch runs in this process through the very function the CLI calls
 (:func:`tui.commands.batch_cmd.execute`, progress in its log-line mode), each configuration on
 its own set of freshly rendered one-image tasks (no image is seen twice, so no cache helps).

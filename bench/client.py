@@ -8,9 +8,12 @@ Runs are interleaved (A B, B A, ...) so drift in machine load falls on both equa
 
     .venv/bin/python -m bench.client [--requests N] [--concurrency C]
 
-Prints per-request times and the ratio client / raw (goal: at most 1.05). A last part
-sends bursts of 500 requests at once to a server with 200 ms latency (a batch's shape):
-SGLangClient's own sharded pool against raw httpx on one pool, in client CPU per request.
+Prints per-request times and the ratio client / raw (goal: at most 1.05). Then the same
+two, but SGLangClient with its own pool (httpx over the aiohttp transport of
+:mod:`vlm.transport`) against raw httpx on its native transport: what a user gets by
+default. A last part sends bursts of 500 requests at once to a server with 200 ms latency
+(a batch's shape): SGLangClient's own pool against raw httpx on one pool, in client CPU per
+request.
 """
 
 from __future__ import annotations
@@ -93,19 +96,19 @@ def describe(name: str, samples: list[Sample]) -> str:
     )
 
 
-def report(title: str, client: list[Sample], raw: list[Sample]) -> None:
+def report(title: str, client: list[Sample], raw: list[Sample], goal: str = "<= 1.05") -> None:
     wall = statistics.median(w for w, _ in client) / statistics.median(w for w, _ in raw)
     cpu = sum(c for _, c in client) / sum(c for _, c in raw)
     print(f"{title} ({len(client)} each, interleaved)")
     print(describe("SGLangClient.complete", client))
     print(describe("raw httpx post + json", raw))
-    print(f"  ratio client/raw: wall median {wall:.3f}, client CPU {cpu:.3f}  (goal <= 1.05)")
+    print(f"  ratio client/raw: wall median {wall:.3f}, client CPU {cpu:.3f}  (goal {goal})")
 
 
 async def burst_cpu(n: int, width: int, url: str) -> None:
     """A batch-like burst: ``width`` requests at once against a 200 ms server, client CPU.
 
-    SGLangClient with its own (sharded) pool vs raw httpx on one AsyncClient, interleaved.
+    SGLangClient with its own pool vs raw httpx on one AsyncClient, interleaved.
     """
     body = encode_body(build_body(REQUEST, stream=False))
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=width)
@@ -157,8 +160,22 @@ async def run(n: int, width: int) -> None:
                 return await client.complete(REQUEST)
 
             await sequential(ours, raw, 50)  # warm-up: connections, code paths
-            report("sequential", *await sequential(ours, raw, n))
-            report(f"concurrent x{width}", *await concurrent(ours, raw, max(n // 10, 10), width))
+            report("sequential, one shared httpx client", *await sequential(ours, raw, n))
+            report(
+                f"concurrent x{width}, one shared httpx client",
+                *await concurrent(ours, raw, max(n // 10, 10), width),
+            )
+            async with SGLangClient(url) as own:
+
+                async def by_default() -> Any:
+                    return await own.complete(REQUEST)
+
+                await sequential(by_default, raw, 50)
+                title = "sequential, SGLangClient's own pool vs raw httpx (native transport)"
+                report(title, *await sequential(by_default, raw, n), goal="< 1")
+                title = f"concurrent x{width}, own pool vs raw httpx"
+                rounds = max(n // 10, 10)
+                report(title, *await concurrent(by_default, raw, rounds, width), goal="< 1")
     finally:
         proc.terminate()
         proc.wait(10)

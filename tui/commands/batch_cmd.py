@@ -4,9 +4,10 @@ Every task runs through one shared :class:`agent.api.Kanjian`, so the whole batc
 HTTP connection pool and one compiled agent graph. The task file is read and checked before
 anything runs (a bad file exits 2 with one sentence); the agent is built (and the server
 checked) before the first task, so a wrong URL is one sentence too, not a thousand error
-lines. Then :func:`agent.batch.run_batch` keeps ``-c`` tasks in flight and writes each
-result as it finishes; with ``-o`` the output is appended to and ids already in it are
-skipped, so rerunning the command resumes a killed batch.
+lines. Then :func:`agent.batch.run_batch` keeps ``-c`` requests in flight (a few tasks
+more prepare theirs meanwhile, paced by :mod:`vlm.pacing`) and writes each result as it
+finishes; with ``-o`` the output is appended to and ids already in it are skipped, so
+rerunning the command resumes a killed batch.
 
 With ``-j N`` (default ``auto``: several processes only for a big batch at ``-c 16`` or
 more) the tasks are spread over ``N`` worker processes (:mod:`tui.batch_worker`), each with
@@ -94,7 +95,7 @@ def batch(
         typer.Option("-o", "--output", help="Append results here (resumable); default: stdout."),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("-c", "--concurrency", min=1, help="Tasks in flight at once.")
+        int, typer.Option("-c", "--concurrency", min=1, help="Model requests in flight at once.")
     ] = 8,
     remember: Annotated[
         bool, typer.Option("--remember", help="Store each task as a conversation in memory.")
@@ -165,7 +166,7 @@ def _parse_processes(value: str) -> int | None:
 
 def auto_processes(concurrency: int, tasks: int) -> int:
     """``-j auto``: one process for a small batch or a low ``-c`` (start-up would cost more
-    than it saves), else one per 16 tasks in flight, at most one per CPU core."""
+    than it saves), else one per 16 requests in flight, at most one per CPU core."""
     import math
 
     if tasks < 64 or concurrency < 16:
