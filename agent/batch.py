@@ -41,7 +41,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from agent.errors import InputError
 
 if TYPE_CHECKING:
-    from vlm.pacing import Admission
+    from vlm.pacing import Admission, Ticket
 
 __all__ = [
     "BatchProgress",
@@ -284,22 +284,29 @@ async def run_one(
     """One task's record: ``run_task``'s, or a failure line on an error or a timeout.
 
     With ``admission`` the task first waits for its turn (see :mod:`vlm.pacing`); its
-    ``seconds`` and its timeout start once it is admitted.
+    ``seconds`` and its timeout start once it is admitted, and the timeout stops while the
+    task waits for a free request slot.
     """
     if admission is None:
-        return await _run_timed(task, run_task, task_timeout)
-    async with admission.admitted():
-        return await _run_timed(task, run_task, task_timeout)
+        return await _run_timed(task, run_task, task_timeout, None)
+    async with admission.admitted() as ticket:
+        return await _run_timed(task, run_task, task_timeout, ticket)
 
 
 async def _run_timed(
-    task: BatchTask, run_task: RunTask, task_timeout: float | None
+    task: BatchTask, run_task: RunTask, task_timeout: float | None, ticket: Ticket | None
 ) -> dict[str, Any]:
     start = time.perf_counter()
+    deadline: asyncio.Timeout | None = None
     try:
-        record = await asyncio.wait_for(run_task(task), task_timeout)
-    except TimeoutError:
-        return _failure(task, f"Task {task.id!r} timed out after {task_timeout:g} s.", start)
+        async with asyncio.timeout(task_timeout) as deadline:
+            if ticket is not None:
+                ticket.deadline = deadline
+            record = await run_task(task)
+    except TimeoutError as exc:
+        if deadline is not None and deadline.expired():
+            return _failure(task, f"Task {task.id!r} timed out after {task_timeout:g} s.", start)
+        return _failure(task, str(exc) or type(exc).__name__, start)  # a timeout of its own
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a task's failure is its line, never the batch's end

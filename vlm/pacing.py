@@ -34,18 +34,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-__all__ = ["Admission", "request_slot"]
+__all__ = ["Admission", "Ticket", "request_slot"]
 
 
-class _Ticket:
+class Ticket:
     """One task's place in its batch: the admission it holds (released once, by whoever
-    gets there first) and the request slots it must take a turn of."""
+    gets there first), the request slots it takes turns of, and its time limit, which is
+    paused while it waits for a slot (a task is not late because others hold the slots)."""
 
-    __slots__ = ("_lock", "_timer", "slots")
+    __slots__ = ("_lock", "_timer", "deadline", "slots")
 
     def __init__(self, lock: asyncio.Lock, slots: asyncio.Semaphore | None, hold: float) -> None:
         self._lock: asyncio.Lock | None = lock
         self.slots = slots
+        # The task's ``asyncio.timeout``, if it has one (set by whoever runs the task).
+        self.deadline: asyncio.Timeout | None = None
         self._timer = asyncio.get_running_loop().call_later(hold, self.release)
 
     def release(self) -> None:
@@ -54,9 +57,23 @@ class _Ticket:
             self._timer.cancel()
             lock.release()
 
+    async def take_slot(self, slots: asyncio.Semaphore) -> None:
+        """Wait for a free request slot with the time limit stopped meanwhile."""
+        loop = asyncio.get_running_loop()
+        when = self.deadline.when() if self.deadline is not None else None
+        if self.deadline is None or when is None:
+            await slots.acquire()
+            return
+        remaining = when - loop.time()
+        self.deadline.reschedule(None)
+        try:
+            await slots.acquire()
+        finally:
+            self.deadline.reschedule(loop.time() + remaining)
+
 
 # The ticket of the batch task running in this context, if any.
-_ticket: ContextVar[_Ticket | None] = ContextVar("kanjian_batch_ticket", default=None)
+_ticket: ContextVar[Ticket | None] = ContextVar("kanjian_batch_ticket", default=None)
 
 
 class Admission:
@@ -73,13 +90,13 @@ class Admission:
         self._slots = asyncio.Semaphore(requests) if requests is not None else None
 
     @asynccontextmanager
-    async def admitted(self) -> AsyncIterator[None]:
+    async def admitted(self) -> AsyncIterator[Ticket]:
         """Wait for this task's turn; the body runs as the admitted task."""
         await self._lock.acquire()
-        ticket = _Ticket(self._lock, self._slots, self.max_hold)
+        ticket = Ticket(self._lock, self._slots, self.max_hold)
         token = _ticket.set(ticket)
         try:
-            yield
+            yield ticket
         finally:
             ticket.release()
             _ticket.reset(token)
@@ -96,5 +113,8 @@ async def request_slot() -> AsyncIterator[None]:
     if ticket.slots is None:
         yield
         return
-    async with ticket.slots:
+    await ticket.take_slot(ticket.slots)
+    try:
         yield
+    finally:
+        ticket.slots.release()

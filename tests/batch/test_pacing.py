@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from agent.batch import BatchTask, run_one
 from tests.batch.conftest import TaskWriter, question_of, read_lines
 from tui.cli import app
 from vlm.fake_server import ScriptedServer
@@ -109,6 +110,43 @@ async def test_outside_a_batch_a_request_slot_does_nothing() -> None:
         pass
     with pytest.raises(ValueError, match="at least 1"):
         Admission(requests=0)
+
+
+async def test_the_time_limit_stops_while_a_task_waits_for_a_slot() -> None:
+    """Two tasks, one slot, 0.15 s of model each, a 0.2 s limit: the second task waits
+    0.15 s for the slot, which must not count, so both finish."""
+    admission = Admission(requests=1)
+
+    async def model_call(task: BatchTask) -> dict[str, Any]:
+        async with request_slot():
+            await asyncio.sleep(0.15)
+        return {"answer": task.id}
+
+    tasks = [BatchTask(n, f"t{n}", "q") for n in range(2)]
+    records = await asyncio.gather(*(run_one(t, model_call, 0.2, admission) for t in tasks))
+    assert [r.get("error") for r in records] == [None, None]
+    assert [r["answer"] for r in records] == ["t0", "t1"]
+
+
+async def test_a_task_past_its_own_time_limit_still_times_out() -> None:
+    admission = Admission(requests=1)
+
+    async def too_slow(task: BatchTask) -> dict[str, Any]:
+        async with request_slot():
+            await asyncio.sleep(1.0)
+        return {"answer": task.id}
+
+    record = await run_one(BatchTask(0, "t0", "q"), too_slow, 0.05, admission)
+    assert record["error"] == "Task 't0' timed out after 0.05 s." and record["answer"] is None
+
+
+async def test_a_timeout_raised_inside_the_task_is_its_own_error() -> None:
+    async def fails(task: BatchTask) -> dict[str, Any]:
+        raise TimeoutError("the OCR engine gave up")
+
+    for admission in (None, Admission()):
+        record = await run_one(BatchTask(0, "t0", "q"), fails, None, admission)
+        assert record["error"] == "the OCR engine gave up"
 
 
 # -- end to end: the server's view ----------------------------------------------------------
