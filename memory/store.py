@@ -82,16 +82,7 @@ class Store:
         self._lexical: LexicalIndex | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            # NORMAL is durable against a killed process in WAL mode (only power loss can
-            # drop the last commits), and much faster than FULL.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            migrate(self._conn)
+            self._conn = _open(path)
         except sqlite3.Error as exc:
             raise StorageError(
                 f"Cannot open the memory database '{path}': {exc}; check the file and its "
@@ -399,6 +390,40 @@ class Store:
 
     def integrity_check(self) -> str:
         return str(self._read("PRAGMA integrity_check")[0][0])
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """A connection in WAL mode with the schema migrated, retried while the file is locked.
+
+    Two processes opening a fresh store at once (``kanjian batch -j 2 --remember``) race to
+    switch it to WAL mode and create the schema; SQLite answers the loser "database is
+    locked" at once, without waiting out the busy timeout (it would be a deadlock), so the
+    whole open is retried with backoff for up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.02
+    while True:
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            # NORMAL is durable against a killed process in WAL mode (only power loss can
+            # drop the last commits), and much faster than FULL.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        except BaseException:
+            conn.close()
+            raise
 
 
 def _dumps(value: Any) -> str:

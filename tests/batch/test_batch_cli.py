@@ -265,6 +265,25 @@ def test_remember_stores_each_task_as_a_conversation(
         assert remembered[session] == f"what colour is {record['id'][1:]}?"
 
 
+def test_remember_that_cannot_store_warns_once_and_still_answers(
+    server: ScriptedServer,
+    write_tasks: TaskWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    _hermetic_env: Path,
+) -> None:
+    monkeypatch.setenv("KANJIAN_EMBEDDER", "hash")
+    (_hermetic_env / "memory").write_text("not a folder", encoding="utf-8")  # cannot open
+    tasks = write_tasks([{"id": f"w{n}", "question": f"what is {n}?"} for n in range(3)])
+    out = tmp_path / "out.jsonl"
+    code, _, stderr = batch(str(tasks), "-o", str(out), "--remember", "--url", server.url)
+    assert code == 0, stderr
+    assert [r["answer"] for r in read_lines(out)] == [f"answer: what is {n}?" for n in range(3)]
+    warnings = [line for line in stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, stderr  # the same reason is not repeated for every task
+    assert "kanjian: warning: task 'w" in warnings[0] and "memory" in warnings[0].lower()
+
+
 def test_without_remember_nothing_is_stored_in_memory(
     server: ScriptedServer, write_tasks: TaskWriter, tmp_path: Path, _hermetic_env: Path
 ) -> None:

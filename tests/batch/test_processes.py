@@ -181,7 +181,7 @@ def test_remember_from_two_processes_stores_every_task(
             memory.close()
 
     remembered = asyncio.run(stored())
-    assert set(remembered) == set(sessions) and len(sessions) == 6
+    assert set(remembered) == set(sessions) and len(sessions) == 6, (stderr, out.read_text())
     for session, record in sessions.items():
         assert remembered[session] == f"what colour is {record['id'][1:]}?"
 

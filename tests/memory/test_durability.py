@@ -95,3 +95,32 @@ async def test_two_processes_share_one_store(tmp_path: Path) -> None:
         hits = await memory.search(f"{name} question 7", k=1)
         assert hits[0].turn == 8 and hits[0].question.startswith(name)
     memory.close()
+
+
+OPENER = """
+import sys, time
+from pathlib import Path
+from memory.store import Store
+
+start = float(sys.argv[2])
+for n, root in enumerate(sys.argv[3:]):
+    time.sleep(max(0.0, start + 0.1 * n - time.time()))  # all openers at the same instant
+    Store(Path(root) / "kanjian.db").close()
+print("opened", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_fresh_stores_at_the_same_instant_all_succeed(tmp_path: Path) -> None:
+    """Two processes creating one new store race to switch it to WAL mode and migrate it;
+    SQLite answers the loser "database is locked" without waiting, which once turned a
+    batch worker's memory off (half of a ``batch -j 2 --remember`` run was not stored)."""
+    roots = [str(tmp_path / f"store{n}") for n in range(12)]
+    start = str(time.time() + 1.5)  # after every interpreter has started
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", OPENER, "x", start, *roots]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    openers = [subprocess.Popen(command, env=env, cwd=REPO, **pipes) for _ in range(4)]
+    for proc in openers:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.strip() == "opened", err[-2000:]

@@ -210,7 +210,7 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
         settings = load_settings(options.settings_flags())
         async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
             await prepare_agent(kanjian)
-            run_task = task_runner(kanjian)
+            run_task = task_runner(kanjian, stream)
             # -c requests in flight, and a few tasks more preparing theirs (vlm.pacing).
             concurrency = options.concurrency
             summary = await _run(
@@ -246,11 +246,21 @@ def _import_image_codecs() -> None:
     Image.init()
 
 
-def task_runner(kanjian: Kanjian) -> RunTask:
-    """One task through the shared agent, as its ``ask --json`` record."""
+def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
+    """One task through the shared agent, as its ``ask --json`` record.
+
+    A turn that ``--remember`` could not store is still answered (its line is the same),
+    but the reason goes to ``err`` (stderr), once per distinct reason: a batch must not
+    lose its memory silently.
+    """
+    warned: set[str] = set()
 
     async def run_task(task: BatchTask) -> dict[str, Any]:
         finished = await kanjian.ask(task.question, task.images, run_id=task.id)
+        note = finished.extra.get("memory_error")
+        if note and note not in warned:
+            warned.add(note)
+            _say(err or sys.stderr, f"kanjian: warning: task {task.id!r}: {note}")
         return finished.to_json()
 
     return run_task
