@@ -84,24 +84,11 @@ class WorkerConfig:
     capacity: int = 1
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "settings": self.settings,
-                "use_tools": self.use_tools,
-                "timeout": self.timeout,
-                "capacity": self.capacity,
-            }
-        )
+        return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> WorkerConfig:
-        data = json.loads(text)
-        return cls(
-            settings=data["settings"],
-            use_tools=data["use_tools"],
-            timeout=data["timeout"],
-            capacity=data["capacity"],
-        )
+        return cls(**json.loads(text))
 
 
 def split_concurrency(concurrency: int, processes: int) -> list[int]:
