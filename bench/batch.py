@@ -20,7 +20,7 @@ with ``-j 1`` (one process, the baseline the workers are for). The CPU time per 
 the wall-clock ratio swings with other load, while CPU per task is kanjian's own cost (at
 ``-c 32`` the batch is CPU-bound once kanjian plus the server need more than 1/160 s per task).
 
-    .venv/bin/python -m bench.batch [--latency S] [--repeat N]
+    .venv/bin/python -m bench.batch [--latency S] [--repeat N] [--only C] [--photo WxH]
 
 Goal: ``-c 32`` over 500 tasks reaches at least 90% of 32 / 0.2 s = 160 tasks/s.
 """
@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # (concurrency, tasks, processes): -c 32 over 500 with -j auto is the acceptance figure; the
 # others show the scaling, and -j 1 what one process reaches.
@@ -69,22 +70,44 @@ class _Server:
         self.process.wait(timeout=10)
 
 
-def _render_tasks(folder: Path, count: int, seed: int) -> Path:
-    """``count`` tasks, each with its own 320x240 PNG (distinct pixels, so distinct bytes)."""
+def _render_tasks(
+    folder: Path, count: int, seed: int, photo: tuple[int, int] | None = None
+) -> Path:
+    """``count`` tasks, each with its own image (distinct pixels, so distinct bytes): a
+    320x240 PNG label, or with ``photo`` a JPEG of that size with a photo's texture."""
     from PIL import Image, ImageDraw
 
     folder.mkdir(parents=True)
     lines = []
     for n in range(count):
-        image = Image.new("RGB", (320, 240), ((seed * 37 + n) % 256, (n * 7) % 256, 200))
-        ImageDraw.Draw(image).text((20, 100), f"label {seed}-{n}", fill="black")
-        path = folder / f"{n}.png"
-        image.save(path, format="PNG")
+        if photo is None:
+            image = Image.new("RGB", (320, 240), ((seed * 37 + n) % 256, (n * 7) % 256, 200))
+            ImageDraw.Draw(image).text((20, 100), f"label {seed}-{n}", fill="black")
+            path = folder / f"{n}.png"
+            image.save(path, format="PNG")
+        else:
+            image = _photo(photo, seed * 1000 + n)
+            path = folder / f"{n}.jpg"
+            image.save(path, format="JPEG", quality=90)
         task = {"id": f"{seed}-{n}", "question": "What does the label say?", "images": [path.name]}
         lines.append(json.dumps(task))
     tasks = folder / "tasks.jsonl"
     tasks.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return tasks
+
+
+def _photo(size: tuple[int, int], seed: int) -> Any:
+    """Smooth random colour fields plus fine noise: compresses like a camera picture."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    coarse = rng.integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC)
+    noise = rng.integers(-12, 13, (height, width, 3))
+    pixels = np.clip(np.asarray(image, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
 
 
 def _cpu_seconds() -> float:
@@ -124,18 +147,25 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration")
     parser.add_argument("--only", type=int, help="only this concurrency (1, 8 or 32)")
+    parser.add_argument(
+        "--photo", metavar="WxH", help="one JPEG photo of this size per task (default: a small PNG)"
+    )
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    photo = tuple(int(side) for side in args.photo.lower().split("x")) if args.photo else None
     root = Path(tempfile.mkdtemp(prefix="kanjian-bench-batch-"))
     # Sessions and images go to a throwaway data dir, not the user's.
     os.environ["KANJIAN_HOME"] = str(root / "home")
     server = _Server(root, args.latency)
+    image = f"a {args.photo} JPEG photo" if photo else "a 320x240 PNG"
     print(f"model latency {args.latency * 1000:.0f} ms, server {server.url} (own process)")
+    print(f"one image per task: {image}")
     try:
         for run in range(args.repeat):
             for number, (concurrency, count, processes) in enumerate(CONFIGS):
                 if args.only and concurrency != args.only:
                     continue
-                tasks = _render_tasks(root / f"r{run}-{number}", count, seed=run * 100 + number)
+                folder = root / f"r{run}-{number}"
+                tasks = _render_tasks(folder, count, run * 100 + number, photo)  # type: ignore[arg-type]
                 before = server.cpu_seconds()
                 seconds, done, summary = asyncio.run(
                     _run_one(tasks, server.url, concurrency, processes)
