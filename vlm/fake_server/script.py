@@ -125,12 +125,19 @@ def split_text(text: str, size: int = 4) -> list[str]:
 class PrefixCache:
     """A paged prefix cache over serialised prompts, like SGLang's radix cache."""
 
-    def __init__(self, page_chars: int = PAGE_TOKENS * CHARS_PER_TOKEN) -> None:
+    def __init__(
+        self, page_chars: int = PAGE_TOKENS * CHARS_PER_TOKEN, max_pages: int = 1_000_000
+    ) -> None:
         self._page = page_chars
+        self._max_pages = max_pages
         self._seen: set[bytes] = set()
 
     def match_and_insert(self, prompt: str) -> int:
         """Characters of ``prompt`` (whole pages) already seen at the start of an earlier one."""
+        if len(self._seen) > self._max_pages:
+            # Full (a batch of large photos adds ~12,000 pages a request): evict it all, as a
+            # server whose cache memory ran out would, instead of growing without bound.
+            self._seen.clear()
         digest = hashlib.blake2b(digest_size=16)
         matched = 0
         still_matching = True
