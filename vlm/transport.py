@@ -21,6 +21,7 @@ to the pool: that is how a server learns that a cancelled answer has nobody list
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -87,7 +88,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._sessions.get(loop)
         if session is None or session.closed:
             for gone in [old for old in self._sessions if old.is_closed()]:
-                del self._sessions[gone]  # sessions of loops that have ended
+                _abandon(self._sessions.pop(gone))
             connector = aiohttp.TCPConnector(
                 limit=0,  # no cap: a batch may have hundreds of requests in flight
                 keepalive_timeout=self._keepalive,
@@ -99,6 +100,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             self._sessions[loop] = session
         return session
+
+
+def _abandon(session: aiohttp.ClientSession) -> None:
+    """Forget a session whose event loop has ended (a script that ran ``asyncio.run`` twice
+    with one client): it can no longer be closed properly, so it and its connector are only
+    marked closed; otherwise each prints "Unclosed client session" when collected."""
+    connector = session.connector
+    session.detach()
+    if connector is not None:
+        with contextlib.suppress(Exception):
+            connector._close()  # on an ended loop this only marks it closed
 
 
 class _Body(httpx.AsyncByteStream):

@@ -275,3 +275,33 @@ async def test_streams_read_to_the_end_give_their_connection_back(
     for _ in range(4):
         assert [e async for e in client.stream(ask())][-2] == Finished("stop")
     assert len({r.client for r in server.chat_requests}) == 1
+
+
+TWO_LOOPS = """
+import asyncio
+from vlm.client import SGLangClient
+from vlm.fake_server import ScriptedServer
+from vlm.types import ChatRequest
+
+with ScriptedServer(responder=lambda request: "hi") as server:
+    client = SGLangClient(server.url)
+    request = ChatRequest(messages=[{"role": "user", "content": "hello"}])
+    # A script that runs asyncio.run twice with one client: each loop gets its own session.
+    for _ in range(2):
+        print(asyncio.run(client.complete(request)).text)
+    asyncio.run(client.aclose())
+"""
+
+
+def test_one_client_across_two_event_loops_answers_quietly() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_LOOPS], capture_output=True, text=True, cwd=repo, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["hi", "hi"]
+    assert "Unclosed" not in result.stderr, result.stderr
