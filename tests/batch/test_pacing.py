@@ -74,6 +74,17 @@ async def test_a_task_that_never_sends_lets_the_next_in_after_max_hold() -> None
         await slow
 
 
+async def test_heavy_preparations_overlap_after_max_hold() -> None:
+    """Two tasks with 0.3 s of preparation each (12-megapixel photos): the second starts
+    after the first has held its turn for max_hold, not after its whole preparation."""
+    admission, log = Admission(max_hold=0.05), []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(*(_task(admission, n, log, prepare=0.3, model=0.01) for n in "ab"))
+    assert log.index("b starts") < log.index("a sends")
+    assert loop.time() - started < 0.5  # not 0.6 s, one after the other
+
+
 async def test_a_task_that_fails_before_its_request_admits_the_next() -> None:
     admission, log = Admission(), []
 
