@@ -15,12 +15,11 @@ session can be resumed in another process.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from memory.images import atomic_write
 from tools.errors import ToolInputError
 
 if TYPE_CHECKING:
@@ -36,7 +35,6 @@ __all__ = [
     "ImageEntry",
     "ImageRegistry",
     "ImageStore",
-    "atomic_write",
     "default_store",
 ]
 
@@ -65,26 +63,13 @@ class FileImageStore:
     def put(self, data: bytes, sha256: str, fmt: str) -> str:
         path = self.root / f"{sha256}.{_EXTENSIONS.get(fmt.upper(), fmt.lower() or 'bin')}"
         if not path.exists():
-            atomic_write(path, data)
+            atomic_write(path, data, durable=False)
         return str(path)
 
     def get(self, sha256: str) -> bytes:
         for path in self.root.glob(f"{sha256}.*"):
             return path.read_bytes()
         raise FileNotFoundError(f"No stored image with sha256 {sha256!r} under {self.root}.")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Readers (and a process killed mid-write) see all of ``data`` or none of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_store() -> FileImageStore:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, InputError
-from agent.images import ImageRegistry, ImageStore, atomic_write
+from agent.images import ImageRegistry, ImageStore
+from memory.images import atomic_write
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -115,7 +116,7 @@ class Session:
         target = path or self.path()
         data = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
         try:
-            atomic_write(target, data.encode("utf-8"))
+            atomic_write(target, data.encode("utf-8"), durable=False)
         except OSError as exc:
             raise ConfigError(
                 f"Cannot save session {self.id!r} to {str(target)!r}: {exc.strerror or exc}. "

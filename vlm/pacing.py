@@ -60,19 +60,21 @@ class Ticket:
             self._timer.cancel()
             lock.release()
 
-    async def take_slot(self, slots: asyncio.Semaphore) -> None:
-        """Wait for a free request slot with the time limit stopped meanwhile."""
-        loop = asyncio.get_running_loop()
-        when = self.deadline.when() if self.deadline is not None else None
-        if self.deadline is None or when is None:
-            await slots.acquire()
+    async def take_slot(self) -> None:
+        """Take one of the request slots, with the time limit stopped while waiting."""
+        assert self.slots is not None
+        deadline = self.deadline
+        when = deadline.when() if deadline is not None else None
+        if deadline is None or when is None:
+            await self.slots.acquire()
             return
+        loop = asyncio.get_running_loop()
         remaining = when - loop.time()
-        self.deadline.reschedule(None)
+        deadline.reschedule(None)
         try:
-            await slots.acquire()
+            await self.slots.acquire()
         finally:
-            self.deadline.reschedule(loop.time() + remaining)
+            deadline.reschedule(loop.time() + remaining)
 
 
 # The ticket of the batch task running in this context, if any.
@@ -109,14 +111,12 @@ class Admission:
 async def request_slot() -> AsyncIterator[None]:
     """Around one model request: admit the next task, then wait for a free request slot."""
     ticket = _ticket.get()
-    if ticket is None:
+    if ticket is not None:
+        ticket.release()
+    if ticket is None or ticket.slots is None:
         yield
         return
-    ticket.release()
-    if ticket.slots is None:
-        yield
-        return
-    await ticket.take_slot(ticket.slots)
+    await ticket.take_slot()
     try:
         yield
     finally:

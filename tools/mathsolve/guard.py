@@ -41,6 +41,34 @@ MAX_LENGTH = 2000
 MAX_DEPTH = 64
 _MAX_NAME = 24
 
+# The outermost call decides what kind of problem it is (each is also an allowed function).
+_SIMPLIFIERS = (
+    "simplify",
+    "factor",
+    "expand",
+    "apart",
+    "together",
+    "cancel",
+    "trigsimp",
+    "expand_trig",
+    "powsimp",
+    "radsimp",
+)
+_CALL_KINDS: dict[str, Kind] = {
+    "diff": "diff",
+    "Derivative": "diff",
+    "integrate": "integrate",
+    "Integral": "integrate",
+    "limit": "limit",
+    "Limit": "limit",
+    "summation": "sum",
+    "Sum": "sum",
+    "product": "sum",
+    "Product": "sum",
+    "solve": "solve",
+    **dict.fromkeys(_SIMPLIFIERS, "simplify"),
+}
+
 # SymPy callables an expression may use, by the name SymPy gives them.
 FUNCTIONS = frozenset(
     [
@@ -102,31 +130,11 @@ FUNCTIONS = frozenset(
         "harmonic",
         "Rational",
         "Integer",
-        "diff",
-        "Derivative",
-        "integrate",
-        "Integral",
-        "limit",
-        "Limit",
-        "summation",
-        "Sum",
-        "product",
-        "Product",
-        "simplify",
-        "factor",
-        "expand",
-        "apart",
-        "together",
-        "cancel",
-        "trigsimp",
-        "expand_trig",
-        "powsimp",
-        "radsimp",
         "nsimplify",
-        "solve",
         "Eq",
         "N",
         "series",
+        *_CALL_KINDS,
     ]
 )
 # Friendlier spellings people (and OCR) use, mapped onto SymPy's names.
@@ -148,35 +156,6 @@ ALIASES = {
 # Names that mean a SymPy constant rather than a new symbol.
 CONSTANTS = {"pi": "pi", "E": "E", "e": "E", "I": "I", "oo": "oo", "inf": "oo", "infinity": "oo"}
 
-# The outermost call decides what kind of problem it is.
-_CALL_KINDS: dict[str, Kind] = {
-    "diff": "diff",
-    "Derivative": "diff",
-    "integrate": "integrate",
-    "Integral": "integrate",
-    "limit": "limit",
-    "Limit": "limit",
-    "summation": "sum",
-    "Sum": "sum",
-    "product": "sum",
-    "Product": "sum",
-    "solve": "solve",
-    **{
-        name: "simplify"
-        for name in [
-            "simplify",
-            "factor",
-            "expand",
-            "apart",
-            "together",
-            "cancel",
-            "trigsimp",
-            "expand_trig",
-            "powsimp",
-            "radsimp",
-        ]
-    },
-}
 _OPERATORS = frozenset(["+", "-", "*", "/", "**", "^", "(", ")", ",", "[", "]", "%", "!"])
 # Characters people paste from documents (and OCR returns) that mean plain ASCII math.
 _UNICODE = str.maketrans(

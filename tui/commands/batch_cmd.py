@@ -290,7 +290,7 @@ async def _run_in_processes(
         startup = time.perf_counter() - start
         _say(stream, f"kanjian: {pool.processes} worker processes ready in {startup:.1f} s.")
         # Timeouts apply in the workers, where the task runs; here it only waits. The
-        # workers run -c tasks at once and hold a few more queued (pool.slots).
+        # workers have -c requests in flight and a few tasks more preparing (pool.slots).
         summary = await _run(tasks, done, options, stream, pool.run_task, pool.slots, None)
     summary.startup_seconds = startup
     return summary
