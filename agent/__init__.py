@@ -2,7 +2,7 @@
 
 Heavy parts load on first use, so ``import agent`` stays instant (``kanjian --help``)::
 
-    from agent import Agent, Session, events
+    from kanjian.agent import Agent, Session, events
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent import events
-    from agent.events import (
+    from kanjian.agent import events
+    from kanjian.agent.events import (
         AnswerDelta,
         AnswerDone,
         ApprovalRequest,
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
         ToolResultEvent,
         UsageEvent,
     )
-    from agent.images import ImageRegistry
-    from agent.loop import Agent
-    from agent.session import Session
+    from kanjian.agent.images import ImageRegistry
+    from kanjian.agent.loop import Agent
+    from kanjian.agent.session import Session
 
 __all__ = [
     "Agent",
@@ -51,14 +51,18 @@ __all__ = [
     "events",
 ]
 
-_HOMES = {"Agent": "agent.loop", "Session": "agent.session", "ImageRegistry": "agent.images"}
+_HOMES = {
+    "Agent": "kanjian.agent.loop",
+    "Session": "kanjian.agent.session",
+    "ImageRegistry": "kanjian.agent.images",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name == "events":
-        return importlib.import_module("agent.events")
+        return importlib.import_module("kanjian.agent.events")
     if name in __all__:
-        module = importlib.import_module(_HOMES.get(name, "agent.events"))
+        module = importlib.import_module(_HOMES.get(name, "kanjian.agent.events"))
         return getattr(module, name)
     raise AttributeError(f"module 'agent' has no attribute {name!r}")
 

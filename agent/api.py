@@ -2,7 +2,7 @@
 
 Async inside, with a thin blocking wrapper::
 
-    from agent.api import Kanjian
+    from kanjian.agent.api import Kanjian
 
     async with Kanjian(url="http://127.0.0.1:30000") as k:
         result = await k.ask("What does the sign say?", ["sign.jpg"])
@@ -28,18 +28,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
-from agent.events import Event, RunFinished
+from kanjian.agent.events import Event, RunFinished
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-    from agent.config import Settings
-    from agent.loop import Agent, Approver
-    from agent.session import Session
-    from memory.api import Memory
-    from tools.base import Tool
-    from tools.registry import PluginProblem
-    from vlm.types import ChatBackend
+    from kanjian.agent.config import Settings
+    from kanjian.agent.loop import Agent, Approver
+    from kanjian.agent.session import Session
+    from kanjian.memory.api import Memory
+    from kanjian.tools.base import Tool
+    from kanjian.tools.registry import PluginProblem
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = ["BlockingKanjian", "Kanjian"]
 
@@ -64,7 +64,7 @@ class Kanjian:
         approve: ApprovePolicy | Approver | None = None,
         max_steps: int | None = None,
     ) -> None:
-        from agent.config import load_settings
+        from kanjian.agent.config import load_settings
 
         flags = {"vlm.url": url, "vlm.api_key": api_key, "agent.max_steps": max_steps}
         flags["memory.enabled"] = memory
@@ -105,7 +105,7 @@ class Kanjian:
 
     async def backend(self) -> ChatBackend:
         if self._backend is None:
-            from agent.backends import make_backend
+            from kanjian.agent.backends import make_backend
 
             self._backend = await make_backend(self.settings)
         return self._backend
@@ -118,7 +118,7 @@ class Kanjian:
         reported on each run's record (``extra["memory_error"]``).
         """
         if self._memory is None and self.settings.memory.enabled and not self.memory_error:
-            from memory.api import Memory
+            from kanjian.memory.api import Memory
 
             try:
                 self._memory = await asyncio.to_thread(Memory.open, self.settings)
@@ -133,8 +133,8 @@ class Kanjian:
         return self._agent
 
     async def _build_agent(self) -> Agent:
-        from agent.approval import policy
-        from agent.loop import Agent
+        from kanjian.agent.approval import policy
+        from kanjian.agent.loop import Agent
 
         backend = await self.backend()
         memory = await self.memory()
@@ -155,7 +155,7 @@ class Kanjian:
         )
 
     async def _load_tools(self, memory: Memory | None) -> list[Tool]:
-        from tools.registry import aload_tools, coerce_tools
+        from kanjian.tools.registry import aload_tools, coerce_tools
 
         if not self._use_tools:
             return []
@@ -165,13 +165,13 @@ class Kanjian:
             registry, self.problems = await aload_tools(self.settings)
             found = registry.tools()
             if memory is not None:
-                from agent.remember import memory_search_tool
+                from kanjian.agent.remember import memory_search_tool
 
                 found.append(memory_search_tool(memory))
         return found + [t for item in self._extra_tools for t in coerce_tools(item)]
 
     def _recall_with(self, memory: Memory) -> Callable[[str], Any]:
-        from agent.remember import format_recall
+        from kanjian.agent.remember import format_recall
 
         budget = self.settings.agent.recall_budget_tokens
 
@@ -182,13 +182,13 @@ class Kanjian:
 
     async def session(self, session_id: str | None = None) -> Session:
         """A new conversation, or a saved one by id (its images keep their ``image_N``)."""
-        from agent.images import ImageRegistry
-        from agent.session import Session
+        from kanjian.agent.images import ImageRegistry
+        from kanjian.agent.session import Session
 
         memory = await self.memory()
         store = None
         if memory is not None:
-            from agent.remember import MemoryImageStore
+            from kanjian.agent.remember import MemoryImageStore
 
             store = MemoryImageStore(memory)
         if session_id is None:
@@ -218,7 +218,7 @@ class Kanjian:
         run_id: str | None,
         deltas: bool,
     ) -> AsyncGenerator[Event]:
-        from agent.session import Session
+        from kanjian.agent.session import Session
 
         try:
             agent = await self.agent()
@@ -263,7 +263,7 @@ class Kanjian:
         try:
             memory = await self.memory()
             if memory is not None:
-                from agent.remember import record_turn
+                from kanjian.agent.remember import record_turn
 
                 await record_turn(memory, session, finished, question, first)
         except Exception as exc:
@@ -276,7 +276,7 @@ def _setup_failure(exc: Exception, run_id: str | None, session: Any) -> RunFinis
     """A run that could not even start (bad settings, unknown session) as its record."""
     import uuid
 
-    from vlm.types import Usage
+    from kanjian.vlm.types import Usage
 
     code = getattr(type(exc), "exit_code", 1)
     return RunFinished(

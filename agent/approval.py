@@ -16,8 +16,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Literal, TextIO
 
-from agent.errors import ConfigError
-from agent.events import ApprovalRequest
+from kanjian.agent.errors import ConfigError
+from kanjian.agent.events import ApprovalRequest
 
 __all__ = ["Approver", "Policy", "always", "ask_terminal", "never", "policy", "remembering"]
 

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from agent.config import Settings
-    from vlm.client import SGLangClient
-    from vlm.types import ChatBackend
+    from kanjian.agent.config import Settings
+    from kanjian.vlm.client import SGLangClient
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = ["http_backend", "local_available", "make_backend"]
 
 
 def http_backend(settings: Settings) -> SGLangClient:
-    from vlm.client import SGLangClient
+    from kanjian.vlm.client import SGLangClient
 
     vlm = settings.vlm
     return SGLangClient(
@@ -57,7 +57,7 @@ def local_model_present(name: str) -> bool:
 
 
 def local_backend(settings: Settings) -> ChatBackend:
-    from vlm.local import LocalBackend
+    from kanjian.vlm.local import LocalBackend
 
     vlm = settings.vlm
     return LocalBackend(vlm.local_model, device=vlm.device, max_num=vlm.max_num)
@@ -73,7 +73,7 @@ async def make_backend(settings: Settings) -> ChatBackend:
         return client
     if not local_model_present(settings.vlm.local_model):
         return client
-    from vlm.errors import ServerError
+    from kanjian.vlm.errors import ServerError
 
     try:
         await client.health()

@@ -11,13 +11,13 @@ Design points, each for a reason:
   all earlier ones are done (``ordered``); Ctrl-C or a kill loses only tasks in flight.
 * **A failed task is a line with ``error``** and the run goes on; a task that runs past its
   timeout fails the same way.
-* **Pacing** (:mod:`vlm.pacing`, when the caller passes an ``Admission``): one task at a
+* **Pacing** (:mod:`kanjian.vlm.pacing`, when the caller passes an ``Admission``): one task at a
   time runs until its model request is ready to leave, ``-c`` bounds the requests in
   flight, and :func:`prepared_ahead` more tasks than that run, preparing their requests
   while the server works; so a finished request is at once replaced by a ready one.
 
 With several worker processes (``kanjian batch -j``) the parent runs this same runner with a
-``run_task`` that hands each task to a worker (:mod:`tui.batch_worker`), and each worker calls
+``run_task`` that hands each task to a worker (:mod:`kanjian.tui.batch_worker`), and each worker calls
 :func:`run_one` itself; so writing, order, progress and resume stay in one place.
 
 The runner knows nothing about models: it calls ``run_task(task) -> dict`` (the
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from agent.errors import InputError
+from kanjian.agent.errors import InputError
 
 if TYPE_CHECKING:
-    from vlm.pacing import Admission, Ticket
+    from kanjian.vlm.pacing import Admission, Ticket
 
 __all__ = [
     "BatchProgress",
@@ -283,7 +283,7 @@ async def run_one(
 ) -> dict[str, Any]:
     """One task's record: ``run_task``'s, or a failure line on an error or a timeout.
 
-    With ``admission`` the task first waits for its turn (see :mod:`vlm.pacing`); its
+    With ``admission`` the task first waits for its turn (see :mod:`kanjian.vlm.pacing`); its
     ``seconds`` and its timeout start once it is admitted, and the timeout stops while the
     task waits for a free request slot.
     """

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.errors import ConfigError
+from kanjian.agent.errors import ConfigError
 
 __all__ = [
     "ENV_ALIASES",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
-from vlm.types import Usage
+from kanjian.vlm.types import Usage
 
 __all__ = [
     "AnswerDelta",
@@ -19,7 +19,10 @@ __all__ = [
     "ApprovalRequest",
     "ErrorEvent",
     "Event",
+    "Evidence",
     "ImageAdded",
+    "RecallEvent",
+    "Recalled",
     "RunFinished",
     "StepRecord",
     "StepStarted",
@@ -99,8 +102,49 @@ class AnswerDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Evidence:
+    """A region the answer rests on, as the model cited it (action protocol ``evidence``)."""
+
+    image: str
+    # In the 0–1000 frame of ``image``, as the model gave it; None when it cited the whole image.
+    box: tuple[int, int, int, int] | None = None
+    # The same box in pixels of the original image (filled by the agent, which knows sizes).
+    box_px: tuple[int, int, int, int] | None = None
+    # The step whose observation it cites, when the model said so.
+    step: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``evidence`` items of ``ask --json``: boxes are pixels of the original image."""
+        return {"image": self.image, "box": list(self.box_px) if self.box_px else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A past turn that passed the recall gate and was put into this conversation's prompt."""
+
+    session: str
+    turn: int
+    score: float
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session": self.session, "turn": self.turn, "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True, slots=True)
+class RecallEvent:
+    """Past turns recalled into a new conversation (empty tuple: nothing passed the gate)."""
+
+    recalled: tuple[Recalled, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerDone:
+    # The answer as text; with a user schema, the JSON text of ``value``.
     text: str
+    evidence: tuple[Evidence, ...] = ()
+    # The validated object when the run had a schema (``--schema``), else None.
+    value: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +178,8 @@ class RunFinished:
 
     id: str
     session: str
-    answer: str | None
+    # A string, or the validated object when the run had a schema (``--schema``).
+    answer: Any
     steps: tuple[StepRecord, ...]
     images: dict[str, str]
     usage: Usage
@@ -142,6 +187,8 @@ class RunFinished:
     error: str | None = None
     exit_code: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    evidence: tuple[Evidence, ...] = ()
+    recalled: tuple[Recalled, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The ``ask --json`` / batch output line, as DESIGN.md fixes it."""
@@ -155,6 +202,8 @@ class RunFinished:
                 for s in self.steps
             ],
             "images": dict(self.images),
+            "evidence": [e.to_json() for e in self.evidence],
+            "recalled": [r.to_json() for r in self.recalled],
             "usage": self.usage.as_dict(),
             "seconds": round(self.seconds, 3),
             "error": self.error,
@@ -170,6 +219,7 @@ Event: TypeAlias = (
     | ToolResultEvent
     | AnswerDelta
     | AnswerDone
+    | RecallEvent
     | UsageEvent
     | ErrorEvent
     | RunFinished

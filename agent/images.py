@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from memory.images import atomic_write
-from tools.errors import ToolInputError
+from kanjian.memory.images import atomic_write
+from kanjian.tools.errors import ToolInputError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from tools.base import DerivedImage
-    from vlm.images import LoadedImage
-    from vlm.tiling import TileRule
-    from vlm.types import ChatBackend
+    from kanjian.tools.base import DerivedImage
+    from kanjian.vlm.images import LoadedImage
+    from kanjian.vlm.tiling import TileRule
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = [
     "FileImageStore",
@@ -73,7 +73,7 @@ class FileImageStore:
 
 
 def default_store() -> FileImageStore:
-    from agent.config import data_dir
+    from kanjian.agent.config import data_dir
 
     return FileImageStore(data_dir() / "images")
 
@@ -157,7 +157,7 @@ class ImageRegistry:
     def wire_url(self, image_id: str) -> str:
         entry = self.entry(image_id)
         if entry.wire_url is None:
-            from vlm.wire import prepare_for_wire
+            from kanjian.vlm.wire import prepare_for_wire
 
             rule, max_num = self.tiling()
             loaded = self.loaded(image_id)
@@ -170,7 +170,7 @@ class ImageRegistry:
         SGLang fixes InternVL 1.5 at its own rule with max_num 12; the local backend uses
         the official rule with a settable max_num (up to 40 for 4K inputs).
         """
-        from vlm.local import LocalBackend  # light: torch loads only on its first request
+        from kanjian.vlm.local import LocalBackend  # light: torch loads only on its first request
 
         if isinstance(self._backend, LocalBackend):
             return "official", self._backend.max_num
@@ -212,7 +212,7 @@ class ImageRegistry:
     def loaded(self, image_id: str) -> LoadedImage:
         entry = self.entry(image_id)
         if entry.loaded is None:
-            from vlm.images import load_image
+            from kanjian.vlm.images import load_image
 
             data = self.store.get(entry.sha256)
             entry.loaded = load_image(data, name=entry.origin)
@@ -244,7 +244,7 @@ class ImageRegistry:
 
     def add_derived(self, derived: DerivedImage) -> ImageEntry:
         """Register an image a tool made (encoded once as PNG, so its bytes are stable)."""
-        from vlm.images import load_image
+        from kanjian.vlm.images import load_image
 
         buffer = io.BytesIO()
         derived.image.convert("RGB").save(buffer, format="PNG")

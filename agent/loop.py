@@ -1,6 +1,6 @@
 """The agent: LangChain's ``create_agent`` over the InternVL adapter, as a typed event stream.
 
-``Agent.run(question, images)`` is an async generator of :mod:`agent.events` records: the
+``Agent.run(question, images)`` is an async generator of :mod:`kanjian.agent.events` records: the
 terminal app, ``kanjian ask`` (plain and ``--json``), batch and scripts all consume it. The
 graph is built once per agent: a model node (:class:`vlm.chat_model.InternVLChatModel`,
 which speaks the action protocol) and LangGraph's tool node. kanjian's rules for a tool
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.events import (
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     ApprovalRequest,
@@ -53,18 +53,18 @@ from agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
-from agent.images import ImageEntry, ImageRegistry
-from agent.session import Session
-from tools.base import Tool, ToolOutput
-from tools.errors import ToolError, ToolInputError
-from vlm import prompts
-from vlm.types import ChatBackend, Usage
+from kanjian.agent.images import ImageEntry, ImageRegistry
+from kanjian.agent.session import Session
+from kanjian.tools.base import Tool, ToolOutput
+from kanjian.tools.errors import ToolError, ToolInputError
+from kanjian.vlm import prompts
+from kanjian.vlm.types import ChatBackend, Usage
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-    from vlm.chat_model import StepDelta
-    from vlm.images import LoadedImage
+    from kanjian.vlm.chat_model import StepDelta
+    from kanjian.vlm.images import LoadedImage
 
 __all__ = ["Agent", "Approver", "Recall"]
 
@@ -223,7 +223,7 @@ def _validator(tool: Tool) -> Any:
 
 
 async def _approve(ctx: RunContext, write: Callable[[Any], None], request: ApprovalRequest) -> None:
-    from tools.errors import ApprovalDenied
+    from kanjian.tools.errors import ApprovalDenied
 
     write(request)
     approved = await ctx.approver(request) if ctx.approver is not None else False
@@ -262,8 +262,8 @@ async def _register(registry: ImageRegistry, output: ToolOutput) -> list[ImageEn
 
 def _prepare_attachment(registry: ImageRegistry, source: ImageSource) -> tuple[LoadedImage, str]:
     """In a worker thread: load (decode once), store the bytes, and encode for the wire."""
-    from vlm.images import load_image
-    from vlm.wire import prepare_for_wire
+    from kanjian.vlm.images import load_image
+    from kanjian.vlm.wire import prepare_for_wire
 
     loaded = load_image(source)
     registry.store.put(loaded.data, loaded.sha256, loaded.format)
@@ -331,7 +331,7 @@ class Agent:
     def _build_graph(self, deltas: bool) -> Any:
         from langchain.agents import create_agent
 
-        from vlm.chat_model import InternVLChatModel
+        from kanjian.vlm.chat_model import InternVLChatModel
 
         model = InternVLChatModel(
             backend=self.backend,
@@ -446,7 +446,7 @@ class _Run:
         del self.session.messages[self.messages_before :]
 
     async def _events(self, question: str, images: Sequence[ImageSource]) -> AsyncGenerator[Event]:
-        from vlm.errors import VLMError
+        from kanjian.vlm.errors import VLMError
 
         error: ErrorEvent | None = None
         try:
@@ -515,7 +515,7 @@ class _Run:
             return None
 
     async def _stream(self, human: BaseMessage) -> AsyncIterator[Event]:
-        from vlm.chat_model import StepDeltas
+        from kanjian.vlm.chat_model import StepDeltas
 
         graph = self.agent._graph_for(self.deltas)
         inputs = {"messages": [*self.session.history(), human]}
@@ -545,7 +545,7 @@ class _Run:
                             yield event
 
     def _error_text(self, exc: BaseException) -> str:
-        from vlm.errors import ModelOutputError
+        from kanjian.vlm.errors import ModelOutputError
 
         if isinstance(exc, ModelOutputError) and self.ctx.step >= self.agent.max_steps:
             return (

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.events import RunFinished
+from kanjian.agent.events import RunFinished
 
 if TYPE_CHECKING:
-    from agent.session import Session
-    from memory.api import Memory
-    from tools.base import Tool
+    from kanjian.agent.session import Session
+    from kanjian.memory.api import Memory
+    from kanjian.tools.base import Tool
 
 __all__ = ["MemoryImageStore", "format_recall", "memory_search_tool", "record_turn"]
 
@@ -43,7 +43,7 @@ async def record_turn(
     memory: Memory, session: Session, finished: RunFinished, question: str, first_message: int
 ) -> None:
     """Store the turn that ``finished`` ended (only successful runs are remembered)."""
-    from memory.records import StoredImageRef
+    from kanjian.memory.records import StoredImageRef
 
     if finished.error or finished.answer is None:
         return
@@ -103,7 +103,7 @@ async def format_recall(
 
 def memory_search_tool(memory: Memory) -> Tool:
     """``memory_search(query, k)``: the model searches past conversations itself."""
-    from tools.base import Tool, ToolContext, ToolOutput
+    from kanjian.tools.base import Tool, ToolContext, ToolOutput
 
     async def run(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         query = str(args["query"])

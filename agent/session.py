@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError, InputError
-from agent.images import ImageRegistry, ImageStore
-from memory.images import atomic_write
+from kanjian.agent.errors import ConfigError, InputError
+from kanjian.agent.images import ImageRegistry, ImageStore
+from kanjian.memory.images import atomic_write
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
-    from vlm.types import ChatBackend
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = ["Session", "sessions_dir"]
 
@@ -37,7 +37,7 @@ FORMAT_VERSION = 1
 
 
 def sessions_dir() -> Path:
-    from agent.config import data_dir
+    from kanjian.agent.config import data_dir
 
     return data_dir() / "sessions"
 
@@ -167,7 +167,7 @@ def stored_form(message: BaseMessage) -> dict[str, Any]:
     """One LangChain message in stored form (see the module docstring)."""
     from langchain_core.messages import AIMessage, ToolMessage
 
-    from vlm.chat_model import assistant_text, split_observation
+    from kanjian.vlm.chat_model import assistant_text, split_observation
 
     if isinstance(message, AIMessage):
         return {"role": "assistant", "content": assistant_text(message)}

@@ -53,7 +53,7 @@ def _script(tasks: int) -> list[str]:
 
 
 def _echo_tool() -> Any:
-    from tools.base import Tool, ToolContext, ToolOutput
+    from kanjian.tools.base import Tool, ToolContext, ToolOutput
 
     async def echo(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         image = ctx.image(args["image"])
@@ -74,7 +74,7 @@ def _png() -> bytes:
 
 
 async def _agent_task(agent: Any, image: bytes) -> tuple[float, float]:
-    from agent.events import RunFinished
+    from kanjian.agent.events import RunFinished
 
     wall, cpu = time.perf_counter(), time.process_time()
     final = None
@@ -86,7 +86,7 @@ async def _agent_task(agent: Any, image: bytes) -> tuple[float, float]:
 
 
 async def _raw_replay(client: Any, bodies: list[dict[str, Any]]) -> tuple[float, float]:
-    from vlm.types import ChatRequest, SamplingParams
+    from kanjian.vlm.types import ChatRequest, SamplingParams
 
     wall, cpu = time.perf_counter(), time.process_time()
     for body in bodies:
@@ -107,7 +107,7 @@ class _Server:
         path = os.path.join(self.folder, "script.json")
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(script, fh, ensure_ascii=False)
-        command = [sys.executable, "-m", "vlm.fake_server", "--port", "0", "--script", path]
+        command = [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", "--script", path]
         command += ["--latency", str(latency)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -123,8 +123,8 @@ Times = dict[str, list[tuple[float, float]]]
 
 async def _measure(tasks: int, latency: float) -> Times:
     """Per round: a 3-step task and a 1-step task, each followed by its raw replay."""
-    from agent.loop import Agent
-    from vlm.client import SGLangClient
+    from kanjian.agent.loop import Agent
+    from kanjian.vlm.client import SGLangClient
 
     image = _png()
     times: Times = {"agent3": [], "raw3": [], "agent1": [], "raw1": []}
@@ -197,7 +197,7 @@ def _floor_graph(chunks: int, latency: float) -> Any:
     from langchain_core.outputs import ChatGenerationChunk, ChatResult
     from langgraph.config import get_stream_writer
 
-    from agent.loop import _lean_tool_class
+    from kanjian.agent.loop import _lean_tool_class
 
     class Instant(BaseChatModel):
         @property

@@ -6,7 +6,7 @@ unlimited parallelism. So with ``-c C`` tasks in flight the ideal is ``C / laten
 second; whatever the batch falls short of it is kanjian's own cost (image loading and
 encoding, the agent graph, JSON, the progress display, writing lines).
 
-``-c`` bounds the requests in flight and the batch paces its tasks (:mod:`vlm.pacing`): a
+``-c`` bounds the requests in flight and the batch paces its tasks (:mod:`kanjian.vlm.pacing`): a
 few more tasks than ``-c`` prepare their requests, one at a time, while the server works.
 
 The batch runs in this process through the very function the CLI calls
@@ -50,7 +50,7 @@ class _Server:
     def __init__(self, folder: Path, latency: float) -> None:
         script = folder / "script.json"
         script.write_text(json.dumps([ANSWER], ensure_ascii=False), encoding="utf-8")
-        command = [sys.executable, "-m", "vlm.fake_server", "--port", "0"]
+        command = [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0"]
         command += ["--script", str(script), "--latency", str(latency)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -119,7 +119,7 @@ def _cpu_seconds() -> float:
 async def _run_one(
     tasks: Path, url: str, concurrency: int, processes: int | None
 ) -> tuple[float, int, str]:
-    from tui.commands.batch_cmd import BatchOptions, execute
+    from kanjian.tui.commands.batch_cmd import BatchOptions, execute
 
     options = BatchOptions(
         tasks_file=tasks,

@@ -10,7 +10,7 @@ Runs are interleaved (A B, B A, ...) so drift in machine load falls on both equa
 
 Prints per-request times and the ratio client / raw (goal: at most 1.05). Then the same
 two, but SGLangClient with its own pool (httpx over the aiohttp transport of
-:mod:`vlm.transport`) against raw httpx on its native transport: what a user gets by
+:mod:`kanjian.vlm.transport`) against raw httpx on its native transport: what a user gets by
 default. A last part sends bursts of 500 requests at once to a server with 200 ms latency
 (a batch's shape): SGLangClient's own pool against raw httpx on one pool, in client CPU per
 request.
@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from vlm.client import CHAT_PATH, SGLangClient, build_body, encode_body
-from vlm.types import ChatRequest, SamplingParams
+from kanjian.vlm.client import CHAT_PATH, SGLangClient, build_body, encode_body
+from kanjian.vlm.types import ChatRequest, SamplingParams
 
 Call = Callable[[], Awaitable[Any]]
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -46,7 +46,7 @@ REQUEST = ChatRequest(
 
 def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vlm.fake_server", "--port", "0", *args],
+        [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
     )

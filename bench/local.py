@@ -42,8 +42,8 @@ def _data_url(width: int, height: int) -> str:
 def _baseline(local: Any, data_url: str) -> tuple[float, int]:
     import torch
 
-    from vlm.images import load_image
-    from vlm.wire import decode_data_url
+    from kanjian.vlm.images import load_image
+    from kanjian.vlm.wire import decode_data_url
 
     start = time.perf_counter()
     image = load_image(decode_data_url(data_url)).image
@@ -59,7 +59,7 @@ def _baseline(local: Any, data_url: str) -> tuple[float, int]:
 
 
 async def _kanjian(backend: Any, data_url: str) -> tuple[float, int]:
-    from vlm.types import ChatRequest, SamplingParams, UsageReport, image_part, text_part
+    from kanjian.vlm.types import ChatRequest, SamplingParams, UsageReport, image_part, text_part
 
     request = ChatRequest(
         [{"role": "user", "content": [image_part(data_url), text_part(QUESTION)]}],
@@ -74,7 +74,7 @@ async def _kanjian(backend: Any, data_url: str) -> tuple[float, int]:
 
 
 async def _run(checkpoint: Path) -> None:
-    from vlm.local import LocalBackend
+    from kanjian.vlm.local import LocalBackend
 
     backend = LocalBackend(checkpoint, device="cpu")
     data_url = _data_url(1344, 896)
@@ -108,7 +108,7 @@ def _report(base: list[tuple[float, int]], ours: list[tuple[float, int]]) -> Non
 
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from vlm.local_tiny import build_tiny_internvl
+    from kanjian.vlm.local_tiny import build_tiny_internvl
 
     with tempfile.TemporaryDirectory(prefix="kanjian-bench-local-") as tmp:
         checkpoint = build_tiny_internvl(Path(tmp) / "tiny-internvl")

@@ -32,11 +32,11 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
-from memory.core import MemoryCore
-from memory.embedders import HashEmbedder
-from memory.lexical import query_terms
-from memory.records import SearchMode
-from memory.store import Filters, Store
+from kanjian.memory.core import MemoryCore
+from kanjian.memory.embedders import HashEmbedder
+from kanjian.memory.lexical import query_terms
+from kanjian.memory.records import SearchMode
+from kanjian.memory.store import Filters, Store
 
 EN = [
     "receipt",
@@ -121,7 +121,7 @@ FTS5_QUERIES = 50
 def vocabulary() -> tuple[list[str], list[str]]:
     """English and Chinese words, most frequent first (their rank sets their Zipf weight)."""
     from bench.recall_set import CONVERSATIONS
-    from memory import bilingual
+    from kanjian.memory import bilingual
 
     text = " ".join(f"{c.question} {c.answer} {c.ocr}" for c in CONVERSATIONS)
     zh = [w for w in bilingual._segments(text, search=False) if bilingual.has_cjk(w)]
@@ -137,7 +137,7 @@ def _common_chinese(limit: int) -> list[str]:
     """jieba's most frequent multi-character words that CC-CEDICT has an entry for."""
     from importlib.util import find_spec
 
-    from memory import bilingual
+    from kanjian.memory import bilingual
 
     spec = find_spec("jieba")
     assert spec is not None and spec.origin is not None

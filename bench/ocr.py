@@ -97,7 +97,7 @@ class Tally:
 
 
 def _kanjian() -> Reader:
-    from tools.ocr import run_ocr
+    from kanjian.tools.ocr import run_ocr
 
     return lambda image: run_ocr(image).text
 

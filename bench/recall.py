@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from bench.recall_set import CONVERSATIONS, QUERIES
-from memory.core import MemoryCore
-from memory.store import Filters
+from kanjian.memory.core import MemoryCore
+from kanjian.memory.store import Filters
 
 K = 5
 MODES = ("vector", "lexical", "hybrid")

@@ -110,7 +110,7 @@ def fake_server(answer: str, token_delay: float) -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "vlm.fake_server",
+                "kanjian.vlm.fake_server",
                 "--script",
                 str(script),
                 "--token-delay",

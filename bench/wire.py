@@ -106,9 +106,9 @@ def turned_copy(path: Path, out: Path) -> None:
 def bench_wire(reps: int) -> None:
     from PIL import Image
 
-    from vlm.images import load_image
-    from vlm.tiling import image_tokens
-    from vlm.wire import clear_wire_cache, decode_data_url, prepare_for_wire
+    from kanjian.vlm.images import load_image
+    from kanjian.vlm.tiling import image_tokens
+    from kanjian.vlm.wire import clear_wire_cache, decode_data_url, prepare_for_wire
 
     with tempfile.TemporaryDirectory() as tmp:
         path, turned = Path(tmp) / "phone.jpg", Path(tmp) / "turned.jpg"
@@ -200,8 +200,8 @@ def tiling_check(step: int) -> None:
     """tile_grids vs the transcribed reference on every (w, h) in 1..8192 with this step."""
     import numpy as np
 
+    from kanjian.vlm.tiling import tile_grids
     from tests.images import reference_internvl as ref
-    from vlm.tiling import tile_grids
 
     sides = np.unique(np.concatenate([np.arange(1, 8193, step), np.arange(1, 129), [8192]]))
     widths, heights = (a.ravel() for a in np.meshgrid(sides, sides))

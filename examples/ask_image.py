@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agent.api import Kanjian
+from kanjian import Kanjian
 
 
 async def main(image: str, question: str) -> int:

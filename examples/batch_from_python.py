@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from agent.api import Kanjian
+from kanjian import Kanjian
 
 CONCURRENCY = 8
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agent.api import Kanjian
-from tools import ToolContext, tool
+from kanjian import Kanjian
+from kanjian.tools import ToolContext, tool
 
 
 @tool

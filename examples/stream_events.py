@@ -2,7 +2,7 @@
 
     KANJIAN_URL=http://127.0.0.1:30000 python examples/stream_events.py chart.png
 
-Every run is a stream of typed events (``agent.events``): images entering the conversation,
+Every run is a stream of typed events (``kanjian.agent.events``): images entering the conversation,
 steps, the model's thought, tool calls and results, the answer as it is generated, and a
 final ``RunFinished`` record. The second question passes ``session=`` to continue: the image
 is still ``image_1`` for the model, without sending it again.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agent.api import Kanjian
-from agent.events import (
+from kanjian import Kanjian
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     Event,

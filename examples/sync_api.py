@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from agent.api import Kanjian
-from agent.events import AnswerDelta, RunFinished
+from kanjian import Kanjian
+from kanjian.agent.events import AnswerDelta, RunFinished
 
 
 def main(image: str) -> int:

@@ -1,9 +1,9 @@
 """What kanjian remembers: conversations, their images, and recall across languages.
 
-SQLite (WAL) is the source of truth (:mod:`memory.store`), images are stored once by
-sha256 (:mod:`memory.images`), a chromadb collection per embedder is the vector index
-(:mod:`memory.index`), and retrieval fuses vector and bilingual lexical rankings
-(:mod:`memory.retrieval`, :mod:`memory.bilingual`). Callers use :class:`memory.api.Memory`.
+SQLite (WAL) is the source of truth (:mod:`kanjian.memory.store`), images are stored once by
+sha256 (:mod:`kanjian.memory.images`), a chromadb collection per embedder is the vector index
+(:mod:`kanjian.memory.index`), and retrieval fuses vector and bilingual lexical rankings
+(:mod:`kanjian.memory.retrieval`, :mod:`kanjian.memory.bilingual`). Callers use :class:`memory.api.Memory`.
 Nothing heavy is imported here.
 """
 

@@ -3,7 +3,7 @@
 Every method is async and runs the synchronous engine (:class:`memory.core.MemoryCore`)
 in a worker thread, so SQLite, chromadb and the embedder never block the event loop or
 the TUI. ``Memory.open(settings)`` builds one from ``Settings.memory``; ``Memory.at(path)``
-from a folder, for tests and scripts. ``memory.core`` is the sync twin for scripts.
+from a folder, for tests and scripts. ``kanjian.memory.core`` is the sync twin for scripts.
 """
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from memory.core import MemoryCore
-from memory.embedders import Embedder, make_embedder
-from memory.records import Hit, ImageRecord, SearchMode, SessionRecord, StoredImageRef, TurnRecord
-from memory.store import Filters
+from kanjian.memory.core import MemoryCore
+from kanjian.memory.embedders import Embedder, make_embedder
+from kanjian.memory.records import (
+    Hit,
+    ImageRecord,
+    SearchMode,
+    SessionRecord,
+    StoredImageRef,
+    TurnRecord,
+)
+from kanjian.memory.store import Filters
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from kanjian.agent.config import Settings
 
 __all__ = ["Memory"]
 
@@ -141,6 +148,6 @@ class Memory:
         self, session_id: str | None, fmt: Literal["md", "json"], dest: Path
     ) -> list[Path]:
         """Write one session (or all) to ``dest`` with their images; returns the files."""
-        from memory.export import export_sessions
+        from kanjian.memory.export import export_sessions
 
         return await asyncio.to_thread(export_sessions, self.core, session_id, fmt, Path(dest))

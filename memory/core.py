@@ -14,13 +14,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from memory.embedders import Embedder, make_embedder
-from memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
-from memory.images import ImageFiles
-from memory.index import VectorIndex, connect
-from memory.records import Hit, ImageRecord, SearchMode, SessionRecord, StoredImageRef, TurnRecord
-from memory.retrieval import estimate_tokens, fuse, truncate_to_tokens
-from memory.store import Filters, Store
+from kanjian.memory.embedders import Embedder, make_embedder
+from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
+from kanjian.memory.images import ImageFiles
+from kanjian.memory.index import VectorIndex, connect
+from kanjian.memory.records import (
+    Hit,
+    ImageRecord,
+    SearchMode,
+    SessionRecord,
+    StoredImageRef,
+    TurnRecord,
+)
+from kanjian.memory.retrieval import estimate_tokens, fuse, truncate_to_tokens
+from kanjian.memory.store import Filters, Store
 
 __all__ = ["MemoryCore"]
 

@@ -18,8 +18,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from memory import bilingual
-from memory.errors import EmbedderError, MemoryInputError
+from kanjian.memory import bilingual
+from kanjian.memory.errors import EmbedderError, MemoryInputError
 
 __all__ = [
     "Embedder",

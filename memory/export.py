@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from memory.errors import MemoryInputError, StorageError
-from memory.images import atomic_write
-from memory.records import SessionRecord, TurnRecord, iso
+from kanjian.memory.errors import MemoryInputError, StorageError
+from kanjian.memory.images import atomic_write
+from kanjian.memory.records import SessionRecord, TurnRecord, iso
 
 if TYPE_CHECKING:
-    from memory.core import MemoryCore
+    from kanjian.memory.core import MemoryCore
 
 __all__ = ["export_sessions", "session_json", "session_markdown"]
 

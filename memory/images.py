@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memory.errors import MemoryInputError, StorageError
+from kanjian.memory.errors import MemoryInputError, StorageError
 
 if TYPE_CHECKING:  # PIL is imported lazily
     from PIL.Image import Image as PILImage

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from memory.embedders import Embedder, embed_input
-from memory.errors import IndexUnavailable, MemoryInputError
-from memory.records import TurnRecord
-from memory.store import Filters
+from kanjian.memory.embedders import Embedder, embed_input
+from kanjian.memory.errors import IndexUnavailable, MemoryInputError
+from kanjian.memory.records import TurnRecord
+from kanjian.memory.store import Filters
 
 __all__ = ["VectorIndex", "collection_name", "connect", "turn_document"]
 

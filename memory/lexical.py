@@ -33,7 +33,7 @@ from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memory import bilingual
+from kanjian.memory import bilingual
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import numpy
     import numpy.typing as npt
 
-    from memory.store import Filters
+    from kanjian.memory.store import Filters
 
     Bools: TypeAlias = npt.NDArray[numpy.bool_]
     Int32s: TypeAlias = npt.NDArray[numpy.int32]

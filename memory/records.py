@@ -1,7 +1,7 @@
 """The records memory hands out: sessions, turns, images and search hits.
 
 Plain frozen dataclasses (in the spirit of simonw/llm's records): SQLite rows go in, these
-come out, and nothing outside :mod:`memory.store` sees a row. Times are Unix seconds
+come out, and nothing outside :mod:`kanjian.memory.store` sees a row. Times are Unix seconds
 (float, UTC); :func:`iso` renders them for JSON and Markdown.
 """
 

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memory import bilingual
-from memory.errors import MemoryInputError, SessionNotFound, StorageError
-from memory.images import ImageInfo
-from memory.lexical import SAVE_AFTER, LexicalIndex, TermBatch, query_terms
-from memory.migrations import migrate
-from memory.records import SessionRecord, StoredImageRef, TurnRecord
+from kanjian.memory import bilingual
+from kanjian.memory.errors import MemoryInputError, SessionNotFound, StorageError
+from kanjian.memory.images import ImageInfo
+from kanjian.memory.lexical import SAVE_AFTER, LexicalIndex, TermBatch, query_terms
+from kanjian.memory.migrations import migrate
+from kanjian.memory.records import SessionRecord, StoredImageRef, TurnRecord
 
 __all__ = ["Filters", "Store"]
 

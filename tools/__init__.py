@@ -3,7 +3,7 @@
 The names a plugin author needs are importable from here (loaded lazily, so importing
 ``tools`` stays cheap)::
 
-    from tools import ToolContext, ToolOutput, tool
+    from kanjian.tools import ToolContext, ToolOutput, tool
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
-    from tools.decorator import tool
-    from tools.errors import ToolFailed, ToolInputError
-    from tools.registry import ToolRegistry
+    from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
+    from kanjian.tools.decorator import tool
+    from kanjian.tools.errors import ToolFailed, ToolInputError
+    from kanjian.tools.registry import ToolRegistry
 
 __all__ = [
     "DerivedImage",
@@ -29,14 +29,14 @@ __all__ = [
 ]
 
 _WHERE = {
-    "DerivedImage": "tools.base",
-    "Tool": "tools.base",
-    "ToolContext": "tools.base",
-    "ToolOutput": "tools.base",
-    "ToolFailed": "tools.errors",
-    "ToolInputError": "tools.errors",
-    "ToolRegistry": "tools.registry",
-    "tool": "tools.decorator",
+    "DerivedImage": "kanjian.tools.base",
+    "Tool": "kanjian.tools.base",
+    "ToolContext": "kanjian.tools.base",
+    "ToolOutput": "kanjian.tools.base",
+    "ToolFailed": "kanjian.tools.errors",
+    "ToolInputError": "kanjian.tools.errors",
+    "ToolRegistry": "kanjian.tools.registry",
+    "tool": "kanjian.tools.decorator",
 }
 
 

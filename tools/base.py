@@ -1,7 +1,7 @@
 """What a tool is, to the agent: a name, a one-line purpose, a JSON schema and a coroutine.
 
 Built-ins and plugins are both :class:`Tool` instances (plugins usually make them with the
-``@tool`` decorator in :mod:`tools.decorator`). A tool receives its validated arguments and a
+``@tool`` decorator in :mod:`kanjian.tools.decorator`). A tool receives its validated arguments and a
 :class:`ToolContext`, through which it reads images by id (``image_1``...) and may ask the
 model (grounding does). It returns a :class:`ToolOutput`: text for the model, JSON data for
 people and scripts, and any new images it made (overlays, crops), which the agent registers
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from vlm.types import ChatBackend
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = ["DerivedImage", "Tool", "ToolContext", "ToolOutput"]
 

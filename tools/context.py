@@ -16,14 +16,14 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from tools.base import DerivedImage
-from tools.errors import ToolInputError
+from kanjian.tools.base import DerivedImage
+from kanjian.tools.errors import ToolInputError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from vlm.images import LoadedImage
-    from vlm.types import ChatBackend
+    from kanjian.vlm.images import LoadedImage
+    from kanjian.vlm.types import ChatBackend
 
 __all__ = ["SimpleToolContext"]
 
@@ -49,7 +49,7 @@ class SimpleToolContext:
             self._put(image_id, image)
 
     def _put(self, image_id: str, image: Image | LoadedImage) -> None:
-        from vlm.images import LoadedImage
+        from kanjian.vlm.images import LoadedImage
 
         if isinstance(image, LoadedImage):
             self._loaded[image_id] = image
@@ -79,8 +79,8 @@ class SimpleToolContext:
         return self._urls[image_id]
 
     def _wire(self, image_id: str) -> str:
-        from vlm.images import load_image
-        from vlm.wire import prepare_for_wire
+        from kanjian.vlm.images import load_image
+        from kanjian.vlm.wire import prepare_for_wire
 
         loaded = self._loaded.get(image_id)
         if loaded is None:

@@ -40,9 +40,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.errors import PydanticSchemaGenerationError, PydanticUserError
 from pydantic.fields import FieldInfo
 
-from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
-from tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
-from vlm.errors import VLMError
+from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
+from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
+from kanjian.vlm.errors import VLMError
 
 __all__ = ["FunctionTool", "make_tool", "parse_docstring", "strip_titles", "tool", "validate_name"]
 

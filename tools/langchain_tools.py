@@ -16,8 +16,8 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
-from tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
+from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
+from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
 
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
@@ -58,7 +58,7 @@ def _schema(lc_tool: BaseTool) -> dict[str, Any]:
             f"LangChain tool {lc_tool.name!r} has no usable argument schema ({exc}); give it "
             "an args_schema."
         ) from exc
-    from tools.decorator import strip_titles
+    from kanjian.tools.decorator import strip_titles
 
     schema: dict[str, Any] = {"type": "object", "properties": {}} | strip_titles(parameters)
     return schema

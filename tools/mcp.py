@@ -28,11 +28,11 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import PluginLoadError
+from kanjian.tools.errors import PluginLoadError
 
 if TYPE_CHECKING:
-    from agent.config import McpServer
-    from tools.registry import ToolRegistry
+    from kanjian.agent.config import McpServer
+    from kanjian.tools.registry import ToolRegistry
 
 __all__ = ["BASE_ENV", "connection_for", "load_mcp_tools", "minimal_env"]
 
@@ -83,7 +83,7 @@ def connection_for(name: str, server: McpServer) -> dict[str, Any]:
 
 def load_mcp_tools(name: str, server: McpServer, registry: ToolRegistry) -> None:
     """List the server's tools and add them to ``registry`` (runs its own event loop)."""
-    from tools.langchain_tools import from_langchain
+    from kanjian.tools.langchain_tools import from_langchain
 
     connection = connection_for(name, server)
     lc_tools = asyncio.run(_list_tools(name, connection))

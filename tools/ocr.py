@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools.errors import ToolFailed, ToolInputError
+from kanjian.tools.errors import ToolFailed, ToolInputError
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -4,13 +4,13 @@
 fills one from every source, in this order:
 
 1. entry points in the ``kanjian.tools`` group. The built-ins are one of them
-   (``builtin = "tools.builtin:register"``), so they load exactly the way a third-party
+   (``builtin = "kanjian.tools.builtin:register"``), so they load exactly the way a third-party
    plugin does. An entry point names a ``register(registry)`` hook, a Tool, a list of tools,
    or a module whose module-level tools are taken.
 2. plugin files: ``settings.plugin_dir/*.py`` (default ``$KANJIAN_HOME/plugins``), each
    imported on its own; a file's ``register(registry)`` hook if it has one, else its
    module-level ``@tool`` functions (and LangChain tools).
-3. MCP servers from ``[tools.mcp.<name>]`` in the config (:mod:`tools.mcp`).
+3. MCP servers from ``[tools.mcp.<name>]`` in the config (:mod:`kanjian.tools.mcp`).
 
 Then ``settings.tools.disabled`` (names or glob patterns) is applied.
 
@@ -21,7 +21,7 @@ half-way adds nothing.
 
 Tool results are data, never instructions: nothing a tool returns can approve a side-effect
 tool or change what the agent may do (approval comes only from the user; see
-:mod:`tools.wrappers`).
+:mod:`kanjian.tools.wrappers`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tools.base import Tool
-from tools.errors import ToolDefinitionError, ToolError, ToolInputError
+from kanjian.tools.base import Tool
+from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolInputError
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from kanjian.agent.config import Settings
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "kanjian.tools"
-BUILTIN_HOOK = "tools.builtin:register"
+BUILTIN_HOOK = "kanjian.tools.builtin:register"
 # Seconds a plugin may take to import and register before it is reported and skipped.
 DEFAULT_LOAD_TIMEOUT = 20.0
 
@@ -139,7 +139,7 @@ def _matches(name: str, patterns: list[str]) -> bool:
 
 
 def _check_tool(tool: Tool) -> None:
-    from tools.decorator import validate_name
+    from kanjian.tools.decorator import validate_name
 
     validate_name(tool.name)
     if not tool.description.strip():
@@ -160,11 +160,11 @@ def coerce_tools(item: Any) -> list[Tool]:
     if isinstance(item, (list, tuple)):
         return [tool for element in item for tool in coerce_tools(element)]
     if _is_langchain_tool(item):
-        from tools.langchain_tools import from_langchain
+        from kanjian.tools.langchain_tools import from_langchain
 
         return [from_langchain(item)]
     if callable(item) and not isinstance(item, type):
-        from tools.decorator import make_tool
+        from kanjian.tools.decorator import make_tool
 
         return [make_tool(item)]
     raise ToolDefinitionError(
@@ -230,7 +230,7 @@ class _Loader:
                 self._load(source, functools.partial(_load_plugin_file, path))
 
     def load_mcp(self, settings: Settings) -> None:
-        from tools.mcp import load_mcp_tools
+        from kanjian.tools.mcp import load_mcp_tools
 
         for name, server in settings.tools.mcp.items():
             source = f"mcp server {name}"

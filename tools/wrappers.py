@@ -16,8 +16,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from tools.base import Tool, ToolContext, ToolOutput
-from tools.errors import ApprovalDenied, ToolTimeout
+from kanjian.tools.base import Tool, ToolContext, ToolOutput
+from kanjian.tools.errors import ApprovalDenied, ToolTimeout
 
 __all__ = [
     "Approver",

@@ -5,7 +5,7 @@ a question starts a ``turn`` worker that walks the agent's event stream and hand
 to the :class:`~tui.widgets.transcript.Transcript`; Esc cancels that worker, which closes
 the agent's run. A ``health`` worker polls the server every few seconds and drives the
 banner, so a server that goes away (or was never there) never takes the conversation with
-it. Slash commands and the command palette share one table (:mod:`tui.slash_commands`).
+it. Slash commands and the command palette share one table (:mod:`kanjian.tui.slash_commands`).
 
 Start-up is ordered for the first paint: the first screen needs Textual and this package's
 widgets only. After it is on the terminal, ``start_services`` loads the settings (when
@@ -30,19 +30,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 
-from tui.chat_controller import ChatServices, no_server_banner
-from tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
-from tui.widgets.banner import Banner
-from tui.widgets.graphics import prepare_graphics
-from tui.widgets.prompt import AttachmentBar, PromptInput
-from tui.widgets.sidebar import SessionSidebar
-from tui.widgets.status import ChatFooter, StatusBar
-from tui.widgets.transcript import Transcript
+from kanjian.tui.chat_controller import ChatServices, no_server_banner
+from kanjian.tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
+from kanjian.tui.widgets.banner import Banner
+from kanjian.tui.widgets.graphics import prepare_graphics
+from kanjian.tui.widgets.prompt import AttachmentBar, PromptInput
+from kanjian.tui.widgets.sidebar import SessionSidebar
+from kanjian.tui.widgets.status import ChatFooter, StatusBar
+from kanjian.tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
     from textual.command import Provider
 
-    from agent.events import ApprovalRequest, Event, UsageEvent
+    from kanjian.agent.events import ApprovalRequest, Event, UsageEvent
 
 __all__ = ["KanjianApp"]
 
@@ -54,7 +54,7 @@ SETTLE_S = 0.1
 
 def _slash_provider() -> type[Provider]:
     # Loaded when the palette first opens, not before the first paint.
-    from tui.widgets.palette import SlashCommandProvider
+    from kanjian.tui.widgets.palette import SlashCommandProvider
 
     return SlashCommandProvider
 
@@ -218,10 +218,10 @@ class KanjianApp(App[None]):
         """
         import importlib
 
-        from tui.widgets.graphics import image_widget_class
+        from kanjian.tui.widgets.graphics import image_widget_class
 
         image_widget_class(self.renderer)
-        for name in ("agent.loop", "vlm.client"):
+        for name in ("kanjian.agent.loop", "kanjian.vlm.client"):
             # A part not installed shows its own error when first used.
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
@@ -279,7 +279,7 @@ class KanjianApp(App[None]):
 
     async def ask_approval(self, request: ApprovalRequest) -> bool:
         """The agent's approver: the dialog's answer (Esc and closing it mean no)."""
-        from tui.screens.approval import ApprovalScreen
+        from kanjian.tui.screens.approval import ApprovalScreen
 
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
@@ -292,7 +292,7 @@ class KanjianApp(App[None]):
 
     async def show_event(self, event: Event) -> None:
         """Put one agent event on the screen."""
-        from agent import events as ev
+        from kanjian.agent import events as ev
 
         transcript = self.transcript
         if isinstance(event, ev.ImageAdded):
@@ -523,7 +523,7 @@ class KanjianApp(App[None]):
         # This worker is in the "turn" group: reset without cancelling the group (itself).
         await self._reset_conversation()
         self.session_id = session_id
-        from agent.events import ImageAdded
+        from kanjian.agent.events import ImageAdded
 
         for turn in turns:
             await self.transcript.add_user(turn.question, list(turn.images))
@@ -537,7 +537,7 @@ class KanjianApp(App[None]):
     async def action_cancel(self) -> None:
         if not self.busy:
             return
-        from tui.screens.approval import ApprovalScreen
+        from kanjian.tui.screens.approval import ApprovalScreen
 
         if isinstance(self.screen, ApprovalScreen):
             self.screen.dismiss(False)
@@ -586,8 +586,7 @@ class KanjianApp(App[None]):
 
 def _describe(exc: BaseException) -> str:
     """One sentence for an error inside the transcript: ours as is, others with their type."""
-    module = type(exc).__module__.split(".")[0]
-    if module in {"vlm", "tools", "agent", "memory", "tui"}:
+    if type(exc).__module__.startswith("kanjian."):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

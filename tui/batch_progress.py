@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from agent.batch import BatchSummary
+    from kanjian.agent.batch import BatchSummary
 
 __all__ = [
     "BarProgress",

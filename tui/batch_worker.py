@@ -11,7 +11,7 @@ least busy worker (:meth:`WorkerPool.run_task`), so order, progress, resume and 
 are exactly those of one process. Tasks are fed on demand, never sharded up front, so a slow
 worker does not hold the tail. Each worker has its share of ``-c`` requests in flight and
 runs :func:`agent.batch.prepared_ahead` tasks more, which prepare their requests meanwhile
-(see :mod:`vlm.pacing`, which paces the worker's tasks); so a finished request is replaced
+(see :mod:`kanjian.vlm.pacing`, which paces the worker's tasks); so a finished request is replaced
 at once, never after a round trip through the parent (result line out, the parent's write
 and dispatch, task line in).
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:
-    from agent.batch import BatchTask
+    from kanjian.agent.batch import BatchTask
 
 __all__ = [
     "WorkerConfig",
@@ -121,7 +121,7 @@ class _Worker:
 
     @property
     def has_room(self) -> bool:
-        from agent.batch import prepared_ahead
+        from kanjian.agent.batch import prepared_ahead
 
         return len(self.outstanding) < self.capacity + prepared_ahead(self.capacity)
 
@@ -198,7 +198,7 @@ class WorkerPool:
     @property
     def slots(self) -> int:
         """Tasks to keep handed out: each worker's requests in flight and tasks ahead."""
-        from agent.batch import prepared_ahead
+        from kanjian.agent.batch import prepared_ahead
 
         return sum(c + prepared_ahead(c) for c in self._capacities)
 
@@ -240,7 +240,7 @@ class WorkerPool:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tui.batch_worker",
+            "kanjian.tui.batch_worker",
             config.to_json(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -289,10 +289,10 @@ def main() -> None:
 
 
 async def _serve(config: WorkerConfig, out: BinaryIO) -> None:
-    from agent.api import Kanjian
-    from agent.config import load_settings
-    from tui.commands.batch_cmd import prepare_agent
-    from tui.runner import error_exit_code
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.commands.batch_cmd import prepare_agent
+    from kanjian.tui.runner import error_exit_code
 
     try:
         settings = load_settings(config.settings)
@@ -321,9 +321,9 @@ def _freeze_heap() -> None:
 
 
 async def _answer_all(kanjian: Any, config: WorkerConfig, out: BinaryIO) -> None:
-    from agent.batch import BatchTask, run_one
-    from tui.commands.batch_cmd import task_runner
-    from vlm.pacing import Admission
+    from kanjian.agent.batch import BatchTask, run_one
+    from kanjian.tui.commands.batch_cmd import task_runner
+    from kanjian.vlm.pacing import Admission
 
     run_task = task_runner(kanjian)
     running: set[asyncio.Task[None]] = set()

@@ -3,7 +3,7 @@
 The app never talks HTTP and never builds an agent itself: it holds one :class:`ChatServices`
 and calls it. A run is an :class:`EventSource` — an async callable that takes the question,
 the attached image paths, the session id and an approver, and yields the agent's typed events
-(:mod:`agent.events`). The real source is an adapter over ``Agent.run``; tests pass a scripted
+(:mod:`kanjian.agent.events`). The real source is an adapter over ``Agent.run``; tests pass a scripted
 one. Everything heavy (the agent, LangChain, OCR, SymPy, chromadb) is imported inside the
 methods, on first use, so that the first screen paints before any of it loads.
 """
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
-    from agent.api import Kanjian
-    from agent.config import Settings
-    from agent.events import ApprovalRequest, Event
-    from agent.session import Session
-    from memory.api import Memory
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.config import Settings
+    from kanjian.agent.events import ApprovalRequest, Event
+    from kanjian.agent.session import Session
+    from kanjian.memory.api import Memory
 
 __all__ = [
     "Approver",
@@ -160,7 +160,13 @@ class ChatServices:
 
         self.settings  # noqa: B018  (loads them)
 
-        for name in ("agent.backends", "vlm.client", "agent.api", "memory.api", "memory.records"):
+        for name in (
+            "kanjian.agent.backends",
+            "kanjian.vlm.client",
+            "kanjian.agent.api",
+            "kanjian.memory.api",
+            "kanjian.memory.records",
+        ):
             # A part not installed reports itself when it is used.
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
@@ -168,7 +174,7 @@ class ChatServices:
     def _core(self) -> Kanjian:
         """The composition root (agent, tools, memory), made on first use."""
         if self._kanjian is None:
-            from agent.api import Kanjian
+            from kanjian.agent.api import Kanjian
 
             self._kanjian = Kanjian(self.settings, approve=self._approve)
         return self._kanjian
@@ -203,8 +209,8 @@ class ChatServices:
 
     async def health(self) -> Health:
         """Whether the model server answers ``/health``; never raises."""
-        from agent.backends import http_backend
-        from vlm.errors import VLMError
+        from kanjian.agent.backends import http_backend
+        from kanjian.vlm.errors import VLMError
 
         if self._health_client is None:
             self._health_client = http_backend(self.settings)
@@ -226,7 +232,7 @@ class ChatServices:
 
     async def ocr(self, path: str | Path) -> str:
         """The text of the image at ``path``, as Markdown, with RapidOCR (no model needed)."""
-        from tools.ocr import arun_ocr
+        from kanjian.tools.ocr import arun_ocr
 
         image = await asyncio.to_thread(_load_image, Path(path))
         result = await arun_ocr(image)
@@ -238,7 +244,7 @@ class ChatServices:
 
     async def math(self, expression: str) -> str:
         """SymPy's exact and numeric result for ``expression``, as Markdown."""
-        from tools.mathsolve import solve_math
+        from kanjian.tools.mathsolve import solve_math
 
         result = await asyncio.to_thread(solve_math, expression)
         out = f"`{result.input}` = `{result.result}`"
@@ -247,7 +253,7 @@ class ChatServices:
         return out
 
     async def tools(self) -> list[ToolInfo]:
-        from tools.registry import aload_tools
+        from kanjian.tools.registry import aload_tools
 
         registry, _problems = await aload_tools(self.settings, mcp=False)
         return [ToolInfo(t.name, t.description, t.side_effects) for t in registry.tools()]
@@ -265,7 +271,7 @@ class ChatServices:
         # The agent's own store: one chromadb client per data dir and process.
         memory = await self._core().memory()
         if memory is None:
-            from agent.errors import ConfigError
+            from kanjian.agent.errors import ConfigError
 
             raise ConfigError(
                 "Memory is off (memory.enabled = false); set it to true to search past conversations."
@@ -273,7 +279,7 @@ class ChatServices:
         return memory
 
     async def memory_search(self, query: str, k: int = 5) -> list[MemoryHit]:
-        from memory.records import iso
+        from kanjian.memory.records import iso
 
         memory = await self._get_memory()
         hits = await memory.search(query, k)
@@ -294,7 +300,7 @@ class ChatServices:
 
     async def sessions(self, query: str = "") -> list[SessionSummary]:
         """Past conversations, newest first; ``query`` matches titles and (lexically) turns."""
-        from memory.records import iso
+        from kanjian.memory.records import iso
 
         memory = await self._get_memory()
         records = await memory.list_sessions(limit=200)
@@ -321,7 +327,7 @@ class ChatServices:
 
     def image_tokens(self, width: int, height: int) -> int:
         """Context positions one image costs the model (SGLang's tiling rule)."""
-        from vlm.tiling import image_tokens
+        from kanjian.vlm.tiling import image_tokens
 
         return image_tokens(width, height, max_num=self.settings.vlm.max_num, rule="sglang")
 
@@ -330,7 +336,7 @@ def _load_image(path: Path) -> PILImage:
     """The image at ``path``, loaded; a clear sentence when it cannot be read."""
     from PIL import Image, UnidentifiedImageError
 
-    from tools.errors import ToolInputError
+    from kanjian.tools.errors import ToolInputError
 
     try:
         with Image.open(path.expanduser()) as img:

@@ -6,7 +6,7 @@ the plain forms of it here without importing typer, click or the other commands:
 ``--images`` (with ``--opt value``, ``--opt=value`` and ``-rVALUE``, in any order, ``--``
 ending the options) and returns None for anything else — ``--help``, an unknown option, a
 missing value — so typer handles those and prints its usual help or error. The typer
-command in :mod:`tui.commands.chat_cmd` calls the same :func:`launch`.
+command in :mod:`kanjian.tui.commands.chat_cmd` calls the same :func:`launch`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from agent.config import Settings
-    from tui.app import KanjianApp
+    from kanjian.agent.config import Settings
+    from kanjian.tui.app import KanjianApp
 
 __all__ = ["ChatArgs", "ChatLaunchError", "launch", "launch_or_exit", "parse_chat_args"]
 
@@ -123,8 +123,8 @@ def launch(args: ChatArgs) -> None:
 
 def build_app(args: ChatArgs) -> KanjianApp:
     """The app for ``args``; its settings (config file, env, flags) load after the first paint."""
-    from tui.app import KanjianApp
-    from tui.chat_controller import ChatServices
+    from kanjian.tui.app import KanjianApp
+    from kanjian.tui.chat_controller import ChatServices
 
     flags = {"vlm.url": args.url, "tui.theme": args.theme}
     return KanjianApp(
@@ -136,7 +136,7 @@ def build_app(args: ChatArgs) -> KanjianApp:
 
 
 def _load_settings(flags: dict[str, str | None]) -> Settings:
-    from agent.config import load_settings
+    from kanjian.agent.config import load_settings
 
     return load_settings(dict(flags))
 

@@ -1,12 +1,12 @@
 """The ``kanjian`` command line.
 
-Each command group lives in its own module under :mod:`tui.commands` and adds itself with a
+Each command group lives in its own module under :mod:`kanjian.tui.commands` and adds itself with a
 ``register(app)`` function. Those modules import only typer at import time; everything heavy
 (httpx, LangChain, RapidOCR, chromadb, torch) is imported inside the command bodies, so
 ``kanjian --help`` stays instant.
 
 ``kanjian chat`` starts without typer: :func:`main` hands its plain forms to
-:mod:`tui.chat_launch`, so the first screen is not kept waiting for typer, click and the
+:mod:`kanjian.tui.chat_launch`, so the first screen is not kept waiting for typer, click and the
 other command modules. The typer app (``tui.cli.app``) is built on first access.
 """
 
@@ -26,14 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["app", "build_app", "main"]
 
 COMMAND_MODULES = (
-    "tui.commands.chat_cmd",
-    "tui.commands.ask_cmd",
-    "tui.commands.batch_cmd",
-    "tui.commands.direct_cmd",
-    "tui.commands.tools_cmd",
-    "tui.commands.memory_cmd",
-    "tui.commands.doctor_cmd",
-    "tui.commands.serve_cmd",
+    "kanjian.tui.commands.chat_cmd",
+    "kanjian.tui.commands.ask_cmd",
+    "kanjian.tui.commands.batch_cmd",
+    "kanjian.tui.commands.direct_cmd",
+    "kanjian.tui.commands.tools_cmd",
+    "kanjian.tui.commands.memory_cmd",
+    "kanjian.tui.commands.doctor_cmd",
+    "kanjian.tui.commands.serve_cmd",
 )
 
 
@@ -76,7 +76,7 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["chat"]:
-        from tui.chat_launch import launch_or_exit, parse_chat_args
+        from kanjian.tui.chat_launch import launch_or_exit, parse_chat_args
 
         args = parse_chat_args(argv[1:])
         if args is not None:

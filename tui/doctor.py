@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from kanjian.agent.config import Settings
 
 __all__ = ["Check", "run_checks"]
 
@@ -45,8 +45,8 @@ async def run_checks(settings: Settings) -> list[Check]:
 
 
 async def _server_checks(settings: Settings) -> list[Check]:
-    from agent.backends import http_backend
-    from vlm.errors import VLMError
+    from kanjian.agent.backends import http_backend
+    from kanjian.vlm.errors import VLMError
 
     url = settings.vlm.url
     source = settings.sources.get("vlm.url", "default")
@@ -71,7 +71,7 @@ async def _server_checks(settings: Settings) -> list[Check]:
 
 
 def _local_backend_check(settings: Settings) -> Check:
-    from agent.backends import local_available, local_model_present
+    from kanjian.agent.backends import local_available, local_model_present
 
     name = settings.vlm.local_model
     if not local_available():

@@ -31,8 +31,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def error_exit_code(exc: BaseException) -> int | None:
     """The exit code of a kanjian error, or None when ``exc`` is not one of ours."""
     code = getattr(type(exc), "exit_code", None)
-    module = type(exc).__module__.split(".")[0]
-    if isinstance(code, int) and module in {"vlm", "tools", "agent", "memory", "tui"}:
+    if isinstance(code, int) and type(exc).__module__.startswith("kanjian."):
         return code
     return None
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from agent.errors import ConfigError, RunFailed
+from kanjian.agent.errors import ConfigError, RunFailed
 
 if TYPE_CHECKING:
-    from agent.config import Settings
+    from kanjian.agent.config import Settings
 
 __all__ = ["ModelServer", "launch_command", "preflight"]
 
@@ -100,8 +100,8 @@ class ModelServer:
         return "\n".join(self._tail)
 
     async def wait_healthy(self, settings: Settings, on_progress: Callable[[str], None]) -> None:
-        from agent.backends import http_backend
-        from vlm.errors import ServerError
+        from kanjian.agent.backends import http_backend
+        from kanjian.vlm.errors import ServerError
 
         async with http_backend(settings) as client:
             waiter = asyncio.ensure_future(

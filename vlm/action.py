@@ -28,7 +28,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
-from vlm.errors import ModelOutputError
+from kanjian.vlm.errors import ModelOutputError
 
 __all__ = [
     "Action",

@@ -1,8 +1,8 @@
-"""A LangChain chat model for InternVL that speaks the action protocol (:mod:`vlm.action`).
+"""A LangChain chat model for InternVL that speaks the action protocol (:mod:`kanjian.vlm.action`).
 
 InternVL 1.5 has no native tool calling, so :class:`InternVLChatModel` builds it on top of
 plain chat: ``bind_tools`` renders the tools into the system prompt (from the prompt data
-files in :mod:`vlm.prompts`) and into a json_schema union sent as ``response_format`` where
+files in :mod:`kanjian.vlm.prompts`) and into a json_schema union sent as ``response_format`` where
 the backend constrains decoding; each step's single JSON object becomes
 ``AIMessage.tool_calls`` or the answer. Output that does not parse gets ONE retry with the
 parse error as feedback. ``_astream`` streams the answer as it is generated.
@@ -45,8 +45,8 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from vlm import prompts
-from vlm.action import (
+from kanjian.vlm import prompts
+from kanjian.vlm.action import (
     Action,
     ActionParseError,
     AnswerAction,
@@ -57,8 +57,8 @@ from vlm.action import (
     dump_action,
     parse_action,
 )
-from vlm.errors import ModelOutputError, VLMError
-from vlm.types import (
+from kanjian.vlm.errors import ModelOutputError, VLMError
+from kanjian.vlm.types import (
     ChatBackend,
     ChatRequest,
     Finished,

@@ -6,7 +6,7 @@ streamed or not, ``/health`` with a bounded wait while the model loads, and ``/m
 :func:`build_body` is the only place a request body is made, so the conformance tests can
 check every body it makes against SGLang's own request schema.
 
-Failures reach callers only as :mod:`vlm.errors` exceptions, each one sentence naming the
+Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming the
 URL and the fix; httpx's exceptions are translated here and never leak. Connect errors,
 5xx and 503 are retried with exponential backoff; 4xx never is, and nothing is retried once
 a streamed answer has begun (the user has already seen part of it).
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from vlm.errors import (
+from kanjian.vlm.errors import (
     AuthError,
     BadRequestError,
     ConfigError,
@@ -38,9 +38,9 @@ from vlm.errors import (
     ServerTimeout,
     ServerUnreachable,
 )
-from vlm.pacing import request_slot
-from vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
-from vlm.types import (
+from kanjian.vlm.pacing import request_slot
+from kanjian.vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
+from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
     Finished,
@@ -470,7 +470,7 @@ class SGLangClient:
         )
 
     def _translate(self, exc: httpx.HTTPError, path: str) -> NoReturn:
-        """Raise the :mod:`vlm.errors` twin of an httpx error."""
+        """Raise the :mod:`kanjian.vlm.errors` twin of an httpx error."""
         url = self.base_url
         if isinstance(exc, httpx.ConnectTimeout):
             raise ServerTimeout(
@@ -508,7 +508,7 @@ async def _drain(payloads: AsyncIterator[str]) -> None:
 class _Pool:
     """The HTTP client: the caller's as is, or our own, made on first use.
 
-    Our own sends through aiohttp (:mod:`vlm.transport`): httpx's native transport costs
+    Our own sends through aiohttp (:mod:`kanjian.vlm.transport`): httpx's native transport costs
     several times the CPU per request, and httpcore scans its whole pool for every
     request, so hundreds of connections made a batch CPU-bound in the client.
     """
@@ -533,7 +533,7 @@ class _Pool:
 
 
 def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    from vlm.transport import AiohttpTransport
+    from kanjian.vlm.transport import AiohttpTransport
 
     # Batches run hundreds of requests at once: no cap on connections (the transport's).
     # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from vlm.errors import ImageError
+from kanjian.vlm.errors import ImageError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -224,7 +224,7 @@ def _wire_scale(image: Image.Image) -> int:
     picture decodes it then.
     """
     # Imported here: vlm.wire imports this module.
-    from vlm.wire import sends_original, wire_size
+    from kanjian.vlm.wire import sends_original, wire_size
 
     width, height = _upright_size(image)
     if (width, height) == image.size and sends_original(image.format or "", width, height):

@@ -5,7 +5,7 @@ does not know which one it talks to. It is the fallback where no SGLang server a
 but it needs nothing beyond ``pip install 'kanjian[local]'`` and a checkpoint.
 
 The model loads on the first request, once, in a worker thread (torch itself is imported only
-then: see :mod:`vlm.local_model`). Generation runs in a worker thread too; its text streams back
+then: see :mod:`kanjian.vlm.local_model`). Generation runs in a worker thread too; its text streams back
 to the event loop through an ``asyncio.Queue``. Stop strings are cut on that text stream, so the
 answer excludes them as OpenAI servers' do, and closing the stream (or cancelling the task
 reading it) sets a flag that ``generate`` checks after every token, so work stops promptly.
@@ -22,10 +22,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from vlm import local_constraints
-from vlm.errors import BackendError, ConfigError, VLMError
-from vlm.pacing import request_slot
-from vlm.types import (
+from kanjian.vlm import local_constraints
+from kanjian.vlm.errors import BackendError, ConfigError, VLMError
+from kanjian.vlm.pacing import request_slot
+from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
     Finished,
@@ -37,7 +37,7 @@ from vlm.types import (
 )
 
 if TYPE_CHECKING:
-    from vlm.local_model import LocalModel, Outcome
+    from kanjian.vlm.local_model import LocalModel, Outcome
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "LocalBackend", "StopScanner"]
 
@@ -46,7 +46,7 @@ DEFAULT_LOCAL_MODEL = "OpenGVLab/InternVL3-1B-hf"
 
 def _import_runtime() -> ModuleType:
     try:
-        return importlib.import_module("vlm.local_model")
+        return importlib.import_module("kanjian.vlm.local_model")
     except ImportError as exc:
         raise BackendError(
             f"The local backend needs torch and transformers, but importing them failed ({exc}); "

@@ -16,8 +16,8 @@ import threading
 import weakref
 from typing import Any
 
-from vlm.errors import BadRequestError
-from vlm.types import ChatRequest
+from kanjian.vlm.errors import BadRequestError
+from kanjian.vlm.types import ChatRequest
 
 __all__ = ["available", "logits_processors"]
 

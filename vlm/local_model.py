@@ -1,6 +1,6 @@
 """The heavy half of the local backend: torch and transformers live here, and only here.
 
-:mod:`vlm.local` imports this module lazily, on the first request, so ``kanjian --help`` never
+:mod:`kanjian.vlm.local` imports this module lazily, on the first request, so ``kanjian --help`` never
 pays for torch. Everything here is synchronous and runs in worker threads:
 
 * :func:`load_local_model` resolves the checkpoint (a Hugging Face id found in the local cache,
@@ -35,11 +35,11 @@ from transformers import (
     TextStreamer,
 )
 
-from vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
-from vlm.images import load_image
-from vlm.local_constraints import logits_processors
-from vlm.types import ChatRequest, Message, SamplingParams
-from vlm.wire import decode_data_url
+from kanjian.vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
+from kanjian.vlm.images import load_image
+from kanjian.vlm.local_constraints import logits_processors
+from kanjian.vlm.types import ChatRequest, Message, SamplingParams
+from kanjian.vlm.wire import decode_data_url
 
 __all__ = [
     "ImageOnlyInternVLProcessor",

@@ -7,7 +7,7 @@ its own, and with ``stream_options.include_usage`` one more chunk has ``choices:
 usage. A failure after the stream began arrives as ``data: {"error": {...}}`` (still followed
 by ``[DONE]``).
 
-:class:`StreamDecoder` turns those payloads into :mod:`vlm.types` stream events and raises
+:class:`StreamDecoder` turns those payloads into :mod:`kanjian.vlm.types` stream events and raises
 :class:`~vlm.errors.StreamError` for anything that breaks the contract. It knows nothing of
 HTTP, so the client and the tests drive it with plain strings; so does
 :func:`error_message`, which finds the message in an error body of any common shape.
@@ -19,8 +19,8 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from vlm.errors import StreamError
-from vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
+from kanjian.vlm.errors import StreamError
+from kanjian.vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
 
 __all__ = ["DONE", "StreamDecoder", "error_message", "excerpt", "parse_usage", "sse_data"]
 

@@ -8,7 +8,7 @@ for aiohttp (``/tmp`` measurements: 500 requests, 32 at a time, to a 200 ms serv
 pool sends through aiohttp, and everything above the transport stays httpx.
 
 aiohttp's failures are mapped to the httpx exceptions that mean the same, because
-:mod:`vlm.client` turns those into its one-sentence errors: a refused connect is a
+:mod:`kanjian.vlm.client` turns those into its one-sentence errors: a refused connect is a
 ``ConnectError`` (with the ``OSError`` kept as the cause), a connection the server dropped
 before answering or in the middle of a body a ``RemoteProtocolError``, a stalled read a
 ``ReadTimeout``. (The ``httpx-aiohttp`` package maps a dropped connection to a connect

@@ -2,8 +2,8 @@
 
 Messages are OpenAI-shaped dicts (``{"role": "user", "content": [...]}``) because that is
 the wire format SGLang takes; images inside them are ``image_url`` parts with data URLs
-made by :mod:`vlm.wire`. Both the HTTP client (:mod:`vlm.client`) and the in-process
-transformers backend (:mod:`vlm.local`) implement :class:`ChatBackend`, so the agent never
+made by :mod:`kanjian.vlm.wire`. Both the HTTP client (:mod:`kanjian.vlm.client`) and the in-process
+transformers backend (:mod:`kanjian.vlm.local`) implement :class:`ChatBackend`, so the agent never
 knows which one it is talking to.
 """
 

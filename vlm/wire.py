@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes
 
-from vlm.errors import ImageError
-from vlm.images import LoadedImage
-from vlm.tiling import IMAGE_SIZE, SGLANG_MAX_NUM, TileRule, tile_grid
+from kanjian.vlm.errors import ImageError
+from kanjian.vlm.images import LoadedImage
+from kanjian.vlm.tiling import IMAGE_SIZE, SGLANG_MAX_NUM, TileRule, tile_grid
 
 if TYPE_CHECKING:
     from PIL import Image

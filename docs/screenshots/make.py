@@ -42,11 +42,11 @@ def receipt(path: Path) -> Path:
 
 
 async def main() -> None:
-    from agent.config import load_settings
-    from tui.app import KanjianApp
-    from tui.chat_controller import ChatServices
-    from tui.widgets.prompt import PromptInput
-    from vlm.fake_server import ScriptedServer
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.app import KanjianApp
+    from kanjian.tui.chat_controller import ChatServices
+    from kanjian.tui.widgets.prompt import PromptInput
+    from kanjian.vlm.fake_server import ScriptedServer
 
     home = Path(tempfile.mkdtemp(prefix="kanjian-shot-"))
     os.environ["KANJIAN_HOME"] = str(home)

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from vlm.client import SGLangClient
-from vlm.fake_server import ScriptedServer
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import ScriptedServer
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 
-from agent.events import Event
+from kanjian.agent.events import Event
 
 
 def png(width: int = 64, height: int = 48, colour: str = "red") -> bytes:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from xgrammar import Grammar
 from xgrammar.testing import _is_grammar_accept_string as accepts
 
-from vlm.action import (
+from kanjian.vlm.action import (
     ActionParseError,
     AnswerAction,
     AnswerStreamer,
@@ -65,7 +65,7 @@ NAMES = {t.name for t in TOOLS}
 
 @pytest.fixture(scope="module")
 def builtin_grammar() -> Grammar:
-    from tools.builtin import builtin_tools
+    from kanjian.tools.builtin import builtin_tools
 
     return Grammar.from_json_schema(json.dumps(action_schema(builtin_tools())))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agent.events import (
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     ApprovalRequest,
@@ -23,12 +23,12 @@ from agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
-from agent.loop import Agent
-from agent.session import Session
-from tools.base import DerivedImage, Tool, ToolContext, ToolOutput
-from tools.errors import ToolFailed
-from vlm.client import SGLangClient
-from vlm.fake_server import Reply, ScriptedServer
+from kanjian.agent.loop import Agent
+from kanjian.agent.session import Session
+from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
+from kanjian.tools.errors import ToolFailed
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import Reply, ScriptedServer
 
 from .helpers import answer, collect, png, texts, tool_call
 

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from agent.approval import always, ask_terminal, never, policy, remembering
-from agent.errors import ConfigError
-from agent.events import ApprovalRequest
+from kanjian.agent.approval import always, ask_terminal, never, policy, remembering
+from kanjian.agent.errors import ConfigError
+from kanjian.agent.events import ApprovalRequest
 
 REQUEST = ApprovalRequest(step=1, call_id="c1", tool="note", args={"text": "hi"})
 

@@ -8,10 +8,10 @@ from typing import Any
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import tool
 
-from vlm.chat_model import InternVLChatModel, render_messages, system_prompt, tool_infos
-from vlm.client import SGLangClient
-from vlm.fake_server import Reply, ScriptedServer
-from vlm.types import Usage
+from kanjian.vlm.chat_model import InternVLChatModel, render_messages, system_prompt, tool_infos
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import Reply, ScriptedServer
+from kanjian.vlm.types import Usage
 
 from .helpers import answer, texts, tool_call
 

@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from agent.events import AnswerDelta, ApprovalRequest, Thought
-from agent.loop import Agent, _lean_tool_class
-from tools.base import Tool, ToolContext, ToolOutput
-from vlm.chat_model import InternVLChatModel, StepDelta, StepDeltas
-from vlm.client import SGLangClient
-from vlm.fake_server import Reply, ScriptedServer
+from kanjian.agent.events import AnswerDelta, ApprovalRequest, Thought
+from kanjian.agent.loop import Agent, _lean_tool_class
+from kanjian.tools.base import Tool, ToolContext, ToolOutput
+from kanjian.vlm.chat_model import InternVLChatModel, StepDelta, StepDeltas
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import Reply, ScriptedServer
 
 from .helpers import answer, collect, png, tool_call
 

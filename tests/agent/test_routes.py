@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.events import Event, ImageAdded, RunFinished, ToolResultEvent
-from agent.loop import Agent
-from tools.builtin import builtin_tools
-from vlm.client import SGLangClient
-from vlm.fake_server import ScriptedServer
+from kanjian.agent.events import Event, ImageAdded, RunFinished, ToolResultEvent
+from kanjian.agent.loop import Agent
+from kanjian.tools.builtin import builtin_tools
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import ScriptedServer
 
 from .helpers import answer, collect, texts, tool_call
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.errors import InputError
-from agent.images import FileImageStore, ImageRegistry
-from agent.session import Session, sessions_dir
-from tools.base import DerivedImage, ToolContext
-from tools.errors import ToolInputError
-from vlm.images import load_image
+from kanjian.agent.errors import InputError
+from kanjian.agent.images import FileImageStore, ImageRegistry
+from kanjian.agent.session import Session, sessions_dir
+from kanjian.tools.base import DerivedImage, ToolContext
+from kanjian.tools.errors import ToolInputError
+from kanjian.vlm.images import load_image
 
 from .helpers import png
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from agent.images import ImageRegistry
-from vlm.client import SGLangClient
-from vlm.images import load_image
-from vlm.local import LocalBackend
-from vlm.wire import decode_data_url
+from kanjian.agent.images import ImageRegistry
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.images import load_image
+from kanjian.vlm.local import LocalBackend
+from kanjian.vlm.wire import decode_data_url
 
 
 def four_k() -> bytes:

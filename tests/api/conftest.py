@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vlm.fake_server import ScriptedServer
+from kanjian.vlm.fake_server import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL_REQUEST = re.compile(r"\buse (\w+)")

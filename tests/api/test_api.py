@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.api import Kanjian
-from agent.events import (
+from kanjian.agent.api import Kanjian
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     ImageAdded,
@@ -18,8 +18,8 @@ from agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
-from tools import ToolContext, tool
-from vlm.fake_server import ScriptedServer
+from kanjian.tools import ToolContext, tool
+from kanjian.vlm.fake_server import ScriptedServer
 
 
 @tool
@@ -43,7 +43,8 @@ async def test_ask_with_images_returns_the_design_record(
     assert result.answer == "answer: Which colour? | images: image_1,image_2"
     record = result.to_json()
     assert list(record) == [
-        "id", "session", "answer", "steps", "images", "usage", "seconds", "error",
+        "id", "session", "answer", "steps", "images", "evidence", "recalled", "usage", "seconds",
+        "error",
     ]  # fmt: skip
     assert record["id"] == "r1" and record["images"]["image_1"] == str(image)
     assert record["usage"]["prompt_tokens"] > 0

@@ -8,8 +8,8 @@ from typing import Any
 
 from PIL import Image
 
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.api.conftest import ROOT, run_example, user_texts
-from vlm.fake_server import ScriptedServer
 
 
 def test_every_example_script_is_tested() -> None:

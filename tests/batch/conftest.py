@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from vlm.fake_server import Reply, ScriptedServer
+from kanjian.vlm.fake_server import Reply, ScriptedServer
 
-KANJIAN = [sys.executable, "-c", "from tui.cli import main; main()"]
+KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 
 # Questions that steer the scripted model (see ``respond``).
 FAIL = "FAIL"  # the server answers 500 for this task

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kanjian.tui.cli import app
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.batch.conftest import FAIL, ZOOM, TaskWriter, question_of, read_lines, spawn_batch
-from tui.cli import app
-from vlm.fake_server import ScriptedServer
 
-DESIGN_KEYS = ["id", "session", "answer", "steps", "images", "usage", "seconds", "error"]
+DESIGN_KEYS = [
+    "id", "session", "answer", "steps", "images", "evidence", "recalled", "usage", "seconds", "error",
+]  # fmt: skip
 
 
 def batch(*args: str) -> tuple[int, str, str]:
@@ -241,8 +243,8 @@ def test_remember_stores_each_task_as_a_conversation(
 ) -> None:
     import asyncio
 
-    from agent.config import load_settings
-    from memory.api import Memory
+    from kanjian.agent.config import load_settings
+    from kanjian.memory.api import Memory
 
     monkeypatch.setenv("KANJIAN_EMBEDDER", "hash")  # no model to load in a test
     tasks = write_tasks([{"id": f"m{n}", "question": f"what colour is {n}?"} for n in range(2)])
@@ -294,7 +296,7 @@ def test_without_remember_nothing_is_stored_in_memory(
 
 
 def test_the_live_bar_and_the_log_lines() -> None:
-    from tui.batch_progress import LineProgress, make_progress
+    from kanjian.tui.batch_progress import LineProgress, make_progress
 
     stream = io.StringIO()
     bar = make_progress(stream, live=True)

@@ -1,4 +1,4 @@
-"""Pacing (:mod:`vlm.pacing`): one task at a time prepares, ``-c`` requests in flight.
+"""Pacing (:mod:`kanjian.vlm.pacing`): one task at a time prepares, ``-c`` requests in flight.
 
 The unit tests drive :class:`Admission` with plain coroutines; the end-to-end ones count
 the requests a real scripted server has in flight while ``kanjian batch`` runs against it,
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from agent.batch import BatchTask, run_one
+from kanjian.agent.batch import BatchTask, run_one
+from kanjian.tui.cli import app
+from kanjian.vlm.fake_server import ScriptedServer
+from kanjian.vlm.pacing import Admission, request_slot
 from tests.batch.conftest import TaskWriter, question_of, read_lines
-from tui.cli import app
-from vlm.fake_server import ScriptedServer
-from vlm.pacing import Admission, request_slot
 
 
 async def _task(

@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kanjian.tui.batch_worker import split_concurrency
+from kanjian.tui.cli import app
+from kanjian.tui.commands.batch_cmd import auto_processes
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.batch.conftest import FAIL, TaskWriter, read_lines, spawn_batch
-from tui.batch_worker import split_concurrency
-from tui.cli import app
-from tui.commands.batch_cmd import auto_processes
-from vlm.fake_server import ScriptedServer
 
-DESIGN_KEYS = ["id", "session", "answer", "steps", "images", "usage", "seconds", "error"]
+DESIGN_KEYS = [
+    "id", "session", "answer", "steps", "images", "evidence", "recalled", "usage", "seconds", "error",
+]  # fmt: skip
 
 
 def batch(*args: str) -> tuple[int, str, str]:
@@ -161,8 +163,8 @@ def test_remember_from_two_processes_stores_every_task(
 ) -> None:
     import asyncio
 
-    from agent.config import load_settings
-    from memory.api import Memory
+    from kanjian.agent.config import load_settings
+    from kanjian.memory.api import Memory
 
     monkeypatch.setenv("KANJIAN_EMBEDDER", "hash")  # no model to load in a test
     tasks = write_tasks([{"id": f"m{n}", "question": f"what colour is {n}?"} for n in range(6)])

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from agent.batch import BatchTask, completed_ids, read_tasks, run_batch
-from agent.errors import InputError
+from kanjian.agent.batch import BatchTask, completed_ids, read_tasks, run_batch
+from kanjian.agent.errors import InputError
 
 
 def tasks_file(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.batch.conftest import KANJIAN, TaskWriter, question_of, read_lines
 from tests.conftest import free_port
-from vlm.fake_server import ScriptedServer
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ def kanjian() -> KanjianRunner:
         *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", "from tui.cli import main; main()", *args],
+            [sys.executable, "-c", "from kanjian.tui.cli import main; main()", *args],
             input=input,
             capture_output=True,
             text=True,

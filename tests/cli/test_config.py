@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_settings
-from agent.errors import ConfigError
+from kanjian.agent.config import load_settings
+from kanjian.agent.errors import ConfigError
 
 
 def write_config(home: Path, text: str) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.cli.conftest import KanjianRunner
-from vlm.fake_server import ScriptedServer
 
 ENV = {"KANJIAN_EMBEDDER": "hash"}
 

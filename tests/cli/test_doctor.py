@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.cli.conftest import KanjianRunner
-from vlm.fake_server import ScriptedServer
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kanjian.vlm.fake_server import Reply, ScriptedServer
 from tests.cli.conftest import REPO, KanjianRunner
-from vlm.fake_server import Reply, ScriptedServer
 
 ANSWER = '{"thought": "", "answer": "fine"}'
 

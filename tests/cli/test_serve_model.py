@@ -105,7 +105,7 @@ def test_waits_for_health_then_stops_on_ctrl_c(fake_sglang: dict[str, str]) -> N
         [
             sys.executable,
             "-c",
-            "from tui.cli import main; main()",
+            "from kanjian.tui.cli import main; main()",
             "serve-model",
             "--url",
             f"http://127.0.0.1:{port}",

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from vlm.client import SGLangClient
-from vlm.fake_server import ScriptedServer
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import ScriptedServer
 
 ClientFactory = Callable[..., SGLangClient]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from vlm.client import SGLangClient, build_body
-from vlm.errors import AuthError, ConfigError, ServerStarting, ServerUnreachable
-from vlm.fake_server import Reply, ScriptedServer
-from vlm.types import (
+from kanjian.vlm.client import SGLangClient, build_body
+from kanjian.vlm.errors import AuthError, ConfigError, ServerStarting, ServerUnreachable
+from kanjian.vlm.fake_server import Reply, ScriptedServer
+from kanjian.vlm.types import (
     ChatBackend,
     ChatRequest,
     Finished,
@@ -279,9 +279,9 @@ async def test_streams_read_to_the_end_give_their_connection_back(
 
 TWO_LOOPS = """
 import asyncio
-from vlm.client import SGLangClient
-from vlm.fake_server import ScriptedServer
-from vlm.types import ChatRequest
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.fake_server import ScriptedServer
+from kanjian.vlm.types import ChatRequest
 
 with ScriptedServer(responder=lambda request: "hi") as server:
     client = SGLangClient(server.url)

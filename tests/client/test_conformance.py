@@ -32,10 +32,10 @@ from sglang.srt.entrypoints.openai.protocol import (
 )
 from sglang.srt.entrypoints.openai.sse_utils import build_sse_content
 
-from vlm.client import SGLangClient, build_body
-from vlm.errors import BadRequestError, StreamError
-from vlm.fake_server import Reply, ScriptedServer
-from vlm.types import (
+from kanjian.vlm.client import SGLangClient, build_body
+from kanjian.vlm.errors import BadRequestError, StreamError
+from kanjian.vlm.fake_server import Reply, ScriptedServer
+from kanjian.vlm.types import (
     ChatRequest,
     Finished,
     SamplingParams,

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from vlm.client import SGLangClient
-from vlm.errors import (
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.errors import (
     AuthError,
     BadRequestError,
     ServerError,
@@ -24,8 +24,8 @@ from vlm.errors import (
     StreamError,
     VLMError,
 )
-from vlm.fake_server import Reply, ScriptedServer
-from vlm.types import ChatRequest, SamplingParams, TextDelta
+from kanjian.vlm.fake_server import Reply, ScriptedServer
+from kanjian.vlm.types import ChatRequest, SamplingParams, TextDelta
 
 ClientFactory = Callable[..., SGLangClient]
 SGLANG_400 = "Input length (9000 tokens) exceeds the maximum allowed length (8192 tokens)."

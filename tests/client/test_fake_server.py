@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from vlm.client import SGLangClient
-from vlm.errors import BadRequestError
-from vlm.fake_server import PrefixCache, Reply, ScriptedServer, echo, split_text
-from vlm.types import ChatRequest, TextDelta, Usage
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.errors import BadRequestError
+from kanjian.vlm.fake_server import PrefixCache, Reply, ScriptedServer, echo, split_text
+from kanjian.vlm.types import ChatRequest, TextDelta, Usage
 
 ClientFactory = Callable[..., SGLangClient]
 SYSTEM = "You are kanjian. Tools: ocr, ground, zoom, math. " * 20
@@ -154,7 +154,7 @@ def process(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str
 
     def start(*args: str) -> tuple[subprocess.Popen[str], str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vlm.fake_server", "--port", "0", *args],
+            [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -203,7 +203,7 @@ def test_process_refuses_a_bad_script(tmp_path: Path) -> None:
     script = tmp_path / "replies.json"
     script.write_text('{"not": "a list"}')
     done = subprocess.run(
-        [sys.executable, "-m", "vlm.fake_server", "--script", str(script)],
+        [sys.executable, "-m", "kanjian.vlm.fake_server", "--script", str(script)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from vlm.errors import StreamError
-from vlm.sse import StreamDecoder, error_message, parse_usage, sse_data
-from vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
+from kanjian.vlm.errors import StreamError
+from kanjian.vlm.sse import StreamDecoder, error_message, parse_usage, sse_data
+from kanjian.vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
 
 URL = "http://127.0.0.1:30000"
 

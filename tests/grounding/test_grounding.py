@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vlm.grounding import (
+from kanjian.vlm.grounding import (
     GroundedBox,
     grounding_prompt,
     map_from_crop,

@@ -8,7 +8,7 @@ import pytest
 import xgrammar
 from xgrammar.testing import _is_grammar_accept_string as accepts
 
-from vlm.grounding import GROUNDING_REGEX, grounding_regex, parse_grounding
+from kanjian.vlm.grounding import GROUNDING_REGEX, grounding_regex, parse_grounding
 
 GOOD = [
     "<ref>the red car</ref><box>[[12, 340, 560, 999]]</box>",

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageOps
 
-from vlm.errors import ImageError
-from vlm.images import draft_scale, load_image
-from vlm.wire import _resized, clear_wire_cache, decode_data_url, prepare_for_wire
+from kanjian.vlm.errors import ImageError
+from kanjian.vlm.images import draft_scale, load_image
+from kanjian.vlm.wire import _resized, clear_wire_cache, decode_data_url, prepare_for_wire
 
 from .conftest import encode, photo
 

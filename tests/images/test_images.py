@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vlm.errors import ImageError, InputError
-from vlm.images import LoadedImage, aload_image, load_image
+from kanjian.vlm.errors import ImageError, InputError
+from kanjian.vlm.images import LoadedImage, aload_image, load_image
 
 from .conftest import encode, photo, png_with_size, screenshot
 
@@ -64,7 +64,7 @@ def test_bytes_and_streams_have_their_own_origins() -> None:
 def test_stdin_dash_reads_standard_input(write: Write) -> None:
     path = write("in.png", encode(photo(30, 20), "PNG"))
     script = (
-        "from vlm.images import load_image; i = load_image('-'); "
+        "from kanjian.vlm.images import load_image; i = load_image('-'); "
         "print(i.origin, i.width, i.height, i.format)"
     )
     with path.open("rb") as stdin:

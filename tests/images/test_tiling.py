@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vlm.tiling import image_tokens, tile, tile_count, tile_grid, tile_grids
+from kanjian.vlm.tiling import image_tokens, tile, tile_count, tile_grid, tile_grids
 
 from . import reference_internvl as ref
 

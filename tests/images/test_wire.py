@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from vlm.errors import ImageError
-from vlm.images import LoadedImage, load_image
-from vlm.tiling import tile_grid
-from vlm.wire import (
+from kanjian.vlm.errors import ImageError
+from kanjian.vlm.images import LoadedImage, load_image
+from kanjian.vlm.tiling import tile_grid
+from kanjian.vlm.wire import (
     _LRU,
     WireImage,
     _cover,

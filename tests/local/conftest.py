@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vlm.local_tiny import build_tiny_internvl
+from kanjian.vlm.local_tiny import build_tiny_internvl
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 
-from vlm.errors import (
+from kanjian.vlm.errors import (
     BackendError,
     BadRequestError,
     ConfigError,
@@ -19,9 +19,9 @@ from vlm.errors import (
     InputError,
     ModelNotFound,
 )
-from vlm.grounding import grounding_regex, parse_grounding
-from vlm.local import LocalBackend
-from vlm.types import (
+from kanjian.vlm.grounding import grounding_regex, parse_grounding
+from kanjian.vlm.local import LocalBackend
+from kanjian.vlm.types import (
     ChatBackend,
     ChatRequest,
     Finished,

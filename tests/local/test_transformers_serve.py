@@ -23,8 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from vlm.client import SGLangClient
-from vlm.types import ChatRequest, Finished, SamplingParams, TextDelta, image_part, text_part
+from kanjian.vlm.client import SGLangClient
+from kanjian.vlm.types import (
+    ChatRequest,
+    Finished,
+    SamplingParams,
+    TextDelta,
+    image_part,
+    text_part,
+)
 
 from .conftest import png_data_url
 

@@ -8,6 +8,6 @@ import pytest
 @pytest.fixture(scope="session", autouse=True)
 def math_worker() -> None:
     """Start the SymPy worker once (about a second), not inside the first test."""
-    from tools.mathsolve import warm_up
+    from kanjian.tools.mathsolve import warm_up
 
     warm_up()

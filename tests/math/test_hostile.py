@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.errors import ToolError, ToolInputError, ToolTimeout
-from tools.mathsolve import solve_math
+from kanjian.tools.errors import ToolError, ToolInputError, ToolTimeout
+from kanjian.tools.mathsolve import solve_math
 
 # Generous: these must fail in well under the 2 s default; this only catches hangs.
 _HANG = 5.0
@@ -122,7 +122,7 @@ def test_timeout_out_of_range(timeout: float) -> None:
 
 
 def test_worker_killed_from_outside_is_replaced() -> None:
-    from tools.mathsolve.process import MathWorker
+    from kanjian.tools.mathsolve.process import MathWorker
 
     worker = MathWorker()
     try:

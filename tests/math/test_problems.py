@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.mathsolve import MathResult, asolve_math, solve_math
+from kanjian.tools.mathsolve import MathResult, asolve_math, solve_math
 
 # (expression, exact result, kind)
 PROBLEMS: list[tuple[str, str, str]] = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.api import Memory
+from kanjian.memory.api import Memory
 
 
 @pytest.fixture(params=["embedded", "server"])

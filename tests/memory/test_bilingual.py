@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from memory.bilingual import english_view, gloss, stem, terms
-from memory.lexical import query_terms
+from kanjian.memory.bilingual import english_view, gloss, stem, terms
+from kanjian.memory.lexical import query_terms
 
 
 def test_chinese_words_carry_their_english_glosses() -> None:

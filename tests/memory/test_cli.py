@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memory.api import Memory
-from memory.records import StoredImageRef
-from tui.cli import app
+from kanjian.memory.api import Memory
+from kanjian.memory.records import StoredImageRef
+from kanjian.tui.cli import app
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from memory.api import Memory
+from kanjian.memory.api import Memory
 
 REPO = Path(__file__).resolve().parents[2]
 
 WRITER = """
 import asyncio, sys
 from pathlib import Path
-from memory.api import Memory
+from kanjian.memory.api import Memory
 
 async def main(root, name, count):
     memory = Memory.at(Path(root), "hash")
@@ -100,7 +100,7 @@ async def test_two_processes_share_one_store(tmp_path: Path) -> None:
 OPENER = """
 import sys, time
 from pathlib import Path
-from memory.store import Store
+from kanjian.memory.store import Store
 
 start = float(sys.argv[2])
 for n, root in enumerate(sys.argv[3:]):

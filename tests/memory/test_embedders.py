@@ -11,15 +11,15 @@ from typing import ClassVar
 
 import pytest
 
-from memory.api import Memory
-from memory.embedders import (
+from kanjian.memory.api import Memory
+from kanjian.memory.embedders import (
     HashEmbedder,
     MiniLMEmbedder,
     OpenAIEmbedder,
     make_embedder,
     minilm_available,
 )
-from memory.errors import EmbedderError, MemoryInputError
+from kanjian.memory.errors import EmbedderError, MemoryInputError
 
 _HASH = HashEmbedder(dim=32)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memory.lexical import K1, MIN_IDF, B, LexicalIndex, TermBatch, query_terms
-from memory.store import Filters, Store
+from kanjian.memory.lexical import K1, MIN_IDF, B, LexicalIndex, TermBatch, query_terms
+from kanjian.memory.store import Filters, Store
 
 WORDS = ["receipt", "total", "coffee", "parking", "sign", "exit", "chart", "sales", "invoice",
          "taxi", "hotel", "ticket", "发票", "地铁", "出口", "照片"]  # fmt: skip

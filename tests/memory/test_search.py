@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from memory.api import Memory
-from memory.errors import MemoryInputError
-from memory.records import StoredImageRef
+from kanjian.memory.api import Memory
+from kanjian.memory.errors import MemoryInputError
+from kanjian.memory.records import StoredImageRef
 
 CONVERSATIONS = [
     (
@@ -103,7 +103,7 @@ async def test_recall_fits_the_budget_and_skips_the_current_session(
     sessions = await _fill(memory, png)
     hits = await memory.recall("收据总金额多少", budget_tokens=60)
     assert hits and hits[0].session == sessions["receipt"]
-    from memory.retrieval import estimate_tokens
+    from kanjian.memory.retrieval import estimate_tokens
 
     assert sum(estimate_tokens(h.text) for h in hits) <= 60
     assert await memory.recall("收据总金额多少", 60, exclude_session=sessions["receipt"]) == []
@@ -149,7 +149,7 @@ async def test_turns_missing_from_the_index_are_indexed_on_next_open(
 async def test_a_new_embedder_gets_its_own_collection(
     tmp_path: Path, png: Callable[..., bytes]
 ) -> None:
-    from memory.embedders import HashEmbedder
+    from kanjian.memory.embedders import HashEmbedder
 
     root = tmp_path / "memory"
     small = Memory.at(root, HashEmbedder(dim=64))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from memory.api import Memory
-from memory.errors import MemoryInputError, SessionNotFound
-from memory.migrations import MIGRATIONS
-from memory.records import StoredImageRef
-from memory.store import Store
+from kanjian.memory.api import Memory
+from kanjian.memory.errors import MemoryInputError, SessionNotFound
+from kanjian.memory.migrations import MIGRATIONS
+from kanjian.memory.records import StoredImageRef
+from kanjian.memory.store import Store
 
 
 def test_migrations_run_once_and_wal_is_on(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ async def test_forget_deletes_only_unreferenced_images(
 
 
 def test_a_corrupt_database_is_a_storage_error(tmp_path: Path) -> None:
-    from memory.errors import StorageError
+    from kanjian.memory.errors import StorageError
 
     (tmp_path / "k.db").write_bytes(b"not a database" * 100)
     with pytest.raises(StorageError, match="Cannot open the memory database"):

@@ -17,6 +17,6 @@ if _ROOT not in sys.path:
 @pytest.fixture(scope="session")
 def ocr_engine() -> None:
     """Load RapidOCR once for the whole session (a few seconds)."""
-    from tools.ocr import warm_up
+    from kanjian.tools.ocr import warm_up
 
     warm_up()

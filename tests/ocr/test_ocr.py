@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bench.ocr_images import cjk_font
-from tools.errors import ToolInputError
-from tools.ocr import OcrResult, arun_ocr, normalise_text, run_ocr
+from kanjian.tools.errors import ToolInputError
+from kanjian.tools.ocr import OcrResult, arun_ocr, normalise_text, run_ocr
 
 pytestmark = pytest.mark.usefixtures("ocr_engine")
 

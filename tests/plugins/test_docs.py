@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from agent.config import load_settings
-from tools.context import SimpleToolContext
-from tools.registry import load_tools
-from tui.cli import app
+from kanjian.agent.config import load_settings
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.registry import load_tools
+from kanjian.tui.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from agent.config import load_settings
-from tools.context import SimpleToolContext
-from tools.registry import load_tools
+from kanjian.agent.config import load_settings
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.registry import load_tools
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kanjian-plugin-example"
 
@@ -66,7 +66,14 @@ async def test_load_tools_finds_the_installed_plugin(
 def test_kanjian_tools_list_shows_it(installed: str) -> None:
     env = dict(os.environ, PYTHONPATH=installed)
     done = subprocess.run(
-        [sys.executable, "-c", "from tui.cli import main; main()", "tools", "list", "--json"],
+        [
+            sys.executable,
+            "-c",
+            "from kanjian.tui.cli import main; main()",
+            "tools",
+            "list",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=env,

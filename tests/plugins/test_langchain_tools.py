@@ -11,11 +11,11 @@ from langchain_core.tools import StructuredTool
 from langchain_core.tools import tool as lc_tool
 from PIL import Image
 
-from agent.config import load_settings
-from tools.context import SimpleToolContext
-from tools.errors import ToolFailed, ToolInputError
-from tools.langchain_tools import from_langchain
-from tools.registry import ToolRegistry, load_tools
+from kanjian.agent.config import load_settings
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.errors import ToolFailed, ToolInputError
+from kanjian.tools.langchain_tools import from_langchain
+from kanjian.tools.registry import ToolRegistry, load_tools
 
 
 @lc_tool

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.config import load_settings
-from tools.context import SimpleToolContext
-from tools.errors import PluginLoadError, ToolFailed
-from tools.mcp import minimal_env
-from tools.registry import load_tools
+from kanjian.agent.config import load_settings
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.errors import PluginLoadError, ToolFailed
+from kanjian.tools.mcp import minimal_env
+from kanjian.tools.registry import load_tools
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
 

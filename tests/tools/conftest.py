@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from vlm.types import ChatRequest, ChatResult, Finished, ModelInfo, StreamEvent, TextDelta, Usage
+from kanjian.vlm.types import (
+    ChatRequest,
+    ChatResult,
+    Finished,
+    ModelInfo,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 

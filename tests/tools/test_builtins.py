@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from kanjian.tools.builtin import builtin_tools
+from kanjian.tools.builtin.zoom import crop_box
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.errors import ToolFailed, ToolInputError
+from kanjian.vlm.grounding import grounding_prompt, grounding_regex, map_from_crop, norm_to_pixels
 from tests.tools.conftest import ScriptedBackend, text_image
-from tools.builtin import builtin_tools
-from tools.builtin.zoom import crop_box
-from tools.context import SimpleToolContext
-from tools.errors import ToolFailed, ToolInputError
-from vlm.grounding import grounding_prompt, grounding_regex, map_from_crop, norm_to_pixels
 
 TOOLS = {t.name: t for t in builtin_tools()}
 
@@ -167,7 +167,8 @@ async def test_ground_with_no_box_found() -> None:
 
 
 needs_mathsolve = pytest.mark.skipif(
-    importlib.util.find_spec("tools.mathsolve") is None, reason="tools.mathsolve not built yet"
+    importlib.util.find_spec("kanjian.tools.mathsolve") is None,
+    reason="tools.mathsolve not built yet",
 )
 
 

@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from kanjian.tui.cli import app
+from kanjian.vlm.fake_server import ScriptedServer
+from kanjian.vlm.grounding import grounding_regex
 from tests.tools.conftest import text_image
-from tui.cli import app
-from vlm.fake_server import ScriptedServer
-from vlm.grounding import grounding_regex
 
 runner = CliRunner()
-KANJIAN = [sys.executable, "-c", "from tui.cli import main; main()"]
+KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 
 
 def kanjian(*args: str) -> subprocess.CompletedProcess[str]:

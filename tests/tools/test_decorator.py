@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 from pydantic import Field
 
-from tools.base import DerivedImage, ToolContext, ToolOutput
-from tools.context import SimpleToolContext
-from tools.decorator import FunctionTool, parse_docstring, tool
-from tools.errors import ToolDefinitionError, ToolFailed, ToolInputError
+from kanjian.tools.base import DerivedImage, ToolContext, ToolOutput
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.decorator import FunctionTool, parse_docstring, tool
+from kanjian.tools.errors import ToolDefinitionError, ToolFailed, ToolInputError
 
 
 @tool

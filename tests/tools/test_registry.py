@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_settings
-from tools.base import Tool, ToolOutput
-from tools.context import SimpleToolContext
-from tools.decorator import tool
-from tools.errors import ToolDefinitionError, ToolInputError
-from tools.registry import ToolRegistry, load_tools
+from kanjian.agent.config import load_settings
+from kanjian.tools.base import Tool, ToolOutput
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.decorator import tool
+from kanjian.tools.errors import ToolDefinitionError, ToolInputError
+from kanjian.tools.registry import ToolRegistry, load_tools
 
 
 @tool
@@ -70,8 +70,8 @@ async def test_plugin_folder_and_its_problems(tmp_path: Path) -> None:
     _write(
         plugins,
         "good.py",
-        "from tools.decorator import tool\n"
-        "from tools.builtin.math import math  # imported, so not this file's tool\n"
+        "from kanjian.tools.decorator import tool\n"
+        "from kanjian.tools.builtin.math import math  # imported, so not this file's tool\n"
         "@tool\n"
         "def reverse(text: str) -> str:\n"
         "    '''Reverse a text.'''\n"
@@ -91,7 +91,7 @@ async def test_plugin_folder_and_its_problems(tmp_path: Path) -> None:
     _write(
         plugins,
         "clash.py",
-        "from tools.decorator import tool\n@tool\ndef ocr(x: int) -> int:\n    '''Clash.'''\n    return x\n",
+        "from kanjian.tools.decorator import tool\n@tool\ndef ocr(x: int) -> int:\n    '''Clash.'''\n    return x\n",
     )
     _write(plugins, "hangs.py", "import time\ntime.sleep(30)\n")
     _write(plugins, "empty.py", "X = 1\n")

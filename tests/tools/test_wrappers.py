@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from tools.base import Tool
-from tools.context import SimpleToolContext
-from tools.decorator import tool
-from tools.errors import ApprovalDenied, ToolTimeout
-from tools.wrappers import (
+from kanjian.tools.base import Tool
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.decorator import tool
+from kanjian.tools.errors import ApprovalDenied, ToolTimeout
+from kanjian.tools.wrappers import (
     approving_side_effects,
     filtered,
     prefixed,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.config import Settings, load_settings
-from agent.events import ApprovalRequest, Event
-from tui.app import KanjianApp
-from tui.chat_controller import Approver, ChatServices
+from kanjian.agent.config import Settings, load_settings
+from kanjian.agent.events import ApprovalRequest, Event
+from kanjian.tui.app import KanjianApp
+from kanjian.tui.chat_controller import Approver, ChatServices
 
 # Pilot tests run at this size unless they test another.
 SIZE = (100, 32)

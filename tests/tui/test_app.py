@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.widgets import Markdown
 
-from agent.config import Settings
-from agent.events import (
+from kanjian.agent.config import Settings
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     ApprovalRequest,
@@ -21,15 +21,15 @@ from agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
+from kanjian.tui.screens.approval import ApprovalScreen
+from kanjian.tui.widgets.banner import Banner
+from kanjian.tui.widgets.image_view import ImageView
+from kanjian.tui.widgets.prompt import AttachmentBar, PromptInput
+from kanjian.tui.widgets.status import StatusBar
+from kanjian.tui.widgets.transcript import AnswerView, ThoughtView, ToolRow, Transcript, UserMessage
+from kanjian.vlm.tiling import image_tokens
+from kanjian.vlm.types import Usage
 from tests.tui.conftest import SIZE, ScriptedSource, Wait, make_app, started
-from tui.screens.approval import ApprovalScreen
-from tui.widgets.banner import Banner
-from tui.widgets.image_view import ImageView
-from tui.widgets.prompt import AttachmentBar, PromptInput
-from tui.widgets.status import StatusBar
-from tui.widgets.transcript import AnswerView, ThoughtView, ToolRow, Transcript, UserMessage
-from vlm.tiling import image_tokens
-from vlm.types import Usage
 
 
 def finished(session: str = "s1", answer: str | None = "ok") -> RunFinished:

@@ -13,16 +13,16 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
-from agent.config import load_settings
+from kanjian.agent.config import load_settings
+from kanjian.tui.app import KanjianApp
+from kanjian.tui.chat_controller import ChatServices
+from kanjian.tui.widgets.banner import Banner
+from kanjian.tui.widgets.image_view import ImageView
+from kanjian.tui.widgets.prompt import PromptInput
+from kanjian.tui.widgets.sidebar import SessionSidebar
+from kanjian.tui.widgets.transcript import AnswerView, ToolRow, UserMessage
+from kanjian.vlm.fake_server import ScriptedServer
 from tests.tui.conftest import SIZE, started
-from tui.app import KanjianApp
-from tui.chat_controller import ChatServices
-from tui.widgets.banner import Banner
-from tui.widgets.image_view import ImageView
-from tui.widgets.prompt import PromptInput
-from tui.widgets.sidebar import SessionSidebar
-from tui.widgets.transcript import AnswerView, ToolRow, UserMessage
-from vlm.fake_server import ScriptedServer
 
 
 def tool_call(tool: str, **args: Any) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Settings
-from agent.events import (
+from kanjian.agent.config import Settings
+from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
     Event,
@@ -23,9 +23,9 @@ from agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from kanjian.tui.app import KanjianApp
+from kanjian.tui.widgets.prompt import PromptInput
 from tests.tui.conftest import ScriptedSource, make_app, started
-from tui.app import KanjianApp
-from tui.widgets.prompt import PromptInput
 
 STORED = Path(__file__).parent / "snapshots"
 SIZE = (100, 30)

@@ -18,20 +18,20 @@ import pytest
 import typer
 from textual.widgets import Markdown
 
+from kanjian.tui.chat_launch import ChatArgs, build_app, parse_chat_args
+from kanjian.tui.cli import build_app as build_cli
+from kanjian.tui.widgets.graphics import choose_renderer
+from kanjian.tui.widgets.transcript import FrameStream
 from tests.tui.conftest import SIZE
-from tui.chat_launch import ChatArgs, build_app, parse_chat_args
-from tui.cli import build_app as build_cli
-from tui.widgets.graphics import choose_renderer
-from tui.widgets.transcript import FrameStream
 
 REPO = Path(__file__).resolve().parents[2]
-KANJIAN = [sys.executable, "-c", "from tui.cli import main; main()"]
+KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 
 FIRST_PAINT = """
 import json, sys
 sys.argv = ["kanjian", "chat"]
-from tui.app import KanjianApp
-from tui.chat_launch import build_app, parse_chat_args
+from kanjian.tui.app import KanjianApp
+from kanjian.tui.chat_launch import build_app, parse_chat_args
 
 loaded = []
 
@@ -163,7 +163,7 @@ def test_renderer_from_the_environment(
 
 LATE_IMPORT = """
 import sys
-from tui.widgets.graphics import image_widget_class
+from kanjian.tui.widgets.graphics import image_widget_class
 cls = image_widget_class("halfcell")
 print("LOADED", cls.__name__, sys.__stdout__.isatty(), flush=True)
 """

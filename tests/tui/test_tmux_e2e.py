@@ -37,7 +37,7 @@ def fake_server(tmp_path: Path) -> Iterator[str]:
     ]
     script.write_text(json.dumps([json.dumps(r) for r in replies]), encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vlm.fake_server", "--script", str(script)],
+        [sys.executable, "-m", "kanjian.vlm.fake_server", "--script", str(script)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

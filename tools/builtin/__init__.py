@@ -1,6 +1,6 @@
 """The built-in tools: ``ocr``, ``ground``, ``zoom`` and ``math`` (DESIGN.md's table).
 
-They load through the same entry point as any plugin (``builtin = "tools.builtin:register"``
+They load through the same entry point as any plugin (``builtin = "kanjian.tools.builtin:register"``
 in the ``kanjian.tools`` group), so a plugin author can read this package as the model.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tools.base import Tool
-    from tools.registry import ToolRegistry
+    from kanjian.tools.base import Tool
+    from kanjian.tools.registry import ToolRegistry
 
 __all__ = ["builtin_tools", "register"]
 
 
 def builtin_tools() -> list[Tool]:
-    from tools.builtin.ground import ground
-    from tools.builtin.math import math
-    from tools.builtin.ocr import ocr
-    from tools.builtin.zoom import zoom
+    from kanjian.tools.builtin.ground import ground
+    from kanjian.tools.builtin.math import math
+    from kanjian.tools.builtin.ocr import ocr
+    from kanjian.tools.builtin.zoom import zoom
 
     return [ocr, ground, zoom, math]
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tools.errors import ToolInputError
+from kanjian.tools.errors import ToolInputError
 
 __all__ = ["BoxArg", "check_box"]
 

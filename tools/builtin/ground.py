@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tools.base import DerivedImage, ToolContext, ToolOutput
-from tools.decorator import tool
-from tools.errors import ToolFailed, ToolInputError
+from kanjian.tools.base import DerivedImage, ToolContext, ToolOutput
+from kanjian.tools.decorator import tool
+from kanjian.tools.errors import ToolFailed, ToolInputError
 
 __all__ = ["ground", "ground_boxes", "ground_text"]
 
@@ -31,7 +31,7 @@ async def ground(ctx: ToolContext, image: str, query: str) -> ToolOutput:
         image: Image id, such as image_1.
         query: A short phrase naming what to find, e.g. "the red car" or "价格".
     """
-    from vlm.grounding import parse_grounding
+    from kanjian.vlm.grounding import parse_grounding
 
     query = query.strip()
     if not query:
@@ -53,8 +53,8 @@ async def ground(ctx: ToolContext, image: str, query: str) -> ToolOutput:
 
 
 async def _ask_model(ctx: ToolContext, image: str, query: str) -> str:
-    from vlm.grounding import grounding_prompt, grounding_regex
-    from vlm.types import ChatRequest, SamplingParams, image_part, text_part
+    from kanjian.vlm.grounding import grounding_prompt, grounding_regex
+    from kanjian.vlm.types import ChatRequest, SamplingParams, image_part, text_part
 
     if ctx.backend is None:
         raise ToolFailed(
@@ -75,7 +75,7 @@ def ground_boxes(
     ctx: ToolContext, image: str, found: list[tuple[str, Box]]
 ) -> list[dict[str, Any]]:
     """Each (label, 0–1000 box) with its pixel box, and where it lies in the original image."""
-    from vlm.grounding import norm_to_pixels
+    from kanjian.vlm.grounding import norm_to_pixels
 
     width, height = ctx.image(image).size
     boxes = []
@@ -91,7 +91,7 @@ def ground_boxes(
 
 def _in_original(ctx: ToolContext, image: str, box_px: Box) -> dict[str, Any] | None:
     """Follow crop_of up to the image the crops were cut from; None if ``image`` is not a crop."""
-    from vlm.grounding import map_from_crop, pixels_to_norm
+    from kanjian.vlm.grounding import map_from_crop, pixels_to_norm
 
     current, box, seen = image, box_px, {image}
     while (crop := ctx.crop_of(current)) is not None:
@@ -112,7 +112,7 @@ def _in_original(ctx: ToolContext, image: str, box_px: Box) -> dict[str, Any] | 
 
 
 def _overlay(ctx: ToolContext, image: str, query: str, boxes: list[dict[str, Any]]) -> DerivedImage:
-    from tools.builtin.overlay import draw_boxes
+    from kanjian.tools.builtin.overlay import draw_boxes
 
     picture = ctx.image(image)
     drawn = draw_boxes(picture, [(b["label"], tuple(b["box"])) for b in boxes])

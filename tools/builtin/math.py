@@ -1,11 +1,11 @@
-"""The ``math`` tool: exact answers with SymPy, never by executing code (see :mod:`tools.mathsolve`)."""
+"""The ``math`` tool: exact answers with SymPy, never by executing code (see :mod:`kanjian.tools.mathsolve`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.base import ToolOutput
-from tools.decorator import tool
+from kanjian.tools.base import ToolOutput
+from kanjian.tools.decorator import tool
 
 __all__ = ["math", "math_data", "math_text"]
 
@@ -21,7 +21,7 @@ async def math(expression: str) -> ToolOutput:
     """
     import asyncio
 
-    from tools.mathsolve import solve_math
+    from kanjian.tools.mathsolve import solve_math
 
     result = await asyncio.to_thread(solve_math, expression, timeout=TIMEOUT)
     data = math_data(result)

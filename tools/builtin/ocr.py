@@ -1,12 +1,12 @@
-"""The ``ocr`` tool: RapidOCR over an image or a 0–1000 region of it (see :mod:`tools.ocr`)."""
+"""The ``ocr`` tool: RapidOCR over an image or a 0–1000 region of it (see :mod:`kanjian.tools.ocr`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.base import ToolContext, ToolOutput
-from tools.builtin.boxes import BoxArg, check_box
-from tools.decorator import tool
+from kanjian.tools.base import ToolContext, ToolOutput
+from kanjian.tools.builtin.boxes import BoxArg, check_box
+from kanjian.tools.decorator import tool
 
 __all__ = ["ocr", "ocr_data", "ocr_text"]
 
@@ -19,8 +19,8 @@ async def ocr(ctx: ToolContext, image: str, region: BoxArg | None = None) -> Too
         image: Image id, such as image_1.
         region: Only read inside this [x1, y1, x2, y2] box (0–1000 frame); omit for the whole image.
     """
-    from tools.ocr import arun_ocr
-    from vlm.grounding import norm_to_pixels
+    from kanjian.tools.ocr import arun_ocr
+    from kanjian.vlm.grounding import norm_to_pixels
 
     picture = ctx.image(image)
     width, height = picture.size
@@ -45,7 +45,7 @@ def _at_least_one_pixel(
 
 def ocr_data(image: str, result: Any) -> dict[str, Any]:
     """The ``ocr --json`` object (DESIGN.md) for an :class:`tools.ocr.OcrResult`."""
-    from vlm.grounding import pixels_to_norm
+    from kanjian.vlm.grounding import pixels_to_norm
 
     return {
         "image": image,

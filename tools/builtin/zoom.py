@@ -7,9 +7,9 @@ few pixels; the crop, sent as its own image, gets the full grid. The crop is not
 
 from __future__ import annotations
 
-from tools.base import DerivedImage, ToolContext, ToolOutput
-from tools.builtin.boxes import BoxArg, check_box
-from tools.decorator import tool
+from kanjian.tools.base import DerivedImage, ToolContext, ToolOutput
+from kanjian.tools.builtin.boxes import BoxArg, check_box
+from kanjian.tools.decorator import tool
 
 __all__ = ["MARGIN", "crop_box", "zoom"]
 
@@ -27,7 +27,7 @@ async def zoom(ctx: ToolContext, image: str, box: BoxArg) -> ToolOutput:
         image: Image id, such as image_1.
         box: The region to crop, [x1, y1, x2, y2] in the 0–1000 frame of the image.
     """
-    from vlm.grounding import norm_to_pixels
+    from kanjian.vlm.grounding import norm_to_pixels
 
     picture = ctx.image(image)
     width, height = picture.size

@@ -26,9 +26,9 @@ import atexit
 import time
 from dataclasses import dataclass
 
-from tools.errors import ToolInputError, ToolTimeout
-from tools.mathsolve.guard import Kind, plan
-from tools.mathsolve.process import MathWorker
+from kanjian.tools.errors import ToolInputError, ToolTimeout
+from kanjian.tools.mathsolve.guard import Kind, plan
+from kanjian.tools.mathsolve.process import MathWorker
 
 __all__ = ["MathResult", "asolve_math", "solve_math", "warm_up"]
 

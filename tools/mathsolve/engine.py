@@ -1,6 +1,6 @@
 """The SymPy side: turn a checked :class:`~tools.mathsolve.guard.Plan` into exact results.
 
-This module runs inside the math worker process (see :mod:`tools.mathsolve.worker`), where a
+This module runs inside the math worker process (see :mod:`kanjian.tools.mathsolve.worker`), where a
 runaway computation can be killed. It imports SymPy at the top on purpose: nothing in the
 main process imports it. Expressions are parsed with ``parse_expr`` against a namespace that
 holds only the whitelisted SymPy names (and no builtins), after the guard has checked every
@@ -28,7 +28,7 @@ from sympy.parsing.sympy_parser import (
     standard_transformations,
 )
 
-from tools.mathsolve.guard import ALIASES, CONSTANTS, FUNCTIONS
+from kanjian.tools.mathsolve.guard import ALIASES, CONSTANTS, FUNCTIONS
 
 __all__ = ["MathInputError", "compute"]
 

@@ -22,7 +22,7 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import Literal
 
-from tools.errors import ToolInputError
+from kanjian.tools.errors import ToolInputError
 
 __all__ = [
     "ALIASES",

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from tools.errors import ToolFailed, ToolTimeout
+from kanjian.tools.errors import ToolFailed, ToolTimeout
 
 __all__ = ["MathWorker"]
 
@@ -28,7 +28,7 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class MathWorker:
-    """A persistent ``tools.mathsolve.worker`` child process."""
+    """A persistent ``kanjian.tools.mathsolve.worker`` child process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -112,7 +112,7 @@ class MathWorker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.mathsolve.worker"],
+            [sys.executable, "-m", "kanjian.tools.mathsolve.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

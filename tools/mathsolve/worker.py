@@ -28,7 +28,7 @@ def _cap_memory() -> None:
 
 
 def _handle(line: str) -> dict[str, Any]:
-    from tools.mathsolve.engine import MathInputError, compute
+    from kanjian.tools.mathsolve.engine import MathInputError, compute
 
     try:
         return {"ok": True, "value": compute(json.loads(line))}
@@ -49,7 +49,7 @@ def main() -> None:
     # Import the heavy parts before saying ready, so their cost is not charged to a request.
     import sympy.parsing.latex  # noqa: F401
 
-    import tools.mathsolve.engine  # noqa: F401
+    import kanjian.tools.mathsolve.engine  # noqa: F401
 
     out = sys.stdout
     out.write('{"ready": true}\n')

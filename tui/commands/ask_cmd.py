@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from agent.events import Event
+    from kanjian.agent.events import Event
 
 __all__ = ["register"]
 
@@ -42,7 +42,7 @@ def ask(
     ] = False,
 ) -> None:
     """Answer one question about images, streaming the answer to stdout."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     flags: dict[str, object] = {
         "vlm.url": url,
@@ -66,9 +66,9 @@ async def _ask(
     import json
     import sys
 
-    from agent.api import Kanjian
-    from agent.config import load_settings
-    from agent.events import RunFinished
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.config import load_settings
+    from kanjian.agent.events import RunFinished
 
     settings = load_settings(flags)
     sources = [sys.stdin.buffer.read() if path == "-" else path for path in images]
@@ -95,7 +95,7 @@ class _StreamPrinter:
         self.answered = False
 
     def show(self, event: Event) -> None:
-        from agent.events import AnswerDelta, AnswerDone, ToolResultEvent
+        from kanjian.agent.events import AnswerDelta, AnswerDone, ToolResultEvent
 
         if self.quiet:
             return

@@ -5,12 +5,12 @@ HTTP connection pool and one compiled agent graph. The task file is read and che
 anything runs (a bad file exits 2 with one sentence); the agent is built (and the server
 checked) before the first task, so a wrong URL is one sentence too, not a thousand error
 lines. Then :func:`agent.batch.run_batch` keeps ``-c`` requests in flight (a few tasks
-more prepare theirs meanwhile, paced by :mod:`vlm.pacing`) and writes each result as it
+more prepare theirs meanwhile, paced by :mod:`kanjian.vlm.pacing`) and writes each result as it
 finishes; with ``-o`` the output is appended to and ids already in it are skipped, so
 rerunning the command resumes a killed batch.
 
 With ``-j N`` (default ``auto``: several processes only for a big batch at ``-c 16`` or
-more) the tasks are spread over ``N`` worker processes (:mod:`tui.batch_worker`), each with
+more) the tasks are spread over ``N`` worker processes (:mod:`kanjian.tui.batch_worker`), each with
 its own agent and connection pool: one process's CPU tops out near 150 one-step tasks per
 second. This process still reads the tasks and writes every line, so nothing else changes.
 
@@ -37,9 +37,9 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 if TYPE_CHECKING:
-    from agent.api import Kanjian
-    from agent.batch import BatchSummary, BatchTask, RunTask
-    from vlm.pacing import Admission
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.batch import BatchSummary, BatchTask, RunTask
+    from kanjian.vlm.pacing import Admission
 
 __all__ = [
     "BatchOptions",
@@ -127,7 +127,7 @@ def batch(
     ] = None,
 ) -> None:
     """Answer a JSONL file of questions about images, -c at a time, one JSON line each."""
-    from tui.runner import fail, run
+    from kanjian.tui.runner import fail, run
 
     if approve not in ("never", "always"):
         fail(
@@ -155,7 +155,7 @@ def batch(
 
 
 def _parse_processes(value: str) -> int | None:
-    from tui.runner import fail
+    from kanjian.tui.runner import fail
 
     if value == "auto":
         return None
@@ -187,11 +187,11 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     Raises kanjian errors for bad input or settings (the CLI prints them as one sentence);
     on cancellation (Ctrl-C) writes what finished, reports it and re-raises.
     """
-    from agent.api import Kanjian
-    from agent.batch import BatchSummary, completed_ids, prepared_ahead, read_tasks
-    from agent.config import load_settings
-    from tui.batch_progress import format_summary
-    from vlm.pacing import Admission
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.batch import BatchSummary, completed_ids, prepared_ahead, read_tasks
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.batch_progress import format_summary
+    from kanjian.vlm.pacing import Admission
 
     stream = err or sys.stderr
     tasks = read_tasks(options.tasks_file)
@@ -241,7 +241,7 @@ def _import_image_codecs() -> None:
 
     from PIL import Image
 
-    for name in ("vlm.images", "vlm.wire"):
+    for name in ("kanjian.vlm.images", "kanjian.vlm.wire"):
         importlib.import_module(name)
     Image.init()
 
@@ -277,9 +277,9 @@ async def _run_in_processes(
     builds its agent before its first task), then run the same runner through them."""
     import time
 
-    from agent.api import Kanjian
-    from agent.config import load_settings
-    from tui.batch_worker import WorkerConfig, WorkerPool
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.batch_worker import WorkerConfig, WorkerPool
 
     flags = options.settings_flags()
     async with Kanjian(load_settings(flags), use_tools=False) as probe:
@@ -309,8 +309,8 @@ async def _run(
 ) -> BatchSummary:
     import asyncio
 
-    from agent.batch import run_batch
-    from tui.batch_progress import format_interrupted, make_progress
+    from kanjian.agent.batch import run_batch
+    from kanjian.tui.batch_progress import format_interrupted, make_progress
 
     progress = make_progress(stream, live=options.live_progress)
     with _open_output(options.output) as out:
@@ -337,7 +337,7 @@ def _open_output(path: Path | None) -> Iterator[IO[str]]:
     if path is None:
         yield _Stdout()  # type: ignore[misc]  # a TextIOBase is a text stream at run time
         return
-    from agent.errors import InputError
+    from kanjian.agent.errors import InputError
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """``kanjian chat [IMAGE ...] [--resume ID] [--url URL]``: the terminal chat app.
 
 Only typer at import time. The plain forms of ``kanjian chat`` never come here: the console
-script hands them to :mod:`tui.chat_launch` without loading typer at all (see
+script hands them to :mod:`kanjian.tui.chat_launch` without loading typer at all (see
 :func:`tui.cli.main`). This command serves ``--help``, argument errors and callers that go
 through the typer app.
 """
@@ -37,8 +37,8 @@ def chat(
     ] = "auto",
 ) -> None:
     """Chat about images in the terminal (Enter sends; Ctrl+J adds a line; Esc cancels)."""
-    from tui.chat_launch import ChatArgs, ChatLaunchError, launch
-    from tui.runner import fail
+    from kanjian.tui.chat_launch import ChatArgs, ChatLaunchError, launch
+    from kanjian.tui.runner import fail
 
     args = ChatArgs(tuple(images or ()), resume, url, theme, images_as)
     try:

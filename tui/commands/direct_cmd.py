@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from tools.base import ToolOutput
+    from kanjian.tools.base import ToolOutput
 
 __all__ = ["register"]
 
@@ -36,7 +36,7 @@ def ocr(
     as_json: JsonOption = False,
 ) -> None:
     """Read the text in an image (Chinese and English), in reading order."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     args: dict[str, Any] = {"image": "image_1"}
     if region is not None:
@@ -56,7 +56,7 @@ def ground(
     as_json: JsonOption = False,
 ) -> None:
     """Find what QUERY describes in an image: boxes from the model's grounding (needs the model)."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     output = run(_run_tool("ground", {"image": "image_1", "query": query}, image, url=url))
     overlay = _save_overlay(output, image, draw) if draw is not None else None
@@ -77,7 +77,7 @@ def math(
     as_json: JsonOption = False,
 ) -> None:
     """Compute exactly: evaluate, simplify, solve (with =), diff, integrate, limit."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     output = run(_run_tool("math", {"expression": expression}, None, url=None))
     data = _select(output.data, MATH_KEYS)
@@ -86,7 +86,7 @@ def math(
 
 def parse_box(text: str, option: str) -> list[int]:
     """``"x1,y1,x2,y2"`` as four ints; a usage error (exit 2) otherwise."""
-    from tui.runner import fail
+    from kanjian.tui.runner import fail
 
     parts = [p.strip() for p in text.strip("[]() ").split(",")]
     try:
@@ -101,10 +101,10 @@ def parse_box(text: str, option: str) -> list[int]:
 async def _run_tool(
     name: str, args: dict[str, Any], image: Path | None, *, url: str | None
 ) -> ToolOutput:
-    from agent.config import load_settings
-    from tools.builtin import builtin_tools
-    from tools.wrappers import with_timeout
-    from tui.commands.tools_cmd import open_context
+    from kanjian.agent.config import load_settings
+    from kanjian.tools.builtin import builtin_tools
+    from kanjian.tools.wrappers import with_timeout
+    from kanjian.tui.commands.tools_cmd import open_context
 
     settings = load_settings({"vlm.url": url})
     # The built-in itself, not whatever a plugin might have named the same.
@@ -120,7 +120,7 @@ def _save_overlay(output: ToolOutput, image: Path, path: Path) -> str:
     """The overlay, or the plain image when nothing was found, so --draw always writes."""
     from PIL import Image
 
-    from tui.runner import fail
+    from kanjian.tui.runner import fail
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

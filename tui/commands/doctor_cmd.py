@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from tui.doctor import Check
+    from kanjian.tui.doctor import Check
 
 __all__ = ["register"]
 
@@ -17,7 +17,7 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Check the model server, local backend, OCR models, memory, GPU and settings."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     run(_doctor(url, as_json))
 
@@ -25,8 +25,8 @@ def doctor(
 async def _doctor(url: str | None, as_json: bool) -> None:
     import json
 
-    from agent.config import load_settings
-    from tui.doctor import run_checks
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.doctor import run_checks
 
     settings = load_settings({"vlm.url": url})
     checks = await run_checks(settings)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from memory.api import Memory
-    from memory.records import Hit, SessionRecord
+    from kanjian.memory.api import Memory
+    from kanjian.memory.records import Hit, SessionRecord
 
 __all__ = ["register"]
 
@@ -32,14 +32,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _open() -> Memory:
-    from agent.config import load_settings
-    from memory.api import Memory
+    from kanjian.agent.config import load_settings
+    from kanjian.memory.api import Memory
 
     return Memory.open(load_settings())
 
 
 def _date(value: str | None, flag: str) -> float | None:
-    from tui.runner import fail
+    from kanjian.tui.runner import fail
 
     if value is None:
         return None
@@ -63,7 +63,7 @@ def search(
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, vector or lexical."),
 ) -> None:
     """Search past conversations (hybrid vector + bilingual lexical)."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     start, end = _date(since, "--since"), _date(until, "--until")
 
@@ -87,7 +87,7 @@ def search(
 
 
 def _print_hit(hit: Hit) -> None:
-    from memory.records import iso
+    from kanjian.memory.records import iso
 
     typer.echo(f"{hit.session} #{hit.turn}  {iso(hit.created)}  score {hit.score:.4f}")
     for line in hit.text.splitlines()[:6]:
@@ -103,8 +103,8 @@ def list_sessions(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List stored sessions, most recently used first."""
-    from memory.records import iso
-    from tui.runner import run
+    from kanjian.memory.records import iso
+    from kanjian.tui.runner import run
 
     async def body() -> list[SessionRecord]:
         async with _open() as memory:
@@ -122,7 +122,7 @@ def list_sessions(
 
 
 def _session_row(s: SessionRecord) -> dict[str, Any]:
-    from memory.records import iso
+    from kanjian.memory.records import iso
 
     return {
         "id": s.id, "title": s.title, "created": iso(s.created), "updated": iso(s.updated),
@@ -136,8 +136,8 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one session: every turn with its images."""
-    from memory.export import session_json, session_markdown
-    from tui.runner import run
+    from kanjian.memory.export import session_json, session_markdown
+    from kanjian.tui.runner import run
 
     async def body() -> tuple[SessionRecord, dict[str, str]]:
         async with _open() as memory:
@@ -154,10 +154,10 @@ def show(
 @memory_app.command("forget")
 def forget(session_id: str = typer.Argument(..., metavar="ID", help="The session id.")) -> None:
     """Delete a session from the store, the vector index and unused image files."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     async def body() -> int:
-        from agent.session import sessions_dir
+        from kanjian.agent.session import sessions_dir
 
         async with _open() as memory:
             removed = await memory.forget(session_id)
@@ -180,7 +180,7 @@ def export(
     ] = DEFAULT_EXPORT_DIR,
 ) -> None:
     """Export sessions to Markdown or JSON, images copied alongside."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     async def body() -> list[Path]:
         async with _open() as memory:
@@ -193,7 +193,7 @@ def export(
 @memory_app.command("reindex")
 def reindex() -> None:
     """Rebuild the vector index from the SQLite store (after changing the embedder)."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     async def body() -> tuple[int, str]:
         async with _open() as memory:

@@ -19,7 +19,7 @@ def serve_model(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
 ) -> None:
     """Launch SGLang for InternVL 1.5, wait until healthy, stop it on Ctrl-C."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     run(_serve(url, model_path, dry_run))
 
@@ -27,8 +27,8 @@ def serve_model(
 async def _serve(url: str | None, model_path: str | None, dry_run: bool) -> None:
     import shlex
 
-    from agent.config import load_settings
-    from tui.serve import ModelServer, launch_command, preflight
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.serve import ModelServer, launch_command, preflight
 
     settings = load_settings({"vlm.url": url, "serve.model_path": model_path})
     command = launch_command(settings)

@@ -18,10 +18,10 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from agent.config import Settings
-    from tools.base import Tool, ToolOutput
-    from tools.registry import PluginProblem, ToolRegistry
-    from vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
+    from kanjian.agent.config import Settings
+    from kanjian.tools.base import Tool, ToolOutput
+    from kanjian.tools.registry import PluginProblem, ToolRegistry
+    from kanjian.vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
 
 __all__ = ["register"]
 
@@ -38,7 +38,7 @@ def list_tools(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show every tool (name, source, side effects, purpose) and any plugin problems."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     run(_list(as_json))
 
@@ -104,13 +104,13 @@ def run_tool(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run one tool with JSON arguments and print its result."""
-    from tui.runner import run
+    from kanjian.tui.runner import run
 
     run(_run(name, _parse_args(args), images or [], out, url, as_json))
 
 
 def _parse_args(text: str) -> dict[str, Any]:
-    from tui.runner import fail
+    from kanjian.tui.runner import fail
 
     try:
         value = json.loads(text)
@@ -129,7 +129,7 @@ async def _run(
     url: str | None,
     as_json: bool,
 ) -> None:
-    from tools.wrappers import with_timeout
+    from kanjian.tools.wrappers import with_timeout
 
     settings = _settings(url)
     registry, _ = await _load(settings)
@@ -179,21 +179,21 @@ def save_images(output: ToolOutput, out: Path | None, stem: str) -> list[str]:
 
 
 def _settings(url: str | None) -> Settings:
-    from agent.config import load_settings
+    from kanjian.agent.config import load_settings
 
     return load_settings({"vlm.url": url})
 
 
 async def _load(settings: Settings | None) -> tuple[ToolRegistry, list[PluginProblem]]:
-    from tools.registry import aload_tools
+    from kanjian.tools.registry import aload_tools
 
     return await aload_tools(settings or _settings(None))
 
 
 async def open_context(settings: Settings, image_paths: list[Path]) -> Any:
     """A SimpleToolContext with the images loaded as image_1... and the model backend."""
-    from tools.context import SimpleToolContext
-    from vlm.images import aload_image
+    from kanjian.tools.context import SimpleToolContext
+    from kanjian.vlm.images import aload_image
 
     loaded = {f"image_{i}": await aload_image(p) for i, p in enumerate(image_paths, start=1)}
     return SimpleToolContext(dict(loaded), backend=LazyBackend(settings))
@@ -209,7 +209,7 @@ class LazyBackend:
 
     async def _get(self) -> ChatBackend:
         if self._backend is None:
-            from agent.backends import make_backend
+            from kanjian.agent.backends import make_backend
 
             self._backend = await make_backend(self._settings)
         return self._backend

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
-    from agent.events import ApprovalRequest
+    from kanjian.agent.events import ApprovalRequest
 
 __all__ = ["ApprovalScreen"]
 

@@ -1,7 +1,7 @@
 """An image inline in the transcript, with its caption and, for overlays, a legend of boxes.
 
 The picture is drawn by textual-image with the renderer chosen before the app started
-(:mod:`tui.widgets.graphics`). textual-image (and NumPy behind it) loads after the first
+(:mod:`kanjian.tui.widgets.graphics`). textual-image (and NumPy behind it) loads after the first
 paint: until it has, the caption shows with a one-line placeholder, and the picture takes
 its place a moment later.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from tui.widgets.graphics import RENDERERS, Renderer, graphics_loaded, image_widget_class
+from kanjian.tui.widgets.graphics import RENDERERS, Renderer, graphics_loaded, image_widget_class
 
 __all__ = ["ImageView", "legend_text"]
 

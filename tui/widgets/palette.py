@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.slash_commands import SLASH_COMMANDS, SlashCommand
+from kanjian.tui.slash_commands import SLASH_COMMANDS, SlashCommand
 
 if TYPE_CHECKING:
-    from tui.app import KanjianApp
+    from kanjian.tui.app import KanjianApp
 
 __all__ = ["SlashCommandProvider"]
 

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
-from tui.slash_commands import complete_command, complete_path, image_path_in
+from kanjian.tui.slash_commands import complete_command, complete_path, image_path_in
 
 __all__ = ["AttachmentBar", "PromptInput"]
 

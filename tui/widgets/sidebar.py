@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
-from tui.chat_controller import SessionSummary
+from kanjian.tui.chat_controller import SessionSummary
 
 __all__ = ["SessionSidebar"]
 

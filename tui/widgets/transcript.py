@@ -20,13 +20,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Static
 
-from tui.widgets.image_view import ImageView
+from kanjian.tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:
     # Markdown (markdown-it and highlighting) loads with the first answer, not the first paint.
     from textual.widgets import Markdown
 
-    from agent.events import (
+    from kanjian.agent.events import (
         ImageAdded,
         ToolCallEvent,
         ToolResultEvent,
@@ -258,7 +258,7 @@ class Transcript(VerticalScroll):
         row = self._rows.get(event.call_id)
         if row is None:
             # A result without its call (a resumed or replayed run): show the row anyway.
-            from agent.events import ToolCallEvent
+            from kanjian.agent.events import ToolCallEvent
 
             await self.start_tool(ToolCallEvent(event.step, event.call_id, event.tool, event.args))
             row = self._rows[event.call_id]

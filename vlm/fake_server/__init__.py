@@ -34,8 +34,8 @@ server echoes the text of the last user message. The server prints its URL when 
 
 from __future__ import annotations
 
-from vlm.fake_server.cli import main
-from vlm.fake_server.script import (
+from kanjian.vlm.fake_server.cli import main
+from kanjian.vlm.fake_server.script import (
     PrefixCache,
     RecordedRequest,
     Reply,
@@ -46,7 +46,7 @@ from vlm.fake_server.script import (
     load_script,
     split_text,
 )
-from vlm.fake_server.server import ScriptedServer
+from kanjian.vlm.fake_server.server import ScriptedServer
 
 __all__ = [
     "PrefixCache",

@@ -1,5 +1,5 @@
-"""``python -m vlm.fake_server``: see :mod:`vlm.fake_server.cli`."""
+"""``python -m vlm.fake_server``: see :mod:`kanjian.vlm.fake_server.cli`."""
 
-from vlm.fake_server.cli import main
+from kanjian.vlm.fake_server.cli import main
 
 main()

@@ -8,8 +8,14 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from vlm.fake_server.script import DEFAULT_MODEL, Responder, ScriptResponder, echo, load_script
-from vlm.fake_server.server import ScriptedServer
+from kanjian.vlm.fake_server.script import (
+    DEFAULT_MODEL,
+    Responder,
+    ScriptResponder,
+    echo,
+    load_script,
+)
+from kanjian.vlm.fake_server.server import ScriptedServer
 
 __all__ = ["main"]
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from vlm.types import Usage
+from kanjian.vlm.types import Usage
 
 __all__ = [
     "CHARS_PER_TOKEN",

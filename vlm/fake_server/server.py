@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
-from vlm.fake_server.exchange import (
+from kanjian.vlm.fake_server.exchange import (
     ChunkMaker,
     Exchange,
     Receive,
@@ -27,7 +27,7 @@ from vlm.fake_server.exchange import (
     maybe_json,
     read_body,
 )
-from vlm.fake_server.script import (
+from kanjian.vlm.fake_server.script import (
     CHARS_PER_TOKEN,
     DEFAULT_MODEL,
     PrefixCache,
@@ -37,7 +37,7 @@ from vlm.fake_server.script import (
     error_body,
     split_text,
 )
-from vlm.types import Usage
+from kanjian.vlm.types import Usage
 
 __all__ = ["ScriptedServer"]
 

@@ -9,9 +9,9 @@ import pytest
 from kanjian_colors import dominant_colors, register, save_note
 from PIL import Image
 
-from tools.context import SimpleToolContext
-from tools.errors import ToolFailed, ToolInputError
-from tools.registry import ToolRegistry
+from kanjian.tools.context import SimpleToolContext
+from kanjian.tools.errors import ToolFailed, ToolInputError
+from kanjian.tools.registry import ToolRegistry
 
 
 def _flag() -> Image.Image:

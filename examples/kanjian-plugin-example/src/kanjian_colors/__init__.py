@@ -23,7 +23,7 @@ from typing import Annotated, cast
 from PIL import Image
 from pydantic import Field
 
-from tools import ToolFailed, ToolRegistry, tool
+from kanjian.tools import ToolFailed, ToolRegistry, tool
 
 __all__ = ["dominant_colors", "register", "save_note"]
 
