@@ -91,6 +91,10 @@ class McpServer(_Section):
 
 class ToolSettings(_Section):
     plugin_dir: str | None = None
+    # Seconds a plugin may take to import and register; a slower one is skipped, with a warning.
+    load_timeout: float = Field(20.0, gt=0)
+    # Characters of a tool's output the model reads; the whole output is kept on disk.
+    output_limit: int = Field(16_000, ge=1_000)
     disabled: list[str] = Field(default_factory=list)
     mcp: dict[str, McpServer] = Field(default_factory=dict)
 

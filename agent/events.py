@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
+from kanjian.tools.base import ApprovalRequest
 from kanjian.vlm.types import Usage
 
 __all__ = [
@@ -61,16 +62,6 @@ class Thought:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallEvent:
-    step: int
-    call_id: str
-    tool: str
-    args: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalRequest:
-    """A side-effect tool waits for the user's yes or no (see agent approval policies)."""
-
     step: int
     call_id: str
     tool: str

@@ -195,9 +195,8 @@ def _floor_graph(chunks: int, latency: float) -> Any:
     from langchain_core.language_models.chat_models import generate_from_stream
     from langchain_core.messages import AIMessage, AIMessageChunk
     from langchain_core.outputs import ChatGenerationChunk, ChatResult
+    from langchain_core.tools import StructuredTool
     from langgraph.config import get_stream_writer
-
-    from kanjian.agent.loop import _lean_tool_class
 
     class Instant(BaseChatModel):
         @property
@@ -239,7 +238,7 @@ def _floor_graph(chunks: int, latency: float) -> Any:
         return "image_1 is 640x480"
 
     schema = {"type": "object", "properties": {"image": {"type": "string"}}}
-    tool = _lean_tool_class()(name="echo", description="Echo.", args_schema=schema, coroutine=echo)
+    tool = StructuredTool(name="echo", description="Echo.", args_schema=schema, coroutine=echo)
     return create_agent(Instant(), [tool])
 
 

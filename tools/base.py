@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from kanjian.vlm.types import ChatBackend
 
-__all__ = ["DerivedImage", "Tool", "ToolContext", "ToolOutput"]
+__all__ = ["ApprovalRequest", "Approver", "DerivedImage", "Tool", "ToolContext", "ToolOutput"]
 
 
 @dataclass(slots=True)
@@ -72,6 +72,20 @@ class ToolContext(Protocol):
 ToolFunction = Callable[[dict[str, Any], ToolContext], Awaitable[ToolOutput]]
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A side-effect tool waits for the user's yes or no (also an event of the agent's run)."""
+
+    step: int
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+
+
+# The one approver type: asked before every call of a side-effect tool; only a True runs it.
+Approver = Callable[[ApprovalRequest], Awaitable[bool]]
+
+
 @dataclass(slots=True)
 class Tool:
     name: str
@@ -86,3 +100,7 @@ class Tool:
     timeout: float | None = 60.0
     # Where it came from: "builtin", "entry point foo", "plugin file x.py", "mcp server y".
     source: str = "builtin"
+    # Whether ``run`` checks its arguments itself (``@tool`` functions through pydantic,
+    # LangChain tools); otherwise the pipeline checks them against ``args_schema``, so every
+    # call is validated exactly once.
+    checks_args: bool = False

@@ -23,12 +23,12 @@ context before the function runs.
 
 Return values: :class:`~tools.base.ToolOutput` as is; ``str`` is the text; ``dict`` becomes
 JSON text and data; a ``PIL.Image.Image`` or :class:`~tools.base.DerivedImage` becomes a new
-image; other JSON values become JSON text. Sync functions run in a worker thread.
+image; other JSON values become JSON text. Sync functions run on a daemon thread of their
+own (:func:`~tools.isolation.in_daemon_thread`), so one that hangs can be abandoned.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import re
@@ -42,6 +42,7 @@ from pydantic.fields import FieldInfo
 
 from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
 from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolFailed, ToolInputError
+from kanjian.tools.isolation import in_daemon_thread
 from kanjian.vlm.errors import VLMError
 
 __all__ = ["FunctionTool", "make_tool", "parse_docstring", "strip_titles", "tool", "validate_name"]
@@ -128,6 +129,7 @@ def make_tool(
         side_effects=side_effects,
         timeout=timeout,
         source=getattr(function, "__module__", None) or "builtin",
+        checks_args=True,  # pydantic, in the runner
         function=function,
     )
 
@@ -356,7 +358,7 @@ def _make_runner(
             if is_async:
                 result = await function(**kwargs)
             else:
-                result = await asyncio.to_thread(function, **kwargs)
+                result = await in_daemon_thread(function, **kwargs)
         except (ToolError, VLMError):
             raise  # already one clear sentence, with its own exit code
         except Exception as exc:

@@ -38,6 +38,7 @@ def from_langchain(
         side_effects=side_effects,
         timeout=timeout,
         source=f"langchain {type(lc_tool).__name__}",
+        checks_args=True,  # LangChain validates against the tool's own args_schema
     )
 
 
@@ -82,7 +83,7 @@ async def _invoke(lc_tool: BaseTool, args: dict[str, Any]) -> Any:
     # Invoking with a tool call (not bare args) returns a ToolMessage: content, artifact, status.
     call = {"type": "tool_call", "name": lc_tool.name, "args": args, "id": "kanjian"}
     try:
-        message = await lc_tool.ainvoke(call)
+        message = await _ainvoke(lc_tool, call)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"]) or "arguments"
@@ -94,6 +95,24 @@ async def _invoke(lc_tool: BaseTool, args: dict[str, Any]) -> Any:
     except Exception as exc:
         raise ToolFailed(f"Tool {lc_tool.name!r} failed: {type(exc).__name__}: {exc}") from exc
     return message
+
+
+async def _ainvoke(lc_tool: BaseTool, call: dict[str, Any]) -> Any:
+    """``lc_tool.ainvoke(call)``; a sync-only tool runs on a daemon thread of its own.
+
+    LangChain runs sync tools on the loop's default executor, whose threads Python joins at
+    exit: one that hangs would keep kanjian alive after its answer.
+    """
+    from langchain_core.tools import BaseTool, StructuredTool
+
+    sync_only = type(lc_tool)._arun is BaseTool._arun or (
+        isinstance(lc_tool, StructuredTool) and lc_tool.coroutine is None
+    )
+    if sync_only:
+        from kanjian.tools.isolation import in_daemon_thread
+
+        return await in_daemon_thread(lc_tool.invoke, call)
+    return await lc_tool.ainvoke(call)
 
 
 def _to_output(name: str, content: Any, artifact: Any) -> ToolOutput:

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kanjian.tools.base import Tool
 from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolInputError
+from kanjian.tools.isolation import plugin_code
 
 if TYPE_CHECKING:
     from kanjian.agent.config import Settings
@@ -185,10 +186,14 @@ def _is_langchain_tool(item: Any) -> bool:
 
 
 def load_tools(
-    settings: Settings, *, load_timeout: float = DEFAULT_LOAD_TIMEOUT, mcp: bool = True
+    settings: Settings, *, load_timeout: float | None = None, mcp: bool = True
 ) -> tuple[ToolRegistry, list[PluginProblem]]:
-    """Every tool from every source; problems are reported, never raised."""
-    loader = _Loader(load_timeout)
+    """Every tool from every source; problems are reported, never raised.
+
+    ``load_timeout`` (default: ``tools.load_timeout``) bounds each plugin's import and hook.
+    """
+    limit = settings.tools.load_timeout if load_timeout is None else load_timeout
+    loader = _Loader(limit)
     loader.load_entry_points()
     loader.load_plugin_dir(settings.plugin_dir)
     if mcp and settings.tools.mcp:
@@ -197,7 +202,7 @@ def load_tools(
 
 
 async def aload_tools(
-    settings: Settings, *, load_timeout: float = DEFAULT_LOAD_TIMEOUT, mcp: bool = True
+    settings: Settings, *, load_timeout: float | None = None, mcp: bool = True
 ) -> tuple[ToolRegistry, list[PluginProblem]]:
     """:func:`load_tools` in a worker thread, so plugin imports never block the event loop."""
     import asyncio
@@ -262,7 +267,8 @@ def _run_with_timeout(job: Callable[[], T], timeout: float, source: str) -> T:
 
     def target() -> None:
         try:
-            outcome["value"] = job()
+            with plugin_code():  # a plugin's print() at import must not reach stdout
+                outcome["value"] = job()
         except BaseException as exc:  # reported to the caller, whatever it was
             outcome["error"] = exc
 
@@ -271,8 +277,9 @@ def _run_with_timeout(job: Callable[[], T], timeout: float, source: str) -> T:
     thread.join(timeout)
     if thread.is_alive():
         raise _LoadTimeout(
-            f"{source} did not finish loading within {timeout:g} s, so it was skipped; "
-            "make its import and register hook fast (load models lazily, on first call)."
+            f"{source} did not finish loading within {timeout:g} s (tools.load_timeout), so "
+            "it was skipped; make its import and register hook fast (load models lazily, on "
+            "first call) or raise tools.load_timeout."
         )
     if "error" in outcome:
         raise outcome["error"]

@@ -1,18 +1,16 @@
-"""A LangChain chat model for InternVL that speaks the action protocol (:mod:`kanjian.vlm.action`).
+"""A LangChain chat model for InternVL, over the action protocol (:mod:`kanjian.vlm.adapter`).
 
-InternVL 1.5 has no native tool calling, so :class:`InternVLChatModel` builds it on top of
-plain chat: ``bind_tools`` renders the tools into the system prompt (from the prompt data
-files in :mod:`kanjian.vlm.prompts`) and into a json_schema union sent as ``response_format`` where
-the backend constrains decoding; each step's single JSON object becomes
-``AIMessage.tool_calls`` or the answer. Output that does not parse gets ONE retry with the
-parse error as feedback. ``_astream`` streams the answer as it is generated.
+kanjian's own loop drives :class:`kanjian.vlm.adapter.ActionModel` directly; this wrapper is
+where LangChain users meet the same adapter: ``bind_tools`` renders the tools into the
+system prompt and the response format, each step's single JSON object becomes
+``AIMessage.tool_calls`` or the answer, and ``_astream`` streams the answer as it is
+generated. It drives LangChain's own ``create_agent`` (see
+``examples/langgraph_create_agent.py``).
 
 What goes on the wire is only ``system``/``user``/``assistant``: assistant turns carry the
 raw JSON the model produced (``additional_kwargs["raw"]``) and tool results become ``user``
 messages starting ``Observation from <tool>:``. Rendering is a pure function of the message
-list, so the prefix of every request (system prompt, tool list, earlier turns, image bytes)
-is byte-identical from step to step and turn to turn, which is what SGLang's prefix cache
-needs.
+list, so the prefix of every request is byte-identical from step to step.
 
 Image parts may carry an ``image_id`` key (``image_1``...); the renderer then introduces
 the image as ``image_N:`` just before it.
@@ -23,10 +21,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -46,36 +42,22 @@ from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from kanjian.vlm import prompts
-from kanjian.vlm.action import (
-    Action,
-    ActionParseError,
-    AnswerAction,
-    AnswerStreamer,
-    ToolAction,
-    UnknownToolError,
-    action_schema,
-    dump_action,
-    parse_action,
+from kanjian.vlm.action import Action, AnswerAction, ToolAction, dump_action
+from kanjian.vlm.adapter import (
+    ActionModel,
+    Bound,
+    StepDelta,
+    StepResult,
+    ToolInfo,
+    bind,
+    system_prompt,
+    tool_infos,
 )
-from kanjian.vlm.errors import ModelOutputError, VLMError
-from kanjian.vlm.types import (
-    ChatBackend,
-    ChatRequest,
-    Finished,
-    Message,
-    SamplingParams,
-    StreamEvent,
-    TextDelta,
-    Usage,
-    UsageReport,
-    image_part,
-    text_part,
-)
+from kanjian.vlm.types import Message, Usage, image_part, text_part
 
 __all__ = [
     "InternVLChatModel",
     "StepDelta",
-    "StepDeltas",
     "ToolInfo",
     "assistant_text",
     "render_messages",
@@ -83,106 +65,6 @@ __all__ = [
     "system_prompt",
     "tool_infos",
 ]
-
-# Separators fixed so that the rendered schema never changes between Python versions.
-_COMPACT = (",", ":")
-
-# Writes one record to a LangGraph graph's ``custom`` stream (``langgraph.types.StreamWriter``).
-DeltaWriter = Callable[[Any], None]
-
-
-@dataclass(frozen=True, slots=True)
-class StepDelta:
-    """A step's thought or answer text as it is generated, for ``graph_deltas`` mode.
-
-    ``thought`` is set once, when the thought string has closed; ``answer`` is the newly
-    decoded answer text (possibly empty when only the thought is new).
-    """
-
-    answer: str = ""
-    thought: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StepDeltas:
-    """What ``graph_deltas`` mode writes to the graph's stream: the deltas of one loop turn.
-
-    Each write wakes the graph's stream across threads (LangGraph's writer uses
-    ``call_soon_threadsafe``, a system call), so the pieces that arrive together (one
-    network read) travel in one record, still one :class:`StepDelta` per piece.
-    """
-
-    parts: tuple[StepDelta, ...]
-
-
-class _DeltaBatcher:
-    """Collects StepDeltas and writes them as one StepDeltas record per event-loop turn."""
-
-    def __init__(self, write: DeltaWriter) -> None:
-        self.write = write
-        self.pending: list[StepDelta] = []
-
-    def __call__(self, delta: StepDelta) -> None:
-        if not self.pending:
-            # Runs once the model task waits for the network again: after this read's pieces.
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending.append(delta)
-
-    def flush(self) -> None:
-        if self.pending:
-            parts, self.pending = tuple(self.pending), []
-            self.write(StepDeltas(parts))
-
-
-@dataclass(frozen=True, slots=True)
-class ToolInfo:
-    """A tool as the protocol sees it: name, one-line purpose, JSON schema of the args."""
-
-    name: str
-    description: str
-    args_schema: dict[str, Any]
-
-
-def _tool_info(tool: Any) -> ToolInfo:
-    """Accepts kanjian ``Tool``s, LangChain ``BaseTool``s and OpenAI-format dicts."""
-    if isinstance(tool, ToolInfo):
-        return tool
-    if isinstance(tool, dict):
-        fn = tool.get("function", tool)
-        schema = fn.get("parameters") or {"type": "object", "properties": {}}
-        return ToolInfo(fn["name"], fn.get("description", ""), schema)
-    schema = getattr(tool, "args_schema", None)
-    if not isinstance(schema, dict):
-        from langchain_core.utils.function_calling import convert_to_openai_tool
-
-        return _tool_info(convert_to_openai_tool(tool))
-    return ToolInfo(tool.name, tool.description or "", schema)
-
-
-def tool_infos(tools: Sequence[Any]) -> tuple[ToolInfo, ...]:
-    return tuple(_tool_info(t) for t in tools)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0].strip() if text.strip() else ""
-
-
-def system_prompt(tools: Sequence[ToolInfo], extra: str = "") -> str:
-    """The system prompt: protocol rules, then each tool with the JSON schema of its args."""
-    listing = "\n".join(
-        prompts.render(
-            "tool.md",
-            name=t.name,
-            description=_first_line(t.description),
-            schema=json.dumps(
-                t.args_schema, ensure_ascii=False, sort_keys=True, separators=_COMPACT
-            ),
-        )
-        for t in tools
-    )
-    text = prompts.render("system.md", tools=listing or prompts.load("no_tools.md"))
-    return f"{text}\n\n{extra}" if extra else text
-
 
 # ---------------------------------------------------------------------------- rendering
 
@@ -266,53 +148,6 @@ def _current_step(messages: Sequence[BaseMessage]) -> int:
     return step
 
 
-# ---------------------------------------------------------------------------- one request
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """What one model request produced, filled while its stream is read."""
-
-    streamer: AnswerStreamer = field(default_factory=AnswerStreamer)
-    raw: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    finish_reason: str | None = None
-    seconds: float = 0.0
-    thought_sent: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(self.raw)
-
-    def record(self) -> dict[str, Any]:
-        return self.usage.as_dict() | {"seconds": round(self.seconds, 6)}
-
-
-@dataclass(frozen=True, slots=True)
-class _Bound:
-    """Everything derived from a tool list, computed once per distinct list."""
-
-    tools: tuple[ToolInfo, ...]
-    system: str
-    response_format: dict[str, Any]
-    final_format: dict[str, Any]
-    names: frozenset[str]
-
-
-def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": "action", "schema": schema}}
-
-
-def _bind(tools: tuple[ToolInfo, ...], extra: str) -> _Bound:
-    return _Bound(
-        tools=tools,
-        system=system_prompt(tools, extra),
-        response_format=_response_format(action_schema(tools)),
-        final_format=_response_format(action_schema(tools, answer_only=True)),
-        names=frozenset(t.name for t in tools),
-    )
-
-
 def _usage_metadata(usage: Usage) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=usage.prompt_tokens,
@@ -336,23 +171,28 @@ class InternVLChatModel(BaseChatModel):
     constrain: bool | None = None
     # Added after the tool list in the system prompt (kept fixed for the prefix cache).
     instructions: str = ""
-    # Inside a LangGraph graph: the thought and answer go to the graph's ``custom`` stream
-    # as StepDelta records as they are generated, and the step's message carries the whole
-    # answer. LangChain chunks ("messages" stream mode) cost ~30 us each in callbacks,
-    # pydantic messages and merging, several times what the client spends reading them.
-    graph_deltas: bool = False
 
     # Keyed by the ids of the tool objects; the objects are held too, so ids are not reused.
-    _bound_cache: dict[tuple[int, ...], tuple[Sequence[Any], _Bound]] = PrivateAttr(
+    _bound_cache: dict[tuple[int, ...], tuple[Sequence[Any], Bound]] = PrivateAttr(
         default_factory=dict
     )
-    _constrain_known: bool | None = PrivateAttr(default=None)
-    # One lookup for all: a batch's first 32 concurrent steps would otherwise each ask.
-    _constrain_lock: asyncio.Lock = PrivateAttr(default_factory=asyncio.Lock)
+    _adapter: ActionModel | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
         return "internvl-action"
+
+    @property
+    def adapter(self) -> ActionModel:
+        """The framework-free adapter this model wraps (one per model: one constraint lookup)."""
+        if self._adapter is None:
+            self._adapter = ActionModel(
+                self.backend,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                constrain=self.constrain,
+            )
+        return self._adapter
 
     def bind_tools(
         self,
@@ -361,34 +201,17 @@ class InternVLChatModel(BaseChatModel):
         tool_choice: str | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind ``tools``; the agent calls this before every step, so it is cheap."""
+        """Bind ``tools``; an agent calls this before every step, so it is cheap."""
         return self.bind(tools=list(tools), **kwargs)
 
-    def bound(self, tools: Sequence[Any]) -> _Bound:
+    def bound(self, tools: Sequence[Any]) -> Bound:
         """The prompt and schemas for ``tools``, cached by the identity of the tool objects."""
         key = tuple(id(t) for t in tools)
         hit = self._bound_cache.get(key)
         if hit is None:
-            hit = (tuple(tools), _bind(tool_infos(tools), self.instructions))
+            hit = (tuple(tools), bind(tool_infos(tools), self.instructions))
             self._bound_cache[key] = hit
         return hit[1]
-
-    async def _constraints(self) -> bool:
-        if self.constrain is not None:
-            return self.constrain
-        if self._constrain_known is None:
-            async with self._constrain_lock:
-                if self._constrain_known is None:
-                    self._constrain_known = await self._server_constrains()
-        return self._constrain_known
-
-    async def _server_constrains(self) -> bool:
-        try:
-            info = await self.backend.model_info()
-        except VLMError:
-            # Unknown: ask for the constraint; servers that ignore it still answer.
-            return True
-        return bool(info.supports_constraints)
 
     def wire_messages(
         self, messages: Sequence[BaseMessage], tools: Sequence[Any] = ()
@@ -407,57 +230,12 @@ class InternVLChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         tools = kwargs.get("tools") or []
-        whole = bool(kwargs.get("whole_answer"))
-        writer: DeltaWriter | None = kwargs.get("delta_writer")
         bound = self.bound(tools)
         final = bool(bound.tools) and _current_step(messages) >= self.max_steps
         wire = self.wire_messages(messages, tools)
-        if final:
-            wire.append({"role": "user", "content": [text_part(prompts.load("final_step.md"))]})
-        constrain = await self._constraints()
-        fmt = (bound.final_format if final else bound.response_format) if constrain else None
-        attempts: list[_Attempt] = []
-        error: ActionParseError | None = None
-        for _ in range(2):  # the answer, or one retry with the parse error as feedback
-            sent = wire if error is None else [*wire, *_retry_messages(attempts[-1].text, error)]
-            attempts.append(_Attempt())
-            async for chunk in self._one_request(sent, fmt, stop, attempts[-1], whole, writer):
-                yield chunk
-            action, error = _read_action(attempts[-1].text, bound, final)
-            if action is not None:
-                yield _final_chunk(action, attempts, writer)
-                return
-        assert error is not None
-        raise ModelOutputError(
-            f"The model did not produce a usable action after a retry: {error}",
-            output=attempts[-1].text,
-        ) from error
-
-    async def _one_request(
-        self,
-        wire: list[Message],
-        fmt: dict[str, Any] | None,
-        stop: list[str] | None,
-        attempt: _Attempt,
-        whole: bool = False,
-        writer: DeltaWriter | None = None,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        params = SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, stop=stop)
-        request = ChatRequest(messages=wire, params=params, response_format=fmt)
-        started = time.perf_counter()
-        events = _whole_answer(self.backend, request) if whole else self.backend.stream(request)
-        try:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    chunk = _delta_chunk(event.text, attempt, writer)
-                    if chunk is not None:
-                        yield chunk
-                elif isinstance(event, UsageReport):
-                    attempt.usage = event.usage
-                elif isinstance(event, Finished):
-                    attempt.finish_reason = event.reason
-        finally:
-            attempt.seconds = time.perf_counter() - started
+        stream = not kwargs.get("whole_answer")
+        async for item in self.adapter.step(wire, bound, final=final, stream=stream, stop=stop):
+            yield _delta_chunk(item) if isinstance(item, StepDelta) else _final_chunk(item)
 
     async def _agenerate(
         self,
@@ -466,21 +244,12 @@ class InternVLChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        # No streaming callback is installed: either the deltas go to the graph's stream
-        # (graph_deltas), or nobody watches this step token by token (e.g. batch), so ask
-        # for the whole answer: one response instead of a chunk per token.
-        graph_writer = _graph_writer() if self.graph_deltas else None
-        writer = None if graph_writer is None else _DeltaBatcher(graph_writer)
-        steps = self._astream(
-            messages, stop, run_manager, whole_answer=writer is None, delta_writer=writer, **kwargs
-        )
-        try:
-            # Not LangChain's agenerate_from_stream: it merges the chunks in a worker thread,
-            # a thread hop per step that costs more than merging the few chunks here.
-            return generate_from_stream(iter([chunk async for chunk in steps]))
-        finally:
-            if writer is not None:
-                writer.flush()  # the last pieces go out before the step's message
+        # Nobody watches this step token by token: ask for the whole answer, one response
+        # instead of a chunk per token.
+        steps = self._astream(messages, stop, run_manager, whole_answer=True, **kwargs)
+        # Not LangChain's agenerate_from_stream: it merges the chunks in a worker thread,
+        # a thread hop per step that costs more than merging the few chunks here.
+        return generate_from_stream(iter([chunk async for chunk in steps]))
 
     def _generate(
         self,
@@ -507,121 +276,40 @@ class InternVLChatModel(BaseChatModel):
         return box[0]
 
 
-async def _whole_answer(backend: ChatBackend, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-    """One non-streamed answer as the events a stream would give."""
-    result = await backend.complete(request)
-    if result.text:
-        yield TextDelta(result.text)
-    yield Finished(result.finish_reason)
-    yield UsageReport(result.usage)
+def _delta_chunk(delta: StepDelta) -> ChatGenerationChunk:
+    kwargs = {} if delta.thought is None else {"thought": delta.thought}
+    return ChatGenerationChunk(
+        message=AIMessageChunk(content=delta.answer, additional_kwargs=kwargs)
+    )
 
 
-def _graph_writer() -> DeltaWriter | None:
-    """The running LangGraph graph's stream writer; None outside a graph."""
-    from langgraph.config import get_stream_writer
-
-    try:
-        return get_stream_writer()
-    except RuntimeError:  # "outside of a runnable context": a plain ainvoke
-        return None
-
-
-def _delta_chunk(
-    text: str, attempt: _Attempt, writer: DeltaWriter | None = None
-) -> ChatGenerationChunk | None:
-    """The newly decoded thought and answer: a chunk, or written to ``writer``."""
-    attempt.raw.append(text)
-    answer = attempt.streamer.feed(text)
-    thought: str | None = None
-    if attempt.streamer.thought is not None and not attempt.thought_sent:
-        attempt.thought_sent = True
-        thought = attempt.streamer.thought
-    if not answer and thought is None:
-        return None
-    if writer is not None:
-        writer(StepDelta(answer, thought))
-        return None
-    kwargs = {} if thought is None else {"thought": thought}
-    return ChatGenerationChunk(message=AIMessageChunk(content=answer, additional_kwargs=kwargs))
-
-
-def _retry_messages(raw: str, error: ActionParseError) -> list[Message]:
-    feedback = prompts.render("retry.md", error=str(error))
-    return [
-        {"role": "assistant", "content": raw},
-        {"role": "user", "content": [text_part(feedback)]},
-    ]
-
-
-def _read_action(
-    text: str, bound: _Bound, final: bool
-) -> tuple[Action | None, ActionParseError | None]:
-    try:
-        action: Action = parse_action(text, bound.names)
-    except UnknownToolError as exc:
-        # Well-formed: the agent tells the model the tool does not exist (an observation).
-        action = exc.action
-    except ActionParseError as exc:
-        return None, exc
-    if final and isinstance(action, ToolAction):
-        return None, ActionParseError(
-            f"Tool {action.tool!r} was called at the last step, where only an answer is "
-            "accepted; reply with the answer.",
-            output=text,
-        )
-    return action, None
-
-
-def _final_chunk(
-    action: Action, attempts: list[_Attempt], writer: DeltaWriter | None = None
-) -> ChatGenerationChunk:
-    last = attempts[-1]
-    extra: dict[str, Any] = {"raw": last.text}
-    if not last.thought_sent and action.thought:
-        extra["thought"] = action.thought
-    rest = _unstreamed(action, last)
-    if writer is not None and (rest or "thought" in extra):
-        writer(StepDelta(rest, extra.get("thought")))
-    usage = sum((a.usage for a in attempts), Usage())
+def _final_chunk(result: StepResult) -> ChatGenerationChunk:
+    """The step's message: its tool call or parsed answer, raw text, usage and requests."""
+    action = result.action
+    extra: dict[str, Any] = {"raw": result.raw}
     metadata = {
-        "finish_reason": last.finish_reason,
-        "model_requests": [a.record() for a in attempts],
-        "usage": usage.as_dict(),
+        "finish_reason": result.finish_reason,
+        "model_requests": list(result.requests),
+        "usage": result.usage.as_dict(),
     }
+    tool_call_chunks: list[Any] = []
     if isinstance(action, ToolAction):
-        call = {
-            "name": action.tool,
-            "args": json.dumps(action.args, ensure_ascii=False),
-            "id": f"call_{uuid.uuid4().hex[:16]}",
-            "index": 0,
-        }
-        message = AIMessageChunk(
-            content="",
-            additional_kwargs=extra,
-            tool_call_chunks=[call],  # type: ignore[list-item]
-            usage_metadata=_usage_metadata(usage),
-            response_metadata=metadata,
-        )
+        tool_call_chunks = [
+            {
+                "name": action.tool,
+                "args": json.dumps(action.args, ensure_ascii=False),
+                "id": f"call_{uuid.uuid4().hex[:16]}",
+                "index": 0,
+            }
+        ]
     else:
         # The parsed answer, for whoever needs it exact (a retried step streamed twice).
         extra["answer"] = action.answer
-        message = AIMessageChunk(
-            # With a writer the deltas went to the graph's stream, not into this message.
-            content=rest if writer is None else action.answer,
-            additional_kwargs=extra,
-            usage_metadata=_usage_metadata(usage),
-            response_metadata=metadata,
-        )
+    message = AIMessageChunk(
+        content="",
+        additional_kwargs=extra,
+        tool_call_chunks=tool_call_chunks,
+        usage_metadata=_usage_metadata(result.usage),
+        response_metadata=metadata,
+    )
     return ChatGenerationChunk(message=message)
-
-
-def _unstreamed(action: Action, attempt: _Attempt) -> str:
-    """The end of the answer that was not streamed yet ("" for a tool call).
-
-    Repairs (or a reply the streamer could not follow) can leave the streamed text short
-    of the parsed answer.
-    """
-    if not isinstance(action, AnswerAction):
-        return ""
-    streamed = attempt.streamer.streamed
-    return action.answer[len(streamed) :] if action.answer.startswith(streamed) else ""

@@ -1,14 +1,11 @@
-"""Per-step overhead fixes, each tested for the behaviour it must keep (bench/agent has the figures).
+"""Per-step overhead, each fix tested for the behaviour it must keep (bench/agent has the figures).
 
-- The adapter merges a step's chunks on the event loop: LangChain's agenerate_from_stream
-  hopped to a worker thread on every step.
-- ``graph_deltas``: inside a graph, the thought and answer go to the custom stream as
-  StepDeltas records, one per loop turn (LangGraph's "messages" mode cost ~30 us per
-  token); the step's message still carries the whole answer, and outside a graph the
-  step is asked whole.
-- Tools run through a StructuredTool whose ``_arun`` skips LangChain's per-call reflection.
-- A run without deltas and without side-effect tools streams the graph without the custom
-  mode (LangGraph then skips its concurrent stream waiting); every event is still there.
+- The LangChain adapter merges a step's chunks on the event loop: LangChain's
+  agenerate_from_stream hopped to a worker thread on every step.
+- The lean loop streams the thought and the answer straight from the adapter as events,
+  and ``deltas=False`` asks each step whole; outside the loop, ``ainvoke`` asks whole too.
+- Tools are called through the pipeline composed once per agent; nothing hops to a thread
+  for a tool call that needs none.
 """
 
 from __future__ import annotations
@@ -24,10 +21,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from kanjian.agent.events import AnswerDelta, ApprovalRequest, Thought
-from kanjian.agent.loop import Agent, _lean_tool_class
+from kanjian.agent.events import AnswerDelta, AnswerDone, ApprovalRequest, Thought, ToolResultEvent
+from kanjian.agent.loop import Agent
+from kanjian.agent.session import Session
 from kanjian.tools.base import Tool, ToolContext, ToolOutput
-from kanjian.vlm.chat_model import InternVLChatModel, StepDelta, StepDeltas
+from kanjian.vlm.chat_model import InternVLChatModel
 from kanjian.vlm.client import SGLangClient
 from kanjian.vlm.fake_server import Reply, ScriptedServer
 
@@ -59,42 +57,24 @@ async def test_ainvoke_merges_its_chunks_on_the_loop_not_in_a_worker_thread(
     assert message.content == "On the loop."
 
 
-def _deltas_graph(model: InternVLChatModel) -> Any:
-    from langchain.agents import create_agent
-
-    return create_agent(model, [])
-
-
-async def test_graph_deltas_go_to_the_custom_stream_and_the_message_keeps_the_whole_answer(
+async def test_the_loop_streams_thought_and_answer_as_events_and_keeps_the_whole_answer(
     server: ScriptedServer, client: SGLangClient
 ) -> None:
     text = "A **red** square, 64 by 48 pixels, in the middle."
     server.enqueue(Reply(text=answer(text, thought="Look at it."), token_delay=0.001))
-    graph = _deltas_graph(InternVLChatModel(backend=client, constrain=True, graph_deltas=True))
-    records: list[Any] = []
-    messages: list[Any] = []
-    stream = graph.astream(
-        {"messages": [HumanMessage("What is it?")]}, stream_mode=["updates", "custom"]
-    )
-    async for mode, payload in stream:
-        if mode == "custom":
-            records.append(payload)
-        else:
-            messages += payload.get("model", {}).get("messages", [])
-    assert all(isinstance(r, StepDeltas) for r in records)
-    deltas: list[StepDelta] = [d for r in records for d in r.parts]
-    assert [d.thought for d in deltas if d.thought is not None] == ["Look at it."]
-    assert len([d for d in deltas if d.answer]) > 3
-    assert "".join(d.answer for d in deltas) == text
-    assert [m.content for m in messages] == [text]
+    events = await collect(Agent(client).run("What is it?"))
+    assert [e.text for e in events if isinstance(e, Thought)] == ["Look at it."]
+    deltas = [e.text for e in events if isinstance(e, AnswerDelta)]
+    assert len(deltas) > 3 and "".join(deltas) == text
+    assert [e.text for e in events if isinstance(e, AnswerDone)] == [text]
     assert server.chat_requests[0].json["stream"] is True
 
 
-async def test_graph_deltas_outside_a_graph_asks_for_the_whole_answer(
+async def test_ainvoke_outside_a_stream_asks_for_the_whole_answer(
     server: ScriptedServer, client: SGLangClient
 ) -> None:
     server.enqueue(answer("Whole."))
-    model = InternVLChatModel(backend=client, constrain=True, graph_deltas=True)
+    model = InternVLChatModel(backend=client, constrain=True)
     message = await model.ainvoke([HumanMessage("Hi")])
     assert isinstance(message, AIMessage) and message.content == "Whole."
     assert not server.chat_requests[0].json.get("stream")
@@ -119,16 +99,26 @@ def _sizer() -> Tool:
     return Tool("size", "Measure an image.", schema, size)
 
 
-async def test_lean_tools_still_get_the_run_context_and_keep_their_schema(
+async def test_a_tool_call_hops_to_no_thread_and_keeps_its_schema(
     server: ScriptedServer, client: SGLangClient
 ) -> None:
     server.enqueue(tool_call("size", image="image_1"), answer("64x48."))
     agent = Agent(client, [_sizer()])
-    final = (await collect(agent.run("How big?", [png()])))[-1]
-    assert final.steps[0].output == {"w": 64}  # type: ignore[attr-defined]
-    lean = agent.graph.nodes["tools"].bound.tools_by_name["size"]
-    assert isinstance(lean, _lean_tool_class())
-    assert lean.args_schema == _sizer().args_schema
+    session = Session()
+    await collect(agent.run("Warm up", [png()], session=session, deltas=False))
+    server.enqueue(tool_call("size", image="image_1"), answer("64x48."))
+    loop = asyncio.get_running_loop()
+    refusing = _NoThreads(max_workers=1)
+    loop.set_default_executor(refusing)
+    try:
+        events = await collect(agent.run("How big?", session=session, deltas=False))
+    finally:
+        refusing.shutdown()
+    # Only the session save may hop (off-loop disk write): it is refused, so the run fails
+    # there, after the tool step ran on the loop.
+    result = next(e for e in events if isinstance(e, ToolResultEvent))
+    assert (result.output, result.error) == ({"w": 64}, None)
+    assert agent.pipeline["size"].args_schema == _sizer().args_schema
     observation = server.chat_requests[1].json["messages"][-1]["content"][0]["text"]
     assert observation.startswith("Observation from size:") and "64x48" in observation
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from kanjian.tools.base import Tool
+from kanjian.tools.base import ApprovalRequest
 from kanjian.tools.context import SimpleToolContext
 from kanjian.tools.decorator import tool
 from kanjian.tools.errors import ApprovalDenied, ToolTimeout
@@ -36,16 +36,16 @@ async def test_with_timeout_stops_a_slow_call() -> None:
     wrapped = with_timeout(slow_write)
     assert wrapped is not slow_write and wrapped.timeout == 0.2
     assert (await wrapped.run({"text": "0"}, SimpleToolContext())).text == "written"
-    with pytest.raises(ToolTimeout, match=r"'slow_write' ran past its 0.2 s timeout"):
+    with pytest.raises(ToolTimeout, match=r"'slow_write' did not finish within 0.2 s"):
         await wrapped.run({"text": "5"}, SimpleToolContext())
 
 
 async def test_requiring_approval_asks_first_and_runs_only_on_yes() -> None:
     asked: list[tuple[str, dict[str, object]]] = []
 
-    async def approver(t: Tool, args: dict[str, object]) -> bool:
-        asked.append((t.name, args))
-        return args["text"] == "0"
+    async def approver(request: ApprovalRequest) -> bool:
+        asked.append((request.tool, request.args))
+        return request.args["text"] == "0"
 
     wrapped = requiring_approval(slow_write, approver)
     assert (await wrapped.run({"text": "0"}, SimpleToolContext())).text == "written"
@@ -56,13 +56,16 @@ async def test_requiring_approval_asks_first_and_runs_only_on_yes() -> None:
 
 async def test_only_a_literal_true_approves() -> None:
     # A truthy string (say, text a tool returned) must never count as a yes.
-    wrapped = requiring_approval(slow_write, lambda t, a: "yes")  # type: ignore[arg-type,return-value]
+    async def truthy(request: ApprovalRequest) -> bool:
+        return "yes"  # type: ignore[return-value]
+
+    wrapped = requiring_approval(slow_write, truthy)
     with pytest.raises(ApprovalDenied):
         await wrapped.run({"text": "0"}, SimpleToolContext())
 
 
 def test_approving_side_effects_wraps_only_those() -> None:
-    tools = approving_side_effects([slow_write, read], lambda t, a: True)
+    tools = approving_side_effects([slow_write, read], None)
     assert tools[1] is read and tools[0] is not slow_write
 
 

@@ -223,13 +223,12 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
 
 
 async def prepare_agent(kanjian: Kanjian) -> None:
-    """Build the agent and its graph and reach the server before the first task: a setup
-    error (bad URL, broken plugin) is one sentence instead of a failed line per task, and
-    the first tasks do not pay for imports, graph compilation or connecting."""
+    """Build the agent and reach the server before the first task: a setup error (bad URL,
+    broken plugin) is one sentence instead of a failed line per task, and the first tasks
+    do not pay for imports or connecting."""
     import asyncio
 
     agent = await kanjian.agent()
-    _ = agent.graph
     # Reach the server once now: a wrong URL fails here, and the connection is warm.
     await agent.backend.model_info()
     await asyncio.to_thread(_import_image_codecs)
