@@ -22,6 +22,7 @@ and the terminal app all go through it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, aclosing
 from dataclasses import replace
@@ -152,6 +153,8 @@ class Kanjian:
             recall=recall,
             temperature=self.settings.vlm.temperature,
             max_tokens=self.settings.vlm.max_tokens,
+            output_limit=self.settings.tools.output_limit,
+            keep_outputs_in=self.settings.home / "tool-output",
         )
 
     async def _load_tools(self, memory: Memory | None) -> list[Tool]:
@@ -163,6 +166,10 @@ class Kanjian:
             found = [t for item in self._tools for t in coerce_tools(item)]
         else:
             registry, self.problems = await aload_tools(self.settings)
+            for problem in self.problems:
+                # Never a silent skip. Through logging, so an application can route it; with
+                # no logging set up, Python prints the message alone on stderr.
+                logging.getLogger("kanjian").warning("kanjian: warning: %s", problem.message)
             found = registry.tools()
             if memory is not None:
                 from kanjian.agent.remember import memory_search_tool

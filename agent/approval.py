@@ -1,6 +1,7 @@
 """Approval of side-effect tools: small approvers to hand to :class:`agent.loop.Agent`.
 
-An approver is ``async (ApprovalRequest) -> bool``. The agent asks it before every call of a
+An approver is ``async (ApprovalRequest) -> bool`` (:data:`kanjian.tools.base.Approver`, the
+one approver type). The agent asks it before every call of a
 tool that declares ``side_effects``; without one, such calls are denied and the model is
 told so. Nothing a tool returns can approve anything: approvers only see the request.
 
@@ -13,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Literal, TextIO
 
 from kanjian.agent.errors import ConfigError
-from kanjian.agent.events import ApprovalRequest
+from kanjian.tools.base import ApprovalRequest, Approver
 
 __all__ = ["Approver", "Policy", "always", "ask_terminal", "never", "policy", "remembering"]
 
-Approver = Callable[[ApprovalRequest], Awaitable[bool]]
 Policy = Literal["ask", "always", "never"]
 _YES = frozenset({"y", "yes", "a", "always"})
 

@@ -25,11 +25,18 @@ from typing import Any
 
 from kanjian.tools.base import Approver, DerivedImage, Tool, ToolContext
 from kanjian.tools.errors import ToolError
-from kanjian.tools.isolation import plugin_code
 from kanjian.tools.results import DEFAULT_OUTPUT_LIMIT
-from kanjian.tools.wrappers import checked, requiring_approval, shaped, with_timeout
+from kanjian.tools.wrappers import checked, isolated, requiring_approval, shaped, with_timeout
 
-__all__ = ["CallInfo", "ToolResult", "compose", "current_call", "invoke", "unknown_tool"]
+__all__ = [
+    "CallInfo",
+    "ToolResult",
+    "compose",
+    "current_call",
+    "failed",
+    "invoke",
+    "unknown_tool",
+]
 
 
 def _ignore(_: object) -> None:
@@ -82,14 +89,10 @@ def compose(
     always denied.
     """
     limit = tool.timeout if timeout is None else min(tool.timeout or timeout, timeout)
-    wrapped = with_timeout(tool, limit)
+    wrapped = with_timeout(isolated(tool), limit)
     if tool.side_effects:
         wrapped = requiring_approval(wrapped, approver)
     return shaped(checked(wrapped), output_limit, keep_in)
-
-
-def compose_all(tools: Sequence[Tool], **options: Any) -> list[Tool]:
-    return [compose(t, **options) for t in tools]
 
 
 async def invoke(
@@ -105,8 +108,7 @@ async def invoke(
     started = time.perf_counter()
     token = _CALL.set(CallInfo(step, call_id, report))
     try:
-        with plugin_code():
-            output = await tool.run(args, ctx)
+        output = await tool.run(args, ctx)
     except (ToolError, TimeoutError) as exc:
         result = failed(str(exc) or f"Tool {tool.name!r} failed ({type(exc).__name__}).")
     except Exception as exc:  # a plugin's bug must not take the agent down

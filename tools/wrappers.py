@@ -4,7 +4,7 @@ Composition instead of flags: every rule of a tool call is one wrapper here, and
 :func:`kanjian.tools.pipeline.compose` stacks them into the pipeline every caller uses (the
 agent, ``kanjian tools run``, the direct commands)::
 
-    shaped(checked(requiring_approval(with_timeout(tool, 30), approver)), limit, keep_in)
+    shaped(checked(requiring_approval(with_timeout(isolated(tool), 30), approver)), limit, keep_in)
 
 Approval comes only from the ``approver`` the caller passes (the TUI prompt, the ``--approve``
 policy): nothing a tool returns, and nothing in the model's arguments, can approve a call.
@@ -21,6 +21,7 @@ from typing import Any
 
 from kanjian.tools.base import ApprovalRequest, Approver, Tool, ToolContext, ToolOutput
 from kanjian.tools.errors import ApprovalDenied, ToolFailed, ToolInputError, ToolTimeout
+from kanjian.tools.isolation import plugin_code
 from kanjian.tools.results import DEFAULT_OUTPUT_LIMIT, capped, json_safe
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "approving_side_effects",
     "checked",
     "filtered",
+    "isolated",
     "prefixed",
     "requiring_approval",
     "shaped",
@@ -158,6 +160,17 @@ def shaped(tool: Tool, limit: int = DEFAULT_OUTPUT_LIMIT, keep_in: Path | None =
             images=output.images,
         )
         return capped(safe, tool.name, limit, keep_in)
+
+    return _derived(tool, run=run)
+
+
+def isolated(tool: Tool) -> Tool:
+    """Run the call as plugin code: its ``print()`` goes to stderr, never into stdout's JSON."""
+    inner = tool.run
+
+    async def run(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        with plugin_code():
+            return await inner(args, ctx)
 
     return _derived(tool, run=run)
 

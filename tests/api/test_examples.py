@@ -14,7 +14,13 @@ from tests.api.conftest import ROOT, run_example, user_texts
 
 def test_every_example_script_is_tested() -> None:
     scripts = {p.name for p in (ROOT / "examples").glob("*.py")}
-    tested = {"ask_image.py", "stream_events.py", "custom_tool.py", "batch_from_python.py"}
+    tested = {
+        "ask_image.py",
+        "stream_events.py",
+        "custom_tool.py",
+        "batch_from_python.py",
+        "langgraph_create_agent.py",
+    }
     assert scripts == tested | {"sync_api.py"}
 
 
@@ -90,3 +96,19 @@ def test_sync_api(server: ScriptedServer, image: Path) -> None:
     assert lines[0] == "answer: What does this diagram show? | images: image_1"
     assert lines[1] == "answer: Summarise it in five words. | images: image_1"
     assert lines[2].startswith("images in the conversation: {'image_1': ")
+
+
+def test_langgraph_create_agent_drives_the_chat_model(server: ScriptedServer) -> None:
+    server.responder = _multiply_then_answer
+    done = run_example("langgraph_create_agent.py", "What is 17 * 23?")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["tool multiply -> 391", "17 * 23 = 391."]
+    # The tool went into the system prompt; its result came back as an observation.
+    assert "- multiply: Multiply two integers exactly." in json.dumps(server.chat_requests[0].json)
+    assert "Observation from multiply:\n391" in user_texts(server.chat_requests[1].json)
+
+
+def _multiply_then_answer(request: dict[str, Any]) -> str:
+    if not any(t.startswith("Observation from") for t in user_texts(request)):
+        return json.dumps({"thought": "multiply", "tool": "multiply", "args": {"a": 17, "b": 23}})
+    return json.dumps({"thought": "done", "answer": "17 * 23 = 391."})

@@ -129,11 +129,15 @@ async def _run(
     url: str | None,
     as_json: bool,
 ) -> None:
-    from kanjian.tools.wrappers import with_timeout
+    import sys
+
+    from kanjian.tools.pipeline import compose
 
     settings = _settings(url)
     registry, _ = await _load(settings)
-    tool = with_timeout(registry.get(name))
+    # The tool pipeline, as in a conversation; naming the tool here is the user's approval,
+    # and the whole output is wanted.
+    tool = compose(registry.get(name), approver=_approved, output_limit=sys.maxsize)
     ctx = await open_context(settings, image_paths)
     started = time.perf_counter()
     try:
@@ -155,6 +159,10 @@ async def _run(
         return
     typer.echo(output.text)
     _report_images(output, saved)
+
+
+async def _approved(_: object) -> bool:
+    return True
 
 
 def _report_images(output: ToolOutput, saved: list[str]) -> None:
