@@ -19,10 +19,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kanjian.agent.errors import ConfigError
+from kanjian.memory.settings import MemorySettings
+from kanjian.tools.settings import McpServer, ToolSettings
 
 __all__ = [
     "ENV_ALIASES",
     "AgentSettings",
+    "McpServer",
     "MemorySettings",
     "ServeSettings",
     "Settings",
@@ -66,37 +69,6 @@ class AgentSettings(_Section):
     # Bring relevant past turns from memory into a new conversation.
     recall: bool = True
     recall_budget_tokens: int = 600
-
-
-class MemorySettings(_Section):
-    enabled: bool = True
-    # A Chroma server (``chroma run``) URL; empty means the embedded PersistentClient.
-    url: str | None = None
-    # "auto" (local multilingual-capable default), "hash", "minilm", or "openai" (embed_url).
-    embedder: str = "auto"
-    embed_url: str | None = None
-    embed_model: str | None = None
-
-
-class McpServer(_Section):
-    # stdio: command + args (+ env names passed through); http: url.
-    command: str | None = None
-    args: list[str] = Field(default_factory=list)
-    # Names of environment variables the server may see; nothing else is passed.
-    env: list[str] = Field(default_factory=list)
-    url: str | None = None
-    transport: Literal["stdio", "streamable_http", "sse"] = "stdio"
-    side_effects: bool = True
-
-
-class ToolSettings(_Section):
-    plugin_dir: str | None = None
-    # Seconds a plugin may take to import and register; a slower one is skipped, with a warning.
-    load_timeout: float = Field(20.0, gt=0)
-    # Characters of a tool's output the model reads; the whole output is kept on disk.
-    output_limit: int = Field(16_000, ge=1_000)
-    disabled: list[str] = Field(default_factory=list)
-    mcp: dict[str, McpServer] = Field(default_factory=dict)
 
 
 class ServeSettings(_Section):

@@ -12,10 +12,12 @@ them to one sentence on stderr and its ``exit_code``.
 
 from __future__ import annotations
 
+from kanjian.vlm.errors import KanjianError
+
 __all__ = ["AgentError", "ConfigError", "InputError", "RunCancelled", "RunFailed"]
 
 
-class AgentError(Exception):
+class AgentError(KanjianError):
     exit_code: int = 1
 
 

@@ -34,6 +34,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
+from kanjian.agent.errors import AgentError
 from kanjian.agent.events import (
     AnswerDelta,
     AnswerDone,
@@ -311,8 +312,8 @@ class Agent:
         return str(exc) or type(exc).__name__
 
 
-class _StepCap(Exception):
-    exit_code = 1
+class _StepCap(AgentError):
+    """The step cap passed without an answer (only possible with no tools)."""
 
 
 def _exit_code(exc: BaseException) -> int:

@@ -27,7 +27,7 @@ from kanjian.memory.records import (
 from kanjian.memory.store import Filters
 
 if TYPE_CHECKING:
-    from kanjian.agent.config import Settings
+    from kanjian.memory.settings import MemoryConfig
 
 __all__ = ["Memory"]
 
@@ -45,7 +45,7 @@ class Memory:
         self.core = core
 
     @classmethod
-    def open(cls, settings: Settings) -> Memory:
+    def open(cls, settings: MemoryConfig) -> Memory:
         """The memory configured by ``settings.memory`` under ``settings.memory_dir``."""
         m = settings.memory
         embedder = make_embedder(

@@ -17,6 +17,8 @@ The tree, split by who must act (``exit_code`` is what the CLI exits with):
 
 from __future__ import annotations
 
+from kanjian.vlm.errors import KanjianError
+
 __all__ = [
     "EmbedderError",
     "ImageNotFound",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 
-class MemoryStoreError(Exception):
+class MemoryStoreError(KanjianError):
     """Base of every error raised by `memory`. ``str(err)`` is one clear sentence."""
 
     exit_code: int = 1

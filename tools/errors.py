@@ -12,6 +12,8 @@ ToolError                   base
 
 from __future__ import annotations
 
+from kanjian.vlm.errors import KanjianError
+
 __all__ = [
     "ApprovalDenied",
     "PluginLoadError",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class ToolError(Exception):
+class ToolError(KanjianError):
     exit_code: int = 1
 
 

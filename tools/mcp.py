@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from kanjian.tools.errors import PluginLoadError
 
 if TYPE_CHECKING:
-    from kanjian.agent.config import McpServer
     from kanjian.tools.registry import ToolRegistry
+    from kanjian.tools.settings import McpServer
 
 __all__ = ["BASE_ENV", "connection_for", "load_mcp_tools", "minimal_env"]
 

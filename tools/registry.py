@@ -45,7 +45,7 @@ from kanjian.tools.errors import ToolDefinitionError, ToolError, ToolInputError
 from kanjian.tools.isolation import plugin_code
 
 if TYPE_CHECKING:
-    from kanjian.agent.config import Settings
+    from kanjian.tools.settings import ToolConfig
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -186,7 +186,7 @@ def _is_langchain_tool(item: Any) -> bool:
 
 
 def load_tools(
-    settings: Settings, *, load_timeout: float | None = None, mcp: bool = True
+    settings: ToolConfig, *, load_timeout: float | None = None, mcp: bool = True
 ) -> tuple[ToolRegistry, list[PluginProblem]]:
     """Every tool from every source; problems are reported, never raised.
 
@@ -202,7 +202,7 @@ def load_tools(
 
 
 async def aload_tools(
-    settings: Settings, *, load_timeout: float | None = None, mcp: bool = True
+    settings: ToolConfig, *, load_timeout: float | None = None, mcp: bool = True
 ) -> tuple[ToolRegistry, list[PluginProblem]]:
     """:func:`load_tools` in a worker thread, so plugin imports never block the event loop."""
     import asyncio
@@ -234,7 +234,7 @@ class _Loader:
                 source = f"plugin file {path.name}"
                 self._load(source, functools.partial(_load_plugin_file, path))
 
-    def load_mcp(self, settings: Settings) -> None:
+    def load_mcp(self, settings: ToolConfig) -> None:
         from kanjian.tools.mcp import load_mcp_tools
 
         for name, server in settings.tools.mcp.items():

@@ -586,7 +586,9 @@ class KanjianApp(App[None]):
 
 def _describe(exc: BaseException) -> str:
     """One sentence for an error inside the transcript: ours as is, others with their type."""
-    if type(exc).__module__.startswith("kanjian."):
+    from kanjian.vlm.errors import KanjianError
+
+    if isinstance(exc, KanjianError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

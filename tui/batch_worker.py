@@ -38,6 +38,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
+from kanjian.vlm.errors import KanjianError
+
 if TYPE_CHECKING:
     from kanjian.agent.batch import BatchTask
 
@@ -57,11 +59,11 @@ _LINE_LIMIT = 1 << 26
 _GRACE = 3.0
 
 
-class WorkerExited(Exception):
+class WorkerExited(KanjianError):
     """A worker process ended with tasks unfinished (the task's line carries this)."""
 
 
-class WorkerSetupFailed(Exception):
+class WorkerSetupFailed(KanjianError):
     """A worker could not build its agent or reach the server (exit 1, one sentence)."""
 
     exit_code = 1

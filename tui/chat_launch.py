@@ -19,6 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from kanjian.vlm.errors import KanjianError
+
 if TYPE_CHECKING:
     from kanjian.agent.config import Settings
     from kanjian.tui.app import KanjianApp
@@ -46,7 +48,7 @@ class ChatArgs:
     images_as: str = "auto"
 
 
-class ChatLaunchError(Exception):
+class ChatLaunchError(KanjianError):
     """A bad argument or setting: one sentence for stderr and the exit code (2 = usage)."""
 
     def __init__(self, message: str, exit_code: int = 2) -> None:

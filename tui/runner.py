@@ -30,10 +30,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def error_exit_code(exc: BaseException) -> int | None:
     """The exit code of a kanjian error, or None when ``exc`` is not one of ours."""
-    code = getattr(type(exc), "exit_code", None)
-    if isinstance(code, int) and type(exc).__module__.startswith("kanjian."):
-        return code
-    return None
+    from kanjian.vlm.errors import KanjianError
+
+    return exc.exit_code if isinstance(exc, KanjianError) else None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -6,7 +6,8 @@ the boundary with ``raise ... from exc``; callers never see them.
 
 The tree, split by who must act (``exit_code`` is what the CLI exits with):
 
-    VLMError                      base of everything raised here
+    KanjianError                  base of every kanjian error, in every package (exit_code)
+    └── VLMError                  base of everything raised here
     ├── InputError (2)            the user must act: bad input, bad config
     │   ├── ImageError            missing, empty, corrupt, truncated, too large, not an image
     │   └── ConfigError           a setting that cannot work (bad URL, bad tile rule)
@@ -32,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ImageError",
     "InputError",
+    "KanjianError",
     "ModelNotFound",
     "ModelOutputError",
     "ServerError",
@@ -44,7 +46,18 @@ __all__ = [
 ]
 
 
-class VLMError(Exception):
+class KanjianError(Exception):
+    """Base of every error kanjian raises on purpose, whichever package raises it.
+
+    ``str(err)`` is one sentence a person can act on, and ``exit_code`` is what the CLI exits
+    with (2: bad usage or input; 1: the task failed). It lives here because `vlm` is the
+    bottom layer: `tools`, `memory` and `agent` all derive their errors from it.
+    """
+
+    exit_code: int = 1
+
+
+class VLMError(KanjianError):
     """Base of every error raised by `vlm`. ``str(err)`` is one clear sentence."""
 
     exit_code: int = 1
