@@ -25,10 +25,14 @@ chat: $(STAMP)
 test: $(STAMP) sysdeps
 	$(PY) -m pytest
 
+# ruff, format, mypy strict, the layering contracts (pyproject [tool.importlinter]) and every
+# imported package declared, none unused (deptry over the package folders).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry agent tools vlm memory tui
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
