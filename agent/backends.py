@@ -11,6 +11,7 @@ sentence, which names the fix.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,18 +43,28 @@ def local_available() -> bool:
 
 
 def local_model_present(name: str) -> bool:
-    """Whether checkpoint ``name`` is a local folder or already in the Hugging Face cache."""
+    """Whether checkpoint ``name`` is a local folder or already in the Hugging Face cache.
+
+    Looked up on disk the way huggingface_hub lays out its cache, without importing it (with
+    tqdm, about a tenth of a second on every ``ask``).
+    """
     if Path(name).expanduser().is_dir():
         return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    try:
-        found = try_to_load_from_cache(name, "config.json")
-    except ValueError:  # not a valid repo id
-        return False
-    return isinstance(found, str)
+    if name.count("/") != 1 or any(not part for part in name.split("/")):
+        return False  # not a repo id
+    folder = _hub_cache() / f"models--{name.replace('/', '--')}" / "snapshots"
+    return any(folder.glob("*/config.json"))
+
+
+def _hub_cache() -> Path:
+    """huggingface_hub's cache folder, from the same environment variables it reads."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if value := os.environ.get(variable):
+            return Path(value).expanduser()
+    if home := os.environ.get("HF_HOME"):
+        return Path(home).expanduser() / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "huggingface" / "hub"
 
 
 def local_backend(settings: Settings) -> ChatBackend:
