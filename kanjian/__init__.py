@@ -18,16 +18,10 @@ The names a script needs are importable from here, loaded on first use so that
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kanjian.agent.api import BlockingKanjian, Kanjian
-
-try:
-    __version__ = version("kanjian")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = ["BlockingKanjian", "Kanjian", "__version__"]
 
@@ -35,6 +29,15 @@ __all__ = ["BlockingKanjian", "Kanjian", "__version__"]
 def __getattr__(name: str) -> Any:
     if name in ("Kanjian", "BlockingKanjian"):
         return getattr(importlib.import_module("kanjian.agent.api"), name)
+    if name == "__version__":
+        # Read on first use: importlib.metadata (with zipfile and email) is a noticeable part
+        # of `kanjian --help`'s start-up otherwise.
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("kanjian")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
     raise AttributeError(f"module 'kanjian' has no attribute {name!r}")
 
 
