@@ -95,6 +95,19 @@ def test_a_hung_sync_tool_does_not_keep_tools_run_alive(_hermetic_env: Path) -> 
     assert "did not finish within 1 s" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_hung_sync_tool_does_not_keep_batch_alive(
+    server: ScriptedServer, _hermetic_env: Path, tmp_path: Path
+) -> None:
+    _plugin(_hermetic_env, "hang.py", HANG)
+    server.enqueue(_call("hang"), _answer("It hung."))
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "t1", "question": "Go"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    done = _kanjian("batch", str(tasks), "-o", str(out), "--url", server.url, timeout=40)
+    assert done.returncode == 0, done.stderr  # old main: never exits (TimeoutExpired)
+    assert json.loads(out.read_text())["answer"] == "It hung."
+
+
 ODD_VALUES = '''
 import dataclasses, datetime, pathlib
 import numpy as np
