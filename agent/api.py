@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, aclosing
 from dataclasses import replace
 from pathlib import Path
@@ -204,18 +204,19 @@ class Kanjian:
 
     # -- runs -------------------------------------------------------------------------------
 
-    async def stream(
+    def stream(
         self,
         question: str,
         images: Sequence[ImageInput] = (),
         *,
         session: str | Session | None = None,
         run_id: str | None = None,
-    ) -> AsyncIterator[Event]:
-        """The events of one run (ending with RunFinished); the turn is then remembered."""
-        async with aclosing(self._events(question, images, session, run_id, True)) as events:
-            async for event in events:
-                yield event
+    ) -> AsyncGenerator[Event]:
+        """The events of one run (ending with RunFinished); the turn is then remembered.
+
+        The run's own generator, not a wrapper around it: each event is yielded once here.
+        """
+        return self._events(question, images, session, run_id, True)
 
     async def _events(
         self,

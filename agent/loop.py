@@ -29,10 +29,9 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import Any
 
 from kanjian.agent.errors import AgentError
 from kanjian.agent.events import (
@@ -42,20 +41,19 @@ from kanjian.agent.events import (
     ErrorEvent,
     Event,
     RunFinished,
-    StepRecord,
     StepStarted,
     Thought,
     ToolCallEvent,
-    ToolResultEvent,
 )
+from kanjian.agent.images import ImageEntry, ImageRegistry
 from kanjian.agent.session import Session
-from kanjian.agent.turn import ImageSource, Turn, attach, image_added, observation, register
-from kanjian.tools.base import Approver, Tool
+from kanjian.agent.turn import ImageSource, Turn, attach, image_added, register
+from kanjian.tools.base import Approver, Tool, ToolContext
 from kanjian.tools.pipeline import ToolResult, compose, failed, invoke, unknown_tool
 from kanjian.tools.results import DEFAULT_OUTPUT_LIMIT
-from kanjian.vlm.action import AnswerAction, ToolAction
-from kanjian.vlm.adapter import ActionModel, StepDelta, StepResult, bind, tool_infos
-from kanjian.vlm.types import ChatBackend
+from kanjian.vlm.action import AnswerAction
+from kanjian.vlm.adapter import ActionModel, StepResult, bind, tool_infos
+from kanjian.vlm.types import ChatBackend, Message
 
 __all__ = ["Agent", "Approver", "Recall"]
 
@@ -91,6 +89,7 @@ class Agent:
         self.instructions = instructions
         self.model = ActionModel(backend, temperature=temperature, max_tokens=max_tokens)
         self.bound = bind(tool_infos(list(self.tools.values())), instructions)
+        self._system: Message = {"role": "system", "content": self.bound.system}
         # The tool pipeline, composed once: every call of every run goes through it.
         self.pipeline = {
             name: compose(
@@ -128,10 +127,69 @@ class Agent:
         session.images.backend = self.backend
         turn = Turn(session, run_id or uuid.uuid4().hex, time.perf_counter())
         finished = False
+        error: ErrorEvent | None = None
         try:
-            async with aclosing(self._events(turn, question, images, deltas)) as events:
-                async for event in events:
-                    yield event
+            try:
+                entries = await attach(session.images, images)
+                for entry in entries:
+                    yield image_added(entry)
+                await turn.warm_images()
+                turn.add_question(question, entries, await self._recall(turn, question))
+                for step in range(1, self.max_steps + 1):
+                    turn.step = step
+                    yield StepStarted(step)
+                    # The model's step: its deltas go straight out as events.
+                    result: StepResult | None = None
+                    wire = [self._system, *turn.wire()]
+                    final = bool(self.bound.tools) and step >= self.max_steps
+                    stepping = self.model.step(wire, self.bound, final=final, stream=deltas)
+                    async with aclosing(stepping):
+                        async for item in stepping:
+                            if isinstance(item, StepResult):
+                                result = item
+                            elif deltas:
+                                if item.thought:
+                                    yield Thought(step, item.thought)
+                                if item.answer:
+                                    yield AnswerDelta(item.answer)
+                    assert result is not None
+                    for event in turn.record_model(result):
+                        yield event
+                    action = result.action
+                    if isinstance(action, AnswerAction):
+                        yield self._answer_done(turn, action)
+                        break
+                    # A tool step, through the pipeline.
+                    call = ToolCallEvent(
+                        step, f"call_{uuid.uuid4().hex[:16]}", action.tool, dict(action.args)
+                    )
+                    yield call
+                    tool = self.pipeline.get(call.tool)
+                    if tool is not None and tool.side_effects:
+                        # Its approval request must reach the consumer while the call waits.
+                        reports, task = _start(tool, call, session.images)
+                        try:
+                            while (report := await reports.get()) is not _DONE:
+                                if isinstance(report, ApprovalRequest):
+                                    yield report
+                            outcome = task.result()
+                        finally:
+                            task.cancel()
+                    else:
+                        outcome = await self._call(tool, call, session.images)
+                    outcome, entries = await _register(session.images, call.tool, outcome)
+                    for entry in entries:
+                        yield image_added(entry)
+                    yield turn.record_tool(call, outcome, entries)
+                else:
+                    # Only without tools can a step cap pass with no answer (no step is forced).
+                    raise _StepCap(f"{self.max_steps} steps went by without an answer.")
+                await turn.commit()
+            except Exception as exc:
+                error = ErrorEvent(self._error_text(turn, exc), _exit_code(exc))
+                turn.rollback()
+                yield error
+            yield turn.finished(error)
             finished = True
         finally:
             if not finished:
@@ -165,28 +223,7 @@ class Agent:
             raise box[0]
         return box[0]
 
-    # -- one run ----------------------------------------------------------------------------
-
-    async def _events(
-        self, turn: Turn, question: str, images: Sequence[ImageSource], deltas: bool
-    ) -> AsyncGenerator[Event]:
-        error: ErrorEvent | None = None
-        try:
-            entries = await attach(turn.session.images, images)
-            for entry in entries:
-                yield image_added(entry)
-            await turn.warm_images()
-            notes = await self._recall(turn, question)
-            turn.add_question(question, entries, notes)
-            async for event in self._steps(turn, deltas):
-                yield event
-            await turn.commit()
-        except Exception as exc:
-            error = ErrorEvent(self._error_text(turn, exc), _exit_code(exc))
-        if error is not None:
-            turn.rollback()
-            yield error
-        yield turn.finished(error)
+    # -- the parts of a run that yield nothing -----------------------------------------------
 
     async def _recall(self, turn: Turn, question: str) -> str | None:
         """The memory hook: notes for a new conversation, before its first prompt."""
@@ -199,106 +236,15 @@ class Agent:
             # Recall only helps; a memory that fails must not fail the question.
             return None
 
-    async def _steps(self, turn: Turn, deltas: bool) -> AsyncGenerator[Event]:
-        for step in range(1, self.max_steps + 1):
-            turn.step = step
-            yield StepStarted(step)
-            result: StepResult | None = None
-            async for item in self._model_step(turn, step, deltas):
-                if isinstance(item, StepResult):
-                    result = item
-                else:
-                    yield item
-            assert result is not None
-            for event in turn.record_model(result):
-                yield event
-            action = result.action
-            if isinstance(action, AnswerAction):
-                yield self._answer_done(turn, action)
-                return
-            async for event in self._tool_step(turn, step, action):
-                yield event
-        # Only without tools can a step cap pass with no answer (no step is forced).
-        raise _StepCap(f"{self.max_steps} steps went by without an answer.")
-
-    async def _model_step(
-        self, turn: Turn, step: int, deltas: bool
-    ) -> AsyncGenerator[Event | StepResult]:
-        final = bool(self.bound.tools) and step >= self.max_steps
-        wire = [{"role": "system", "content": self.bound.system}, *turn.wire()]
-        async for item in self.model.step(wire, self.bound, final=final, stream=deltas):
-            if not isinstance(item, StepDelta):
-                yield item
-            elif deltas:
-                if item.thought:
-                    yield Thought(step, item.thought)
-                if item.answer:
-                    yield AnswerDelta(item.answer)
-
     def _answer_done(self, turn: Turn, action: AnswerAction) -> AnswerDone:
         """The answer branch: where evidence and a user schema would be read from the action."""
         turn.answer = action.answer
         return AnswerDone(action.answer)
 
-    async def _tool_step(self, turn: Turn, step: int, action: ToolAction) -> AsyncGenerator[Event]:
-        call_id = f"call_{uuid.uuid4().hex[:16]}"
-        args = dict(action.args)
-        yield ToolCallEvent(step, call_id, action.tool, args)
-        result: ToolResult | None = None
-        async for item in self._call(turn, step, call_id, action.tool, args):
-            if isinstance(item, ToolResult):
-                result = item
-            else:
-                yield item
-        assert result is not None
-        try:
-            entries = await register(turn.session.images, result)
-        except Exception as exc:  # an image the registry cannot take fails the call, not the run
-            result, entries = failed(f"Tool {action.tool!r} made an unusable image: {exc}"), []
-        for entry in entries:
-            yield image_added(entry)
-        turn.records.append(
-            StepRecord(action.tool, args, result.data, result.seconds, result.error)
-        )
-        turn.new.append(observation(action.tool, result.text, entries))
-        yield ToolResultEvent(
-            step=step,
-            call_id=call_id,
-            tool=action.tool,
-            args=args,
-            output=result.data,
-            text=result.text,
-            seconds=result.seconds,
-            images=tuple(e.id for e in entries),
-            error=result.error,
-        )
-
-    async def _call(
-        self, turn: Turn, step: int, call_id: str, name: str, args: dict[str, Any]
-    ) -> AsyncGenerator[Event | ToolResult]:
-        """One call through the pipeline; a side-effect tool's approval request comes first."""
-        tool = self.pipeline.get(name)
+    async def _call(self, tool: Tool | None, call: ToolCallEvent, ctx: ToolContext) -> ToolResult:
         if tool is None:
-            yield unknown_tool(name, list(self.pipeline))
-            return
-        registry = turn.session.images
-        if not tool.side_effects:
-            yield await invoke(tool, args, registry, step=step, call_id=call_id)
-            return
-        # The approval request must reach the consumer while the call waits for the answer.
-        reports: asyncio.Queue[object] = asyncio.Queue()
-        done = object()
-        task = asyncio.ensure_future(
-            invoke(tool, args, registry, step=step, call_id=call_id, report=reports.put_nowait)
-        )
-        task.add_done_callback(lambda _: reports.put_nowait(done))
-        try:
-            while (item := await reports.get()) is not done:
-                if isinstance(item, ApprovalRequest):
-                    yield item
-            yield task.result()
-        finally:
-            task.cancel()
+            return unknown_tool(call.tool, list(self.pipeline))
+        return await invoke(tool, call.args, ctx, step=call.step, call_id=call.call_id)
 
     def _error_text(self, turn: Turn, exc: BaseException) -> str:
         from kanjian.vlm.errors import ModelOutputError
@@ -310,6 +256,33 @@ class Agent:
                 "raise max_steps (--max-steps) or ask a simpler question."
             )
         return str(exc) or type(exc).__name__
+
+
+_DONE = object()
+
+
+def _start(
+    tool: Tool, call: ToolCallEvent, ctx: ToolContext
+) -> tuple[asyncio.Queue[object], asyncio.Future[ToolResult]]:
+    """A side-effect tool's call as a task whose reports (approval requests) come first."""
+    reports: asyncio.Queue[object] = asyncio.Queue()
+    task = asyncio.ensure_future(
+        invoke(
+            tool, call.args, ctx, step=call.step, call_id=call.call_id, report=reports.put_nowait
+        )
+    )
+    task.add_done_callback(lambda _: reports.put_nowait(_DONE))
+    return reports, task
+
+
+async def _register(
+    registry: ImageRegistry, tool: str, result: ToolResult
+) -> tuple[ToolResult, list[ImageEntry]]:
+    """The images a call made, registered; an image the registry cannot take fails the call."""
+    try:
+        return result, await register(registry, result)
+    except Exception as exc:
+        return failed(f"Tool {tool!r} made an unusable image: {exc}"), []
 
 
 class _StepCap(AgentError):

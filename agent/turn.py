@@ -20,6 +20,8 @@ from kanjian.agent.events import (
     ImageAdded,
     RunFinished,
     StepRecord,
+    ToolCallEvent,
+    ToolResultEvent,
     UsageEvent,
 )
 from kanjian.agent.session import Session
@@ -79,6 +81,26 @@ class Turn:
             self.usage = self.usage + usage
             events.append(UsageEvent(usage, record.get("seconds", 0.0)))
         return events
+
+    def record_tool(
+        self, call: ToolCallEvent, result: ToolResult, entries: list[ImageEntry]
+    ) -> ToolResultEvent:
+        """A finished tool call: its step record, the observation the model reads next."""
+        self.records.append(
+            StepRecord(call.tool, call.args, result.data, result.seconds, result.error)
+        )
+        self.new.append(observation(call.tool, result.text, entries))
+        return ToolResultEvent(
+            step=call.step,
+            call_id=call.call_id,
+            tool=call.tool,
+            args=call.args,
+            output=result.data,
+            text=result.text,
+            seconds=result.seconds,
+            images=tuple(e.id for e in entries),
+            error=result.error,
+        )
 
     async def warm_images(self) -> None:
         """Prepare earlier turns' images for the wire (a resumed session) off the event loop."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,7 +265,7 @@ class ActionModel:
         final: bool = False,
         stream: bool = True,
         stop: list[str] | None = None,
-    ) -> AsyncIterator[StepDelta | StepResult]:
+    ) -> AsyncGenerator[StepDelta | StepResult]:
         """One step for ``wire`` (system message included): deltas, then the StepResult.
 
         ``final``: only an answer is accepted (the last step). ``stream=False`` asks for the
@@ -282,11 +282,30 @@ class ActionModel:
             attempt = _Attempt()
             attempts.append(attempt)
             request = ChatRequest(messages=sent, params=self._params(stop), response_format=fmt)
-            if stream:
-                async for delta in self._read_stream(request, attempt):
-                    yield delta
-            else:
-                await self._read_whole(request, attempt)
+            started = time.perf_counter()
+            try:
+                if not stream:
+                    await self._read_whole(request, attempt)
+                else:  # read here, not in a helper generator: each delta is yielded once
+                    events = self.backend.stream(request)
+                    try:
+                        async for event in events:
+                            if isinstance(event, TextDelta):
+                                delta = attempt.feed(event.text)
+                                if delta is not None:
+                                    yield delta
+                            elif isinstance(event, UsageReport):
+                                attempt.usage = event.usage
+                            elif isinstance(event, Finished):
+                                attempt.finish_reason = event.reason
+                    finally:
+                        # Closed now, not when collected: a consumer that stops reading
+                        # (Ctrl-C, a closed run) ends the HTTP stream at once.
+                        close = getattr(events, "aclose", None)
+                        if close is not None:
+                            await close()
+            finally:
+                attempt.seconds = time.perf_counter() - started
             action, error = _read_action(attempt.text, bound, final)
             if action is not None:
                 rest = _unstreamed(action, attempt) if stream else _answer_text(action)
@@ -304,29 +323,8 @@ class ActionModel:
     def _params(self, stop: list[str] | None) -> SamplingParams:
         return SamplingParams(temperature=self.temperature, max_tokens=self.max_tokens, stop=stop)
 
-    async def _read_stream(
-        self, request: ChatRequest, attempt: _Attempt
-    ) -> AsyncIterator[StepDelta]:
-        started = time.perf_counter()
-        try:
-            async for event in self.backend.stream(request):
-                if isinstance(event, TextDelta):
-                    delta = attempt.feed(event.text)
-                    if delta is not None:
-                        yield delta
-                elif isinstance(event, UsageReport):
-                    attempt.usage = event.usage
-                elif isinstance(event, Finished):
-                    attempt.finish_reason = event.reason
-        finally:
-            attempt.seconds = time.perf_counter() - started
-
     async def _read_whole(self, request: ChatRequest, attempt: _Attempt) -> None:
-        started = time.perf_counter()
-        try:
-            result = await self.backend.complete(request)
-        finally:
-            attempt.seconds = time.perf_counter() - started
+        result = await self.backend.complete(request)
         attempt.raw.append(result.text)
         attempt.usage = result.usage
         attempt.finish_reason = result.finish_reason
