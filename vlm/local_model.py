@@ -30,7 +30,7 @@ from transformers import (
     AutoConfig,
     InternVLForConditionalGeneration,
     InternVLProcessor,
-    StoppingCriteria,
+    LogitsProcessorList,
     StoppingCriteriaList,
     TextStreamer,
 )
@@ -38,6 +38,7 @@ from transformers import (
 from kanjian.vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
 from kanjian.vlm.images import load_image
 from kanjian.vlm.local_constraints import logits_processors
+from kanjian.vlm.local_logits import StopFlag
 from kanjian.vlm.types import ChatRequest, Message, SamplingParams
 from kanjian.vlm.wire import decode_data_url
 
@@ -47,6 +48,7 @@ __all__ = [
     "Outcome",
     "build_inputs",
     "generate",
+    "generation_hooks",
     "load_local_model",
     "resolve_device",
     "resolve_dtype",
@@ -265,18 +267,6 @@ def _to_processor_part(part: dict[str, Any], index: int, images: list[Any]) -> d
 # ---- generation ----
 
 
-class _StopFlag(StoppingCriteria):
-    """Ends generation at the next token once the event is set (cancellation, stop strings)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-    ) -> Any:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
-
-
 class TextSink(TextStreamer):
     """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread).
 
@@ -338,6 +328,19 @@ def eos_token_ids(local: LocalModel) -> list[int]:
     return [i for i in ids if i is not None]
 
 
+def generation_hooks(
+    local: LocalModel, request: ChatRequest, stop: threading.Event
+) -> tuple[StoppingCriteriaList, LogitsProcessorList]:
+    """Everything kanjian adds to ``generate``'s per-token loop: the stop flag and the grammar.
+
+    One function so that the device test covers all of it (see :mod:`kanjian.vlm.local_logits`).
+    """
+    processors = logits_processors(
+        local.model, local.processor.tokenizer, eos_token_ids(local), request
+    )
+    return StoppingCriteriaList([StopFlag(stop)]), LogitsProcessorList(processors or [])
+
+
 def generate(
     local: LocalModel,
     inputs: Any,
@@ -352,7 +355,7 @@ def generate(
     params = request.params
     eos = eos_token_ids(local)
     kwargs = sampling_kwargs(params, eos)
-    processors = logits_processors(local.model, local.processor.tokenizer, eos, request)
+    criteria, processors = generation_hooks(local, request, stop)
     if params.seed is not None:
         torch.manual_seed(params.seed)
     with torch.inference_mode():
@@ -360,7 +363,7 @@ def generate(
             **inputs,
             **kwargs,
             streamer=TextSink(local.processor.tokenizer, on_text),
-            stopping_criteria=StoppingCriteriaList([_StopFlag(stop)]),
+            stopping_criteria=criteria,
             logits_processor=processors,
         )
     new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
