@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,14 @@ from transformers import (
     InternVLProcessor,
     LogitsProcessorList,
     StoppingCriteriaList,
-    TextStreamer,
 )
 
 from kanjian.vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
 from kanjian.vlm.images import load_image
 from kanjian.vlm.local_constraints import logits_processors
+from kanjian.vlm.local_decode import DecodeMode, StaticCaches, choose_decode, decode_kwargs
 from kanjian.vlm.local_logits import StopFlag
+from kanjian.vlm.local_stream import GenerationThread
 from kanjian.vlm.types import ChatRequest, Message, SamplingParams
 from kanjian.vlm.wire import decode_data_url
 
@@ -49,13 +50,15 @@ __all__ = [
     "build_inputs",
     "generate",
     "generation_hooks",
+    "hidden_ids",
     "load_local_model",
+    "max_positions",
     "resolve_device",
     "resolve_dtype",
 ]
 
 DEFAULT_MAX_TOKENS = 1024
-# Markup the model writes that must survive decoding (see TextSink).
+# Markup the model writes that must survive decoding (see hidden_ids).
 _KEPT_TAGS = ("<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>")
 _DTYPES = {
     "float32": torch.float32,
@@ -101,6 +104,10 @@ class LocalModel:
     processor: ImageOnlyInternVLProcessor
     device: str
     dtype: torch.dtype
+    # Special tokens the answer does not show (all but the grounding tags; see hidden_ids).
+    hidden_ids: frozenset[int] = frozenset()
+    caches: StaticCaches = field(default_factory=StaticCaches)
+    worker: GenerationThread = field(default_factory=GenerationThread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +180,19 @@ def _load(name: str, device: str, dtype: str) -> LocalModel:
             f"Cannot load the local model {name!r} on {resolved_device!r}: {_first_line(exc)}; "
             "check that the checkpoint is complete and the device exists."
         ) from exc
-    return LocalModel(name, model, processor, resolved_device, torch_dtype)
+    hidden = hidden_ids(processor.tokenizer)
+    return LocalModel(name, model, processor, resolved_device, torch_dtype, hidden)
+
+
+def hidden_ids(tokenizer: Any) -> frozenset[int]:
+    """The special tokens an answer does not show: all but InternVL's grounding tags.
+
+    Checkpoints register ``<ref>``/``<box>`` as special tokens, and ``skip_special_tokens``
+    would strip the very markup that grounding answers are made of.
+    """
+    vocab = tokenizer.get_vocab()
+    kept = {vocab[tag] for tag in _KEPT_TAGS if tag in vocab}
+    return frozenset(int(i) for i in tokenizer.all_special_ids if i not in kept)
 
 
 def _check_is_internvl(name: str) -> None:
@@ -267,36 +286,6 @@ def _to_processor_part(part: dict[str, Any], index: int, images: list[Any]) -> d
 # ---- generation ----
 
 
-class TextSink(TextStreamer):
-    """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread).
-
-    Special tokens are dropped except InternVL's grounding tags: checkpoints register
-    ``<ref>``/``<box>`` as special tokens, and ``skip_special_tokens`` would strip the very
-    markup that grounding answers are made of.
-    """
-
-    def __init__(self, tokenizer: Any, on_text: Any) -> None:
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=False)
-        self._on_text = on_text
-        vocab = tokenizer.get_vocab()
-        kept = {vocab[tag] for tag in _KEPT_TAGS if tag in vocab}
-        hidden = [i for i in tokenizer.all_special_ids if i not in kept]
-        self._hidden = torch.tensor(hidden, dtype=torch.long)
-
-    def put(self, value: Any) -> None:
-        if self.skip_prompt and self.next_tokens_are_prompt:
-            super().put(value)  # type: ignore[no-untyped-call]
-            return
-        ids = value.reshape(-1).cpu()
-        shown = ids[~torch.isin(ids, self._hidden)]
-        if shown.numel():
-            super().put(shown)  # type: ignore[no-untyped-call]
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self._on_text(text)
-
-
 def sampling_kwargs(params: SamplingParams, eos_ids: list[int]) -> dict[str, Any]:
     """``generate`` keyword arguments for OpenAI-style sampling parameters.
 
@@ -345,29 +334,41 @@ def generate(
     local: LocalModel,
     inputs: Any,
     request: ChatRequest,
-    on_text: Any,
+    streamer: Any,
     stop: threading.Event,
+    mode: DecodeMode = "auto",
 ) -> Outcome:
-    """Run one generation, streaming text to ``on_text``; ``stop`` ends it early.
+    """Run one generation, handing new token ids to ``streamer``; ``stop`` ends it early.
 
-    The request's ``regex`` / ``response_format`` is enforced when xgrammar is installed.
+    The request's ``regex`` / ``response_format`` is enforced when xgrammar is installed;
+    ``mode`` picks the KV cache and compilation (see :mod:`kanjian.vlm.local_decode`).
     """
     params = request.params
     eos = eos_token_ids(local)
     kwargs = sampling_kwargs(params, eos)
     criteria, processors = generation_hooks(local, request, stop)
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    plan = choose_decode(
+        mode, local.device, prompt_tokens, kwargs["max_new_tokens"], max_positions(local)
+    )
     if params.seed is not None:
         torch.manual_seed(params.seed)
     with torch.inference_mode():
         output = local.model.generate(
             **inputs,
             **kwargs,
-            streamer=TextSink(local.processor.tokenizer, on_text),
+            **decode_kwargs(plan, local.model, local.caches),
+            streamer=streamer,
             stopping_criteria=criteria,
             logits_processor=processors,
         )
-    new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
+    new_tokens = output[0, prompt_tokens:].tolist()
     return Outcome(len(new_tokens), _finish_reason(new_tokens, eos, kwargs["max_new_tokens"]))
+
+
+def max_positions(local: LocalModel) -> int:
+    text_config = local.model.config.get_text_config()
+    return int(getattr(text_config, "max_position_embeddings", 0) or 1 << 20)
 
 
 def _finish_reason(new_tokens: list[int], eos: list[int], max_new_tokens: int) -> str:
