@@ -125,6 +125,26 @@ class LocalBackend:
         # One generation at a time: a second would only halve the speed of both.
         self._generate_lock = asyncio.Lock()
 
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "in-memory",
+        max_num: int = 12,
+        decode: str | None = None,
+    ) -> LocalBackend:
+        """A backend on an ``InternVLForConditionalGeneration`` already in memory.
+
+        For benchmarks and plugin authors who build or adapt a model themselves; ``processor``
+        is an InternVL processor (:class:`~kanjian.vlm.local_model.ImageOnlyInternVLProcessor`).
+        """
+        local: LocalModel = _import_runtime().wrap_model(name, model, processor)
+        backend = cls(name, device=local.device, max_num=max_num, decode=decode)
+        backend._loaded = local
+        return backend
+
     # ---- ChatBackend ----
 
     async def complete(self, request: ChatRequest) -> ChatResult:

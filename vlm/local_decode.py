@@ -11,6 +11,10 @@ model, so the graphs recorded by the first request in a bucket replay for every 
 (a new cache would move the graphs' inputs and make them re-record). The first request in
 a bucket pays for compiling and recording (tens of seconds); later ones do not.
 
+Each bucket is warmed before its first real request (a few tokens on a dummy prompt), so a
+failure to compile (no C compiler or Triton on the machine) shows there: the backend then logs
+it once and decodes with the static cache uncompiled, rather than failing the request.
+
 CPU and MPS keep transformers' dynamic cache, as before (``decode="auto"``). ``"static"``
 forces the static cache anywhere (compiled only on CUDA), ``"dynamic"`` turns it off; the
 ``KANJIAN_LOCAL_DECODE`` environment variable sets the default.
@@ -89,6 +93,10 @@ class StaticCaches:
     def __init__(self) -> None:
         self._caches: dict[int, Any] = {}
         self._lock = threading.Lock()
+        # Buckets whose compiled step has been warmed (compiled, CUDA graphs recorded).
+        self.warmed: set[int] = set()
+        # Why compiling failed, once it has (no C compiler, no Triton...): decode uncompiled.
+        self.compile_error: str | None = None
 
     def take(self, model: Any, cache_len: int) -> Any:
         """The bucket's cache, emptied, ready for a new generation."""

@@ -19,9 +19,10 @@ slot: the same image-token expansion and tiling, loaded with the same ``from_pre
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,13 @@ from transformers import (
 from kanjian.vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
 from kanjian.vlm.images import load_image
 from kanjian.vlm.local_constraints import logits_processors
-from kanjian.vlm.local_decode import DecodeMode, StaticCaches, choose_decode, decode_kwargs
+from kanjian.vlm.local_decode import (
+    DecodeMode,
+    DecodePlan,
+    StaticCaches,
+    choose_decode,
+    decode_kwargs,
+)
 from kanjian.vlm.local_logits import StopFlag
 from kanjian.vlm.local_stream import GenerationThread
 from kanjian.vlm.types import ChatRequest, Message, SamplingParams
@@ -53,9 +60,14 @@ __all__ = [
     "hidden_ids",
     "load_local_model",
     "max_positions",
+    "ready_plan",
     "resolve_device",
     "resolve_dtype",
+    "warm",
+    "wrap_model",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 1024
 # Markup the model writes that must survive decoding (see hidden_ids).
@@ -182,6 +194,15 @@ def _load(name: str, device: str, dtype: str) -> LocalModel:
         ) from exc
     hidden = hidden_ids(processor.tokenizer)
     return LocalModel(name, model, processor, resolved_device, torch_dtype, hidden)
+
+
+def wrap_model(name: str, model: Any, processor: Any) -> LocalModel:
+    """A model and processor already in memory (built, not loaded), ready to generate."""
+    parameter = next(model.parameters())
+    device = str(parameter.device)
+    return LocalModel(
+        name, model.eval(), processor, device, parameter.dtype, hidden_ids(processor.tokenizer)
+    )
 
 
 def hidden_ids(tokenizer: Any) -> frozenset[int]:
@@ -348,8 +369,11 @@ def generate(
     kwargs = sampling_kwargs(params, eos)
     criteria, processors = generation_hooks(local, request, stop)
     prompt_tokens = int(inputs["input_ids"].shape[1])
-    plan = choose_decode(
-        mode, local.device, prompt_tokens, kwargs["max_new_tokens"], max_positions(local)
+    plan = ready_plan(
+        local,
+        choose_decode(
+            mode, local.device, prompt_tokens, kwargs["max_new_tokens"], max_positions(local)
+        ),
     )
     if params.seed is not None:
         torch.manual_seed(params.seed)
@@ -364,6 +388,47 @@ def generate(
         )
     new_tokens = output[0, prompt_tokens:].tolist()
     return Outcome(len(new_tokens), _finish_reason(new_tokens, eos, kwargs["max_new_tokens"]))
+
+
+def ready_plan(local: LocalModel, plan: DecodePlan) -> DecodePlan:
+    """``plan``, its compiled bucket warmed first; uncompiled if compiling ever failed."""
+    caches = local.caches
+    if not plan.compiled or plan.cache_len in caches.warmed:
+        return plan
+    if caches.compile_error is None:
+        try:
+            warm(local, plan)
+        except Exception as exc:  # the compiler's, Triton's or CUDA's: decode uncompiled
+            caches.compile_error = f"{type(exc).__name__}: {_first_line(exc)}"
+            logger.warning(
+                "Compiling the local model's decode step failed (%s); decoding uncompiled, "
+                "which is several times slower. Install a C compiler and Triton to fix it.",
+                caches.compile_error,
+            )
+        else:
+            caches.warmed.add(plan.cache_len)
+            return plan
+    return replace(plan, compiled=False)
+
+
+def warm(local: LocalModel, plan: DecodePlan) -> None:
+    """Compile ``plan``'s decode step and record its CUDA graphs, on a dummy 8-token prompt."""
+    eos = eos_token_ids(local)
+    ids = torch.full((1, 8), eos[0], dtype=torch.long, device=local.device)
+    with torch.inference_mode():
+        local.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=4,
+            min_new_tokens=4,  # enough steps to compile, record and replay
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            eos_token_id=eos,
+            pad_token_id=eos[0],
+            **decode_kwargs(plan, local.model, local.caches),
+        )
 
 
 def max_positions(local: LocalModel) -> int:

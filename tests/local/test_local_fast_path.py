@@ -198,3 +198,51 @@ def test_generation_thread_runs_every_call_on_one_thread() -> None:
     with pytest.raises(ZeroDivisionError):
         failed.result(5)
     assert worker.submit(lambda: "still serving").result(5) == "still serving"
+
+
+# ---- warming a compiled bucket ----
+
+
+def test_a_compiled_bucket_is_warmed_once(tiny_checkpoint: Path) -> None:
+    from kanjian.vlm.local_model import ready_plan, wrap_model
+
+    base = load_local_model(str(tiny_checkpoint), "cpu", "float32")
+    local = wrap_model("warm-test", base.model, base.processor)  # its own caches
+    plan = DecodePlan(static=True, cache_len=1024, compiled=True)
+    # On a CPU transformers does not compile, but the warm-up runs all the same.
+    assert ready_plan(local, plan) == plan
+    assert local.caches.warmed == {1024} and local.caches.buckets == [1024]
+    assert ready_plan(local, plan) == plan
+
+
+def test_a_failed_compile_falls_back_to_uncompiled_decoding(
+    tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kanjian.vlm import local_model
+
+    base = load_local_model(str(tiny_checkpoint), "cpu", "float32")
+    local = local_model.wrap_model("no-compiler", base.model, base.processor)
+
+    def no_compiler(*_: object) -> None:  # what inductor raises on a machine without gcc
+        raise RuntimeError("Failed to find C compiler. Please specify via CC environment")
+
+    monkeypatch.setattr(local_model, "warm", no_compiler)
+    plan = DecodePlan(static=True, cache_len=2048, compiled=True)
+    assert local_model.ready_plan(local, plan) == DecodePlan(True, 2048, compiled=False)
+    assert "Failed to find C compiler" in caplog.text
+    assert local.caches.compile_error is not None and not local.caches.warmed
+    caplog.clear()
+    assert local_model.ready_plan(local, plan) == DecodePlan(True, 2048, compiled=False)
+    assert caplog.text == ""  # said once
+
+
+async def test_a_backend_on_a_model_built_in_memory(tiny_checkpoint: Path) -> None:
+    base = load_local_model(str(tiny_checkpoint), "cpu", "float32")
+    backend = LocalBackend.from_model(base.model, base.processor, name="built", decode="static")
+    result = await backend.complete(
+        ChatRequest([{"role": "user", "content": "hi"}], SamplingParams(max_tokens=5))
+    )
+    assert result.usage.completion_tokens >= 1
+    info = await backend.model_info()
+    assert info.model == "built" and info.extra["device"] == "cpu"
+    assert info.extra["static_cache_buckets"] == [1024]
