@@ -92,7 +92,8 @@ def _pad_vocabulary(core: Any, vocab_size: int) -> None:
 
     trained = json.loads(core.to_str())["model"]
     vocab: dict[str, int] = dict(trained["vocab"])
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained["merges"]]
+    pairs = (m.split(" ") if isinstance(m, str) else m for m in trained["merges"])
+    merges = [(str(a), str(b)) for a, b in pairs]
     for i in range(len(vocab), vocab_size):
         vocab[f"\u0120w{i}"] = i  # \u0120 is the byte-level alphabet's space
     core.model = models.BPE(vocab=vocab, merges=merges)
