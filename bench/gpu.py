@@ -7,8 +7,8 @@ tokenizer padded to the real vocabulary. For one 3840x2160 image at max_num 40 a
 one-tile image, greedy, the same request is answered three ways, interleaved:
 
 * ``bare eager``: PIL + processor + ``model.generate`` (dynamic cache), as a script would;
-* ``bare static``: the same with a static cache of the same bucket kanjian uses, compiled
-  (``reduce-overhead``: CUDA graphs; on a CPU transformers does not compile);
+* ``bare static``: the same with its own static cache (one per length, reused, of the bucket
+  kanjian would pick), compiled (``reduce-overhead``: CUDA graphs; a CPU does not compile);
 * ``kanjian``: ``LocalBackend.stream`` from the data URL (``decode=auto``: static +
   compiled on CUDA, dynamic elsewhere).
 
@@ -216,8 +216,7 @@ def bare(
     if static:
         length = int(inputs["input_ids"].shape[1])
         bucket = choose_decode("static", model.device.type, length, n, 1 << 20).cache_len
-        model._previous_max_cache_length = -1  # else transformers keeps the largest so far
-        extra = {"cache_implementation": "static", "max_cache_len": bucket}
+        extra = {"cache": _bare_cache(model, bucket)}
         if model.device.type == "cuda":
             extra["compile_config"] = CompileConfig(fullgraph=False, mode="reduce-overhead")
         else:
@@ -226,6 +225,25 @@ def bare(
         out = model.generate(**inputs, max_new_tokens=n, do_sample=False, **extra)
     tokens = int(out.shape[1] - inputs["input_ids"].shape[1])
     return time.perf_counter() - start, tokens
+
+
+_BARE_CACHES: dict[tuple[int, int], Any] = {}
+
+
+def _bare_cache(model: Any, length: int) -> Any:
+    """The bare side's own static cache per length, reused as a careful script would (a new
+    one per call would move the CUDA graphs' inputs and make them re-record every time)."""
+    import torch
+    from transformers import StaticCache
+
+    key = (id(model), length)
+    if key not in _BARE_CACHES:
+        config = model.config.get_text_config(decoder=True)
+        _BARE_CACHES[key] = StaticCache(config=config, max_cache_len=length)
+    cache = _BARE_CACHES[key]
+    with torch.inference_mode():  # where generate made its tensors
+        cache.reset()
+    return cache
 
 
 async def through_kanjian(
@@ -425,6 +443,7 @@ def run_shape(bench: Bench, name: str, decode: str) -> None:
         print(f"{label}: peak memory {_peak(bench.device)}, {time.perf_counter() - start:.0f} s")
     finally:
         del backend, model
+        _BARE_CACHES.clear()
         gc.collect()
         if bench.device.startswith("cuda"):
             torch._dynamo.reset()

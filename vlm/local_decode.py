@@ -100,6 +100,7 @@ class StaticCaches:
 
     def take(self, model: Any, cache_len: int) -> Any:
         """The bucket's cache, emptied, ready for a new generation."""
+        import torch
         from transformers import StaticCache
 
         with self._lock:
@@ -109,7 +110,10 @@ class StaticCaches:
                 cache = StaticCache(config=text_config, max_cache_len=cache_len)
                 self._caches[cache_len] = cache
             else:
-                cache.reset()
+                # Its tensors were made under inference mode (generate runs there) and may
+                # only be written there.
+                with torch.inference_mode():
+                    cache.reset()
             return cache
 
     @property

@@ -246,3 +246,15 @@ async def test_a_backend_on_a_model_built_in_memory(tiny_checkpoint: Path) -> No
     info = await backend.model_info()
     assert info.model == "built" and info.extra["device"] == "cpu"
     assert info.extra["static_cache_buckets"] == [1024]
+
+
+def test_a_used_cache_can_be_taken_again_outside_inference_mode(tiny_checkpoint: Path) -> None:
+    import torch
+
+    model = load_local_model(str(tiny_checkpoint), "cpu", "float32").model
+    caches = StaticCaches()
+    cache = caches.take(model, 1024)
+    ids = torch.tensor([[1, 2, 3]])
+    with torch.inference_mode():  # as generate runs: the cache's tensors are inference tensors
+        model.generate(input_ids=ids, max_new_tokens=2, cache=cache, disable_compile=True)
+    assert caches.take(model, 1024) is cache  # reset without "Inplace update to inference tensor"
