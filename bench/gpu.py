@@ -178,7 +178,7 @@ def decoder_bytes(model: Any) -> int:
     seen: dict[int, int] = {}
     for module in (model.model.language_model, model.lm_head):
         for p in module.parameters():
-            seen[p.data_ptr()] = p.numel() * p.element_size()
+            seen[id(p)] = p.numel() * p.element_size()  # a tied head counts once
     return sum(seen.values())
 
 
