@@ -284,9 +284,16 @@ def _sync(device: str) -> None:
 
 
 def measure_image(
-    bench: Bench, model: Any, processor: Any, backend: Any, image: tuple[str, int, int, int]
+    bench: Bench,
+    label: str,
+    model: Any,
+    processor: Any,
+    backend: Any,
+    image: tuple[str, int, int, int],
 ) -> dict[str, Run]:
+    """Each way's median figures; a way that fails is reported once and left out."""
     _, width, height, max_num = image
+    failed: set[str] = set()
     png = _png(width, height)
     data_url = "data:image/png;base64," + base64.b64encode(png).decode()
     ways: dict[str, Callable[[int], tuple[float, int]]] = {
@@ -300,11 +307,18 @@ def measure_image(
     warmups = bench.warmups if max_num > 1 else max(bench.warmups, 1)
     for round_ in range(warmups + bench.rounds):
         for name, way in ways.items():
+            if name in failed:
+                continue
             _sync(bench.device)
-            run = _differential(way(1), way(bench.tokens))
+            try:
+                run = _differential(way(1), way(bench.tokens))
+            except Exception as exc:  # one way failing (say, no compiler) leaves the others
+                failed.add(name)
+                _failed(bench, f"{label} {image[0]} {name}", exc)
+                continue
             if round_ >= warmups:
                 runs[name].append(run)
-    return {name: _median(r) for name, r in runs.items()}
+    return {name: _median(r) for name, r in runs.items() if r}
 
 
 def _prompt_tokens(processor: Any, image: tuple[str, int, int, int]) -> int:
@@ -327,11 +341,16 @@ def print_rows(
     label: str, image: str, prompt: int, results: dict[str, Run], limit_tok_s: float
 ) -> None:
     for name in PATHS:
-        r = results[name]
+        r = results.get(name)
+        if r is None:
+            print(f"{label:<20} {image:<15} {prompt:>6} {name:<12} {'failed (above)':>8}")
+            continue
         print(
             f"{label:<20} {image:<15} {prompt:>6} {name:<12} {r.ttft:>8.3f} "
             f"{_rate(r.decode_tok_s):>9} {r.decode_tok_s / limit_tok_s:>8.1%} {r.tokens:>4}"
         )
+    if any(name not in results for name in PATHS):
+        return
     k, eager, static = results["kanjian"], results["bare eager"], results["bare static"]
     print(
         f"{'':<20} {'':<15} ratios: TTFT kanjian/bare static {k.ttft / static.ttft:.2f} "
@@ -431,7 +450,7 @@ def run_shape(bench: Bench, name: str, decode: str) -> None:
                 print(f"{label} {image[0]}: skipped, out of time")
                 continue
             try:
-                results = measure_image(bench, model, processor, backend, image)
+                results = measure_image(bench, label, model, processor, backend, image)
             except Exception as exc:
                 _failed(bench, f"{label} {image[0]}", exc)
                 continue
