@@ -10,7 +10,19 @@ import importlib
 import sys
 import time
 
-ALL = ("cli", "client", "wire", "local", "ocr", "agent", "batch", "recall", "memory", "tui")
+ALL = (
+    "cli",
+    "client",
+    "wire",
+    "local",
+    "gpu",
+    "ocr",
+    "agent",
+    "batch",
+    "recall",
+    "memory",
+    "tui",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -5,10 +5,13 @@ does not know which one it talks to. It is the fallback where no SGLang server a
 but it needs nothing beyond ``pip install 'kanjian[local]'`` and a checkpoint.
 
 The model loads on the first request, once, in a worker thread (torch itself is imported only
-then: see :mod:`kanjian.vlm.local_model`). Generation runs in a worker thread too; its text streams back
-to the event loop through an ``asyncio.Queue``. Stop strings are cut on that text stream, so the
-answer excludes them as OpenAI servers' do, and closing the stream (or cancelling the task
-reading it) sets a flag that ``generate`` checks after every token, so work stops promptly.
+then: see :mod:`kanjian.vlm.local_model`). Generation runs on the model's own long-lived
+thread; its token ids reach the event loop in batches (:mod:`kanjian.vlm.local_stream`: a list
+append per token, a thread hop only when the loop has caught up) and are decoded to text here.
+On CUDA the decode uses a static, compiled KV cache (:mod:`kanjian.vlm.local_decode`). Stop
+strings are cut on the text stream, so the answer excludes them as OpenAI servers' do, and
+closing the stream (or cancelling the task reading it) sets a flag that ``generate`` checks
+after every token, so work stops promptly.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import asyncio
 import importlib
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from kanjian.vlm import local_constraints
 from kanjian.vlm.errors import BackendError, ConfigError, VLMError
+from kanjian.vlm.local_decode import decode_mode
+from kanjian.vlm.local_stream import Detokenizer, TokenOutbox
 from kanjian.vlm.pacing import request_slot
 from kanjian.vlm.types import (
     ChatRequest,
@@ -37,7 +42,7 @@ from kanjian.vlm.types import (
 )
 
 if TYPE_CHECKING:
-    from kanjian.vlm.local_model import LocalModel, Outcome
+    from kanjian.vlm.local_model import LocalModel
 
 __all__ = ["DEFAULT_LOCAL_MODEL", "LocalBackend", "StopScanner"]
 
@@ -92,19 +97,6 @@ class StopScanner:
         return longest
 
 
-@dataclass(slots=True)
-class _Run:
-    """One generation in flight: its queue, its stop flag and its worker thread."""
-
-    queue: asyncio.Queue[Any]
-    stop: threading.Event
-    thread: threading.Thread | None = None
-    outcome: Outcome | None = None
-
-
-_DONE = object()
-
-
 class LocalBackend:
     """A :class:`vlm.types.ChatBackend` running an InternVL ``-hf`` checkpoint in-process."""
 
@@ -115,6 +107,7 @@ class LocalBackend:
         device: str = "auto",
         dtype: str = "auto",
         max_num: int = 12,
+        decode: str | None = None,
     ) -> None:
         if max_num < 1:
             raise ConfigError(
@@ -125,10 +118,32 @@ class LocalBackend:
         self.device = device
         self.dtype = dtype
         self.max_num = max_num
+        # auto: a static, compiled KV cache on CUDA; see kanjian.vlm.local_decode.
+        self.decode = decode_mode(decode)
         self._loaded: LocalModel | None = None
         self._load_lock = asyncio.Lock()
         # One generation at a time: a second would only halve the speed of both.
         self._generate_lock = asyncio.Lock()
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "in-memory",
+        max_num: int = 12,
+        decode: str | None = None,
+    ) -> LocalBackend:
+        """A backend on an ``InternVLForConditionalGeneration`` already in memory.
+
+        For benchmarks and plugin authors who build or adapt a model themselves; ``processor``
+        is an InternVL processor (:class:`~kanjian.vlm.local_model.ImageOnlyInternVLProcessor`).
+        """
+        local: LocalModel = _import_runtime().wrap_model(name, model, processor)
+        backend = cls(name, device=local.device, max_num=max_num, decode=decode)
+        backend._loaded = local
+        return backend
 
     # ---- ChatBackend ----
 
@@ -157,25 +172,29 @@ class LocalBackend:
         async with self._generate_lock:
             inputs = await self._inputs(runtime, local, request)
             prompt_tokens = int(inputs["input_ids"].shape[1])
-            run = _Run(asyncio.Queue(), threading.Event())
+            stop = threading.Event()
+            outbox = TokenOutbox(asyncio.get_running_loop(), local.hidden_ids)
+            text = Detokenizer(local.processor.tokenizer)
             scanner = StopScanner(request.params.stop)
+            job = local.worker.submit(
+                partial(self._work, runtime, local, inputs, request, outbox, stop)
+            )
             try:
-                self._start(run, runtime, local, inputs, request)
-                async for text in self._texts(run):
-                    emitted = scanner.feed(text)
+                async for ids in self._batches(outbox):
+                    emitted = scanner.feed(text.feed(ids))
                     if emitted:
                         yield TextDelta(emitted)
                     if scanner.stopped:
-                        run.stop.set()
-                tail = scanner.flush()
+                        stop.set()
+                tail = scanner.feed(text.flush()) + scanner.flush()
                 if tail:
                     yield TextDelta(tail)
             finally:
-                # Closed early or cancelled: stop generating, and let the thread finish
+                # Closed early or cancelled: stop generating, and let the worker finish
                 # before the lock is released so runs never overlap.
-                run.stop.set()
-                await self._join_quietly(run)
-        outcome = run.outcome
+                stop.set()
+                await asyncio.wrap_future(job)
+        outcome = outbox.result
         if outcome is None:  # the worker ended without a result or an error: cannot happen
             raise BackendError(f"The local model {self.model_name!r} ended without an answer.")
         yield Finished("stop" if scanner.stopped else outcome.finish_reason)
@@ -187,10 +206,12 @@ class LocalBackend:
             "device": self.device,
             "dtype": self.dtype,
             "max_num": self.max_num,
+            "decode": self.decode,
             "loaded": self._loaded is not None,
         }
         if self._loaded is not None:
             extra.update(device=self._loaded.device, dtype=str(self._loaded.dtype))
+            extra["static_cache_buckets"] = self._loaded.caches.buckets
         return ModelInfo(
             self.model_name,
             tile_rule="official",
@@ -227,45 +248,32 @@ class LocalBackend:
 
     # ---- the worker thread ----
 
-    def _start(
+    def _work(
         self,
-        run: _Run,
         runtime: ModuleType,
         local: LocalModel,
         inputs: Any,
         request: ChatRequest,
+        outbox: TokenOutbox,
+        stop: threading.Event,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        """Runs on the model's generation thread; the outcome or error goes to ``outbox``."""
+        if stop.is_set():  # given up while queued behind another backend's generation
+            outbox.close(result=runtime.Outcome(0, "stop"))
+            return
+        try:
+            outcome = runtime.generate(local, inputs, request, outbox, stop, self.decode)
+        except BaseException as exc:  # handed to the event loop, re-raised there
+            outbox.close(error=exc)
+        else:
+            outbox.close(result=outcome)
 
-        def put(item: object) -> None:
-            loop.call_soon_threadsafe(run.queue.put_nowait, item)
-
-        def work() -> None:
-            try:
-                outcome = runtime.generate(local, inputs, request, put, run.stop)
-            except BaseException as exc:  # handed to the event loop, re-raised there
-                put(_Failure(exc))
-            else:
-                put(outcome)
-            finally:
-                put(_DONE)
-
-        run.thread = threading.Thread(target=work, name="kanjian-local-generate", daemon=True)
-        run.thread.start()
-
-    async def _texts(self, run: _Run) -> AsyncIterator[str]:
-        """The worker's text pieces until it is done; its outcome lands in ``run.outcome``."""
-        while (item := await run.queue.get()) is not _DONE:
-            if isinstance(item, str):
-                yield item
-            elif isinstance(item, _Failure):
-                self._raise(item.exc)
-            else:
-                run.outcome = item
-
-    async def _join_quietly(self, run: _Run) -> None:
-        if run.thread is not None and run.thread.is_alive():
-            await asyncio.to_thread(run.thread.join)
+    async def _batches(self, outbox: TokenOutbox) -> AsyncIterator[list[int]]:
+        try:
+            async for ids in outbox.batches():
+                yield ids
+        except Exception as exc:
+            self._raise(exc)
 
     def _raise(self, exc: BaseException) -> NoReturn:
         """Re-raise a worker's error, translating third-party ones into one sentence."""
@@ -276,8 +284,3 @@ class LocalBackend:
             f"{str(exc).splitlines()[0] if str(exc) else 'no message'}); "
             "try a smaller max_num or max_tokens, or another device."
         ) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    exc: BaseException

@@ -40,7 +40,7 @@ def logits_processors(
     kind, spec = _constraint(request)
     if kind is None or not available():
         return None
-    from xgrammar.contrib.hf import LogitsProcessor
+    from kanjian.vlm.local_logits import GrammarMask
 
     compiler = _compiler(model, tokenizer, stop_ids)
     try:
@@ -56,7 +56,7 @@ def logits_processors(
             "fix the pattern or schema.",
             body=str(exc),
         ) from exc
-    return [LogitsProcessor(compiled)]
+    return [GrammarMask(compiled)]
 
 
 def _constraint(request: ChatRequest) -> tuple[str | None, str]:

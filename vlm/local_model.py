@@ -19,9 +19,10 @@ slot: the same image-token expansion and tiling, loaded with the same ``from_pre
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,22 @@ from transformers import (
     AutoConfig,
     InternVLForConditionalGeneration,
     InternVLProcessor,
-    StoppingCriteria,
+    LogitsProcessorList,
     StoppingCriteriaList,
-    TextStreamer,
 )
 
 from kanjian.vlm.errors import BackendError, ConfigError, InputError, ModelNotFound
 from kanjian.vlm.images import load_image
 from kanjian.vlm.local_constraints import logits_processors
+from kanjian.vlm.local_decode import (
+    DecodeMode,
+    DecodePlan,
+    StaticCaches,
+    choose_decode,
+    decode_kwargs,
+)
+from kanjian.vlm.local_logits import StopFlag
+from kanjian.vlm.local_stream import GenerationThread
 from kanjian.vlm.types import ChatRequest, Message, SamplingParams
 from kanjian.vlm.wire import decode_data_url
 
@@ -47,13 +56,21 @@ __all__ = [
     "Outcome",
     "build_inputs",
     "generate",
+    "generation_hooks",
+    "hidden_ids",
     "load_local_model",
+    "max_positions",
+    "ready_plan",
     "resolve_device",
     "resolve_dtype",
+    "warm",
+    "wrap_model",
 ]
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_TOKENS = 1024
-# Markup the model writes that must survive decoding (see TextSink).
+# Markup the model writes that must survive decoding (see hidden_ids).
 _KEPT_TAGS = ("<ref>", "</ref>", "<box>", "</box>", "<quad>", "</quad>")
 _DTYPES = {
     "float32": torch.float32,
@@ -99,6 +116,10 @@ class LocalModel:
     processor: ImageOnlyInternVLProcessor
     device: str
     dtype: torch.dtype
+    # Special tokens the answer does not show (all but the grounding tags; see hidden_ids).
+    hidden_ids: frozenset[int] = frozenset()
+    caches: StaticCaches = field(default_factory=StaticCaches)
+    worker: GenerationThread = field(default_factory=GenerationThread)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +192,28 @@ def _load(name: str, device: str, dtype: str) -> LocalModel:
             f"Cannot load the local model {name!r} on {resolved_device!r}: {_first_line(exc)}; "
             "check that the checkpoint is complete and the device exists."
         ) from exc
-    return LocalModel(name, model, processor, resolved_device, torch_dtype)
+    hidden = hidden_ids(processor.tokenizer)
+    return LocalModel(name, model, processor, resolved_device, torch_dtype, hidden)
+
+
+def wrap_model(name: str, model: Any, processor: Any) -> LocalModel:
+    """A model and processor already in memory (built, not loaded), ready to generate."""
+    parameter = next(model.parameters())
+    device = str(parameter.device)
+    return LocalModel(
+        name, model.eval(), processor, device, parameter.dtype, hidden_ids(processor.tokenizer)
+    )
+
+
+def hidden_ids(tokenizer: Any) -> frozenset[int]:
+    """The special tokens an answer does not show: all but InternVL's grounding tags.
+
+    Checkpoints register ``<ref>``/``<box>`` as special tokens, and ``skip_special_tokens``
+    would strip the very markup that grounding answers are made of.
+    """
+    vocab = tokenizer.get_vocab()
+    kept = {vocab[tag] for tag in _KEPT_TAGS if tag in vocab}
+    return frozenset(int(i) for i in tokenizer.all_special_ids if i not in kept)
 
 
 def _check_is_internvl(name: str) -> None:
@@ -265,48 +307,6 @@ def _to_processor_part(part: dict[str, Any], index: int, images: list[Any]) -> d
 # ---- generation ----
 
 
-class _StopFlag(StoppingCriteria):
-    """Ends generation at the next token once the event is set (cancellation, stop strings)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-    ) -> Any:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool)
-
-
-class TextSink(TextStreamer):
-    """Hands each decoded, print-ready piece of text to ``on_text`` (from the worker thread).
-
-    Special tokens are dropped except InternVL's grounding tags: checkpoints register
-    ``<ref>``/``<box>`` as special tokens, and ``skip_special_tokens`` would strip the very
-    markup that grounding answers are made of.
-    """
-
-    def __init__(self, tokenizer: Any, on_text: Any) -> None:
-        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=False)
-        self._on_text = on_text
-        vocab = tokenizer.get_vocab()
-        kept = {vocab[tag] for tag in _KEPT_TAGS if tag in vocab}
-        hidden = [i for i in tokenizer.all_special_ids if i not in kept]
-        self._hidden = torch.tensor(hidden, dtype=torch.long)
-
-    def put(self, value: Any) -> None:
-        if self.skip_prompt and self.next_tokens_are_prompt:
-            super().put(value)  # type: ignore[no-untyped-call]
-            return
-        ids = value.reshape(-1).cpu()
-        shown = ids[~torch.isin(ids, self._hidden)]
-        if shown.numel():
-            super().put(shown)  # type: ignore[no-untyped-call]
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        if text:
-            self._on_text(text)
-
-
 def sampling_kwargs(params: SamplingParams, eos_ids: list[int]) -> dict[str, Any]:
     """``generate`` keyword arguments for OpenAI-style sampling parameters.
 
@@ -338,33 +338,102 @@ def eos_token_ids(local: LocalModel) -> list[int]:
     return [i for i in ids if i is not None]
 
 
+def generation_hooks(
+    local: LocalModel, request: ChatRequest, stop: threading.Event
+) -> tuple[StoppingCriteriaList, LogitsProcessorList]:
+    """Everything kanjian adds to ``generate``'s per-token loop: the stop flag and the grammar.
+
+    One function so that the device test covers all of it (see :mod:`kanjian.vlm.local_logits`).
+    """
+    processors = logits_processors(
+        local.model, local.processor.tokenizer, eos_token_ids(local), request
+    )
+    return StoppingCriteriaList([StopFlag(stop)]), LogitsProcessorList(processors or [])
+
+
 def generate(
     local: LocalModel,
     inputs: Any,
     request: ChatRequest,
-    on_text: Any,
+    streamer: Any,
     stop: threading.Event,
+    mode: DecodeMode = "auto",
 ) -> Outcome:
-    """Run one generation, streaming text to ``on_text``; ``stop`` ends it early.
+    """Run one generation, handing new token ids to ``streamer``; ``stop`` ends it early.
 
-    The request's ``regex`` / ``response_format`` is enforced when xgrammar is installed.
+    The request's ``regex`` / ``response_format`` is enforced when xgrammar is installed;
+    ``mode`` picks the KV cache and compilation (see :mod:`kanjian.vlm.local_decode`).
     """
     params = request.params
     eos = eos_token_ids(local)
     kwargs = sampling_kwargs(params, eos)
-    processors = logits_processors(local.model, local.processor.tokenizer, eos, request)
+    criteria, processors = generation_hooks(local, request, stop)
+    prompt_tokens = int(inputs["input_ids"].shape[1])
+    plan = ready_plan(
+        local,
+        choose_decode(
+            mode, local.device, prompt_tokens, kwargs["max_new_tokens"], max_positions(local)
+        ),
+    )
     if params.seed is not None:
         torch.manual_seed(params.seed)
     with torch.inference_mode():
         output = local.model.generate(
             **inputs,
             **kwargs,
-            streamer=TextSink(local.processor.tokenizer, on_text),
-            stopping_criteria=StoppingCriteriaList([_StopFlag(stop)]),
+            **decode_kwargs(plan, local.model, local.caches),
+            streamer=streamer,
+            stopping_criteria=criteria,
             logits_processor=processors,
         )
-    new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
+    new_tokens = output[0, prompt_tokens:].tolist()
     return Outcome(len(new_tokens), _finish_reason(new_tokens, eos, kwargs["max_new_tokens"]))
+
+
+def ready_plan(local: LocalModel, plan: DecodePlan) -> DecodePlan:
+    """``plan``, its compiled bucket warmed first; uncompiled if compiling ever failed."""
+    caches = local.caches
+    if not plan.compiled or plan.cache_len in caches.warmed:
+        return plan
+    if caches.compile_error is None:
+        try:
+            warm(local, plan)
+        except Exception as exc:  # the compiler's, Triton's or CUDA's: decode uncompiled
+            caches.compile_error = f"{type(exc).__name__}: {_first_line(exc)}"
+            logger.warning(
+                "Compiling the local model's decode step failed (%s); decoding uncompiled, "
+                "which is several times slower. Install a C compiler and Triton to fix it.",
+                caches.compile_error,
+            )
+        else:
+            caches.warmed.add(plan.cache_len)
+            return plan
+    return replace(plan, compiled=False)
+
+
+def warm(local: LocalModel, plan: DecodePlan) -> None:
+    """Compile ``plan``'s decode step and record its CUDA graphs, on a dummy 8-token prompt."""
+    eos = eos_token_ids(local)
+    ids = torch.full((1, 8), eos[0], dtype=torch.long, device=local.device)
+    with torch.inference_mode():
+        local.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=4,
+            min_new_tokens=4,  # enough steps to compile, record and replay
+            do_sample=False,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            eos_token_id=eos,
+            pad_token_id=eos[0],
+            **decode_kwargs(plan, local.model, local.caches),
+        )
+
+
+def max_positions(local: LocalModel) -> int:
+    text_config = local.model.config.get_text_config()
+    return int(getattr(text_config, "max_position_embeddings", 0) or 1 << 20)
 
 
 def _finish_reason(new_tokens: list[int], eos: list[int], max_new_tokens: int) -> str:

@@ -16,8 +16,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CHAT_TEMPLATE", "build_tiny_internvl"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "build_processor",
+    "build_tiny_internvl",
+    "build_tokenizer",
+    "tiny_config",
+]
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -45,7 +52,12 @@ CORPUS = [
 ]
 
 
-def build_tokenizer(path: Path) -> None:
+def build_tokenizer(path: Path, vocab_size: int | None = None) -> None:
+    """A byte-level BPE tokenizer; ``vocab_size`` pads it to a real model's vocabulary.
+
+    Padding entries decode to `` w<id>``, so a random model of a real checkpoint's shape
+    (whose ids range over the whole vocabulary) still streams visible text.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -58,6 +70,8 @@ def build_tokenizer(path: Path) -> None:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     core.train_from_iterator(CORPUS, trainer=trainer)
+    if vocab_size is not None:
+        _pad_vocabulary(core, vocab_size)
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         eos_token="<|im_end|>",
@@ -71,6 +85,18 @@ def build_tokenizer(path: Path) -> None:
         chat_template=CHAT_TEMPLATE,
     )
     tokenizer.save_pretrained(path)
+
+
+def _pad_vocabulary(core: Any, vocab_size: int) -> None:
+    from tokenizers import models
+
+    trained = json.loads(core.to_str())["model"]
+    vocab: dict[str, int] = dict(trained["vocab"])
+    pairs = (m.split(" ") if isinstance(m, str) else m for m in trained["merges"])
+    merges = [(str(a), str(b)) for a, b in pairs]
+    for i in range(len(vocab), vocab_size):
+        vocab[f"\u0120w{i}"] = i  # \u0120 is the byte-level alphabet's space
+    core.model = models.BPE(vocab=vocab, merges=merges)
 
 
 def build_processor(path: Path) -> None:
@@ -100,14 +126,9 @@ def build_processor(path: Path) -> None:
     (path / "chat_template.jinja").write_text(CHAT_TEMPLATE)
 
 
-def build_model(path: Path, vocab_size: int, image_token_id: int, eos_id: int) -> None:
-    import torch
-    from transformers import (
-        InternVLConfig,
-        InternVLForConditionalGeneration,
-        InternVLVisionConfig,
-        Qwen2Config,
-    )
+def tiny_config(vocab_size: int, image_token_id: int, eos_id: int) -> Any:
+    """The ``InternVLConfig`` of the tiny model: real 448 px / 14 px tile geometry, tiny widths."""
+    from transformers import InternVLConfig, InternVLVisionConfig, Qwen2Config
 
     vision = InternVLVisionConfig(
         hidden_size=32,
@@ -130,14 +151,20 @@ def build_model(path: Path, vocab_size: int, image_token_id: int, eos_id: int) -
         # repeated token and stop strings, streaming and decoding get exercised.
         initializer_range=0.5,
     )
-    config = InternVLConfig(
+    return InternVLConfig(
         vision_config=vision.to_dict(),
         text_config=text.to_dict(),
         image_token_id=image_token_id,
         image_seq_length=256,
     )
+
+
+def build_model(path: Path, vocab_size: int, image_token_id: int, eos_id: int) -> None:
+    import torch
+    from transformers import InternVLForConditionalGeneration
+
     torch.manual_seed(0)
-    model = InternVLForConditionalGeneration(config)
+    model = InternVLForConditionalGeneration(tiny_config(vocab_size, image_token_id, eos_id))
     model.generation_config.eos_token_id = eos_id
     model.save_pretrained(path)
 
