@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "kanjian.tui.commands.memory_cmd",
     "kanjian.tui.commands.doctor_cmd",
     "kanjian.tui.commands.serve_cmd",
+    "kanjian.tui.commands.mcp_cmd",
 )
 
 

@@ -1,0 +1,167 @@
+"""Which of kanjian's tools an MCP client sees, and how one call runs.
+
+The tools are the agent's own: the registry's built-ins and installed plugins
+(:func:`kanjian.tools.registry.aload_tools`) and ``memory_search``. Nothing here re-implements
+a tool; a call builds a fresh :class:`~kanjian.tools.context.SimpleToolContext` with the images
+the client sent, runs the tool under its timeout, and turns its
+:class:`~kanjian.tools.base.ToolOutput` into MCP content: the tool's text, its JSON data
+(also as ``structuredContent``) and every image it made as image content.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, cast
+
+from mcp import types
+
+from kanjian.tools.errors import ToolFailed
+from kanjian.tui.mcp_server.inputs import bind_images, image_arguments, mcp_schema
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from kanjian.agent.api import Kanjian
+    from kanjian.agent.config import Settings
+    from kanjian.memory.api import Memory
+    from kanjian.tools.base import DerivedImage, Tool, ToolOutput
+    from kanjian.tools.registry import PluginProblem
+    from kanjian.vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
+
+__all__ = ["KanjianBackend", "exposed_tools", "mcp_tool", "run_tool"]
+
+
+async def exposed_tools(
+    settings: Settings, kanjian: Callable[[], Kanjian], *, builtin_only: bool, allow_effects: bool
+) -> tuple[list[Tool], list[PluginProblem]]:
+    """The tools to serve (and to give the agent behind ``ask``), and the plugins skipped.
+
+    ``kanjian`` returns the instance whose memory ``memory_search`` uses, when it runs.
+    """
+    from kanjian.tools.builtin import builtin_tools
+    from kanjian.tools.registry import aload_tools
+
+    if builtin_only:
+        disabled = set(settings.tools.disabled)
+        found = [t for t in builtin_tools() if t.name not in disabled]
+        problems: list[PluginProblem] = []
+    else:
+        registry, problems = await aload_tools(settings)
+        found = registry.tools()
+    if settings.memory.enabled:
+        found.append(lazy_memory_search(kanjian))
+    if not allow_effects:
+        found = [t for t in found if not t.side_effects]
+    return found, problems
+
+
+def lazy_memory_search(kanjian: Callable[[], Kanjian]) -> Tool:
+    """``memory_search`` over the memory kanjian opens on first use (chromadb and the
+    embedder take seconds to load: a server that is only asked to OCR never pays for them)."""
+    from kanjian.agent.remember import memory_search_tool
+
+    # Only the name, description and schema of this one are used; it never runs.
+    template = memory_search_tool(cast("Memory", None))
+
+    async def run(args: dict[str, Any], ctx: Any) -> ToolOutput:
+        owner = kanjian()
+        memory = await owner.memory()
+        if memory is None:
+            raise ToolFailed(
+                owner.memory_error
+                or "Memory is off (memory.enabled = false); turn it on to search past sessions."
+            )
+        return await memory_search_tool(memory).run(args, ctx)
+
+    return replace(template, run=run)
+
+
+def mcp_tool(tool: Tool) -> types.Tool:
+    """How a client sees ``tool``: image ids become images (see :mod:`.inputs`)."""
+    return types.Tool(
+        name=tool.name,
+        description=tool.description,
+        inputSchema=mcp_schema(tool.args_schema),
+        annotations=types.ToolAnnotations(
+            readOnlyHint=not tool.side_effects,
+            destructiveHint=tool.side_effects,
+            openWorldHint=tool.source.startswith("mcp server"),
+        ),
+    )
+
+
+async def run_tool(tool: Tool, args: dict[str, Any], backend: ChatBackend) -> types.CallToolResult:
+    """Run ``tool`` on the client's arguments; kanjian errors propagate to the caller."""
+    from kanjian.tools.context import SimpleToolContext
+    from kanjian.tools.wrappers import with_timeout
+
+    ctx = SimpleToolContext(backend=backend)
+    bound = await bind_images(tool.args_schema, args, ctx)
+    output = await with_timeout(tool).run(bound, ctx)
+    return tool_result(output, _shown_as(tool, args, bound))
+
+
+def _shown_as(tool: Tool, args: dict[str, Any], bound: dict[str, Any]) -> dict[str, str]:
+    """image id -> what the client sent, so results name the client's image, not image_1."""
+    shown: dict[str, str] = {}
+    for name in image_arguments(tool.args_schema):
+        if name in bound and isinstance(args.get(name), str):
+            value = str(args[name])
+            is_path = len(value) < 1024 and not value.startswith("data:")
+            shown[str(bound[name])] = value if is_path else "<base64 image>"
+    return shown
+
+
+def tool_result(output: ToolOutput, shown: dict[str, str]) -> types.CallToolResult:
+    data = _json_ready(output.data)
+    for key, value in list(data.items()):
+        if isinstance(value, str) and value in shown:
+            data[key] = shown[value]
+    content: list[types.ContentBlock] = [types.TextContent(type="text", text=output.text)]
+    if data:
+        content.append(types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False)))
+    content += [image_content(derived) for derived in output.images]
+    return types.CallToolResult(content=content, structuredContent=data or None)
+
+
+def image_content(derived: DerivedImage) -> types.ImageContent:
+    buffer = io.BytesIO()
+    derived.image.save(buffer, format="PNG")
+    return types.ImageContent(
+        type="image",
+        data=base64.b64encode(buffer.getvalue()).decode("ascii"),
+        mimeType="image/png",
+        _meta={"kanjian/origin": derived.origin},
+    )
+
+
+def _json_ready(data: dict[str, Any]) -> dict[str, Any]:
+    # Tools' data is JSON already in spirit; tuples, paths and numpy scalars become plain JSON.
+    value = json.loads(json.dumps(data, ensure_ascii=False, default=str))
+    return value if isinstance(value, dict) else {}
+
+
+class KanjianBackend:
+    """``kanjian``'s backend, chosen on first use: tools that never ask the model (ocr, math)
+    pay no health check, and every call shares one connection pool once it exists."""
+
+    def __init__(self, kanjian: Kanjian) -> None:
+        self._kanjian = kanjian
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        return await (await self._kanjian.backend()).complete(request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        backend = await self._kanjian.backend()
+        async for event in backend.stream(request):
+            yield event
+
+    async def model_info(self) -> ModelInfo:
+        return await (await self._kanjian.backend()).model_info()
+
+    async def aclose(self) -> None:
+        # The backend belongs to ``kanjian``, which closes it when the server stops.
+        return None
