@@ -71,11 +71,18 @@ def image_source(value: str, where: str) -> str | bytes:
         )
     if text.startswith("data:"):
         return _data_url(text, where)
-    if not Path(text).expanduser().exists():
+    if not _is_file(text):
         decoded = _base64(text)
         if decoded is not None:
             return decoded
     return str(Path(text).expanduser())
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError):  # too long for a file name, or a NUL byte: not a path
+        return False
 
 
 def _data_url(text: str, where: str) -> bytes:
