@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 BOX = [250, 250, 750, 750]
-SLOW = 0.5
+SLOW = 1.0
 GROUNDING = "Please provide the bounding box coordinate"
 
 
@@ -152,3 +152,14 @@ def text_image(path: Path, lines: list[str]) -> Path:
         draw.text((30, 30 + n * 60), line, fill="black", font=font)
     image.save(path, format="PNG")
     return path
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status inside whatever the SDK and anyio wrapped around it."""
+    import httpx
+
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    inner = [*getattr(exc, "exceptions", ()), exc.__cause__, exc.__context__]
+    found = [http_status(e) for e in inner if e is not None]
+    return next((s for s in found if s is not None), None)

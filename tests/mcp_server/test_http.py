@@ -19,7 +19,7 @@ from PIL import Image
 
 from kanjian.vlm.fake_server import ScriptedServer
 
-from .conftest import BOX, SLOW, HttpServer, red_square, server_env, write_home
+from .conftest import BOX, SLOW, HttpServer, http_status, red_square, server_env, write_home
 
 TOKEN = "s3cret-token"
 
@@ -61,18 +61,9 @@ async def test_the_token_is_required(http_server: HttpServer) -> None:
     with pytest.raises(Exception) as caught:  # noqa: PT011 - checked below, through groups
         async with http_session(http_server.url, token="nope"):
             pass
-    assert _status(caught.value) == 401
+    assert http_status(caught.value) == 401
     async with http_session(http_server.url) as client:
         assert (await client.send_ping()) is not None
-
-
-def _status(exc: BaseException) -> int | None:
-    """The HTTP status inside whatever the SDK and anyio wrapped around it."""
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code
-    inner = [*getattr(exc, "exceptions", ()), exc.__cause__, exc.__context__]
-    found = [_status(e) for e in inner if e is not None]
-    return next((s for s in found if s is not None), None)
 
 
 async def test_tools_over_http(http_server: HttpServer, tmp_path: Path) -> None:
