@@ -95,11 +95,17 @@ async def stdio_session(
     params = StdioServerParameters(
         command=KANJIAN[0], args=[*KANJIAN[1:], "mcp", *args], env=env, cwd=cwd
     )
-    with open(os.devnull, "w") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    # The server's stderr (its logs) is not part of what these tests check.
+    errlog = open(os.devnull, "w")  # noqa: ASYNC230, SIM115 - /dev/null does not block
+    try:
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            yield session
+    finally:
+        errlog.close()
 
 
 class HttpServer:

@@ -38,11 +38,13 @@ def http_server(
 @asynccontextmanager
 async def http_session(url: str, token: str | None = TOKEN) -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    async with create_mcp_http_client(headers=headers) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        yield session
 
 
 async def test_the_token_is_required(http_server: HttpServer) -> None:
@@ -58,7 +60,7 @@ async def test_the_token_is_required(http_server: HttpServer) -> None:
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert "bearer token" in response.json()["error"]
     assert elsewhere.status_code == 404
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - checked below, through groups
+    with pytest.raises(Exception) as caught:
         async with http_session(http_server.url, token="nope"):
             pass
     assert http_status(caught.value) == 401

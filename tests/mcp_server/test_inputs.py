@@ -31,7 +31,9 @@ def test_paths_base64_and_data_urls(tmp_path: Path) -> None:
     assert image_source("receipt.png", "image") == "receipt.png"
 
 
-def test_a_file_named_like_base64_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_named_like_base64_is_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     name = "A" * 40
     (tmp_path / name).write_bytes(b"x")
     monkeypatch.chdir(tmp_path)

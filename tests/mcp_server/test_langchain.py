@@ -113,6 +113,6 @@ async def test_http_without_token_is_refused(http_server: HttpServer) -> None:
     client = MultiServerMCPClient(
         {"kanjian": {"transport": "streamable_http", "url": http_server.url}}
     )
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - checked below, through groups
+    with pytest.raises(Exception) as caught:
         await client.get_tools()
     assert http_status(caught.value) == 401

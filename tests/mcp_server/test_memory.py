@@ -17,9 +17,7 @@ from .conftest import red_square, server_env, stdio_session, write_home
 pytestmark = pytest.mark.slow
 
 
-async def test_sessions_are_resources_and_searchable(
-    model: ScriptedServer, tmp_path: Path
-) -> None:
+async def test_sessions_are_resources_and_searchable(model: ScriptedServer, tmp_path: Path) -> None:
     home = write_home(tmp_path / "home", memory=True)
     picture = red_square(tmp_path / "red.png")
     async with stdio_session(server_env(home, model.url)) as client:

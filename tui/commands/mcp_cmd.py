@@ -73,7 +73,9 @@ def mcp(
     if http is not None and not 0 <= http <= 65535:
         fail(f"--http {http} is not a port; give 0–65535 (0 picks a free port).")
     if http is None and token:
-        fail("--token applies to --http only; a stdio server is private to the client that starts it.")
+        fail(
+            "--token applies to --http only; a stdio server is private to the client that starts it."
+        )
     if http is not None and host not in _loopback() and not token:
         fail(
             f"--host {host!r} is reachable from other machines; set a bearer token with --token "

@@ -51,7 +51,7 @@ async def list_sessions(kanjian: Kanjian) -> list[types.Resource]:
     sessions = await memory.list_sessions(LIST_LIMIT)
     return [
         types.Resource(
-            uri=f"{SESSION_PREFIX}{s.id}",  # type: ignore[arg-type]  # pydantic coerces str
+            uri=f"{SESSION_PREFIX}{s.id}",
             name=s.id,
             title=s.title or None,
             description=f"{s.turn_count} turn(s), last {_iso(s.updated)}",
@@ -61,7 +61,9 @@ async def list_sessions(kanjian: Kanjian) -> list[types.Resource]:
     ]
 
 
-async def read_resource(kanjian: Kanjian, uri: str) -> list[types.TextResourceContents | types.BlobResourceContents]:
+async def read_resource(
+    kanjian: Kanjian, uri: str
+) -> list[types.TextResourceContents | types.BlobResourceContents]:
     memory = await kanjian.memory()
     if memory is None:
         raise InputError(
@@ -85,7 +87,7 @@ async def _session(
     shas = _image_shas(record)
     markdown = session_markdown(record, {sha: f"{IMAGE_PREFIX}{sha}" for sha in shas})
     text = types.TextResourceContents(
-        uri=f"{SESSION_PREFIX}{session_id}",  # type: ignore[arg-type]
+        uri=f"{SESSION_PREFIX}{session_id}",
         mimeType="text/markdown",
         text=markdown,
     )
@@ -109,7 +111,7 @@ async def _image(memory: Memory, sha256: str) -> types.BlobResourceContents:
         raise InputError(f"There is no stored image {sha256!r} ({exc}).") from exc
     mime = mimetypes.guess_type(stored.path.name)[0] or "application/octet-stream"
     return types.BlobResourceContents(
-        uri=f"{IMAGE_PREFIX}{sha256}",  # type: ignore[arg-type]
+        uri=f"{IMAGE_PREFIX}{sha256}",
         mimeType=mime,
         blob=base64.b64encode(data).decode("ascii"),
     )

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp import types
 from mcp.server.lowlevel import Server
@@ -81,7 +81,7 @@ class McpApp:
         self.tools = {t.name: t for t in tools if t.name != ASK_TOOL.name}
         # Side-effect tools reach the agent only with --allow-effects, which approves them:
         # an MCP server has nobody to ask.
-        approve = "always" if self.options.allow_effects else "never"
+        approve: Literal["always", "never"] = "always" if self.options.allow_effects else "never"
         self._kanjian = Kanjian(self.settings, approve=approve, tools=list(self.tools.values()))
         for problem in self.problems:
             log.warning("%s: %s", problem.source, problem.message)
@@ -98,10 +98,11 @@ class McpApp:
         except PackageNotFoundError:
             own_version = "0"
         server: Server[Any, Any] = Server("kanjian", version=own_version, instructions=INSTRUCTIONS)
-        server.list_tools()(self.list_tools)
+        # The SDK's decorator factories carry no annotations.
+        server.list_tools()(self.list_tools)  # type: ignore[no-untyped-call]
         server.call_tool()(self.call_tool)
-        server.list_resources()(self.list_resources)
-        server.list_resource_templates()(self.list_resource_templates)
+        server.list_resources()(self.list_resources)  # type: ignore[no-untyped-call]
+        server.list_resource_templates()(self.list_resource_templates)  # type: ignore[no-untyped-call]
         # Registered directly: the SDK's decorator would give every content the session's
         # URI, and each image has its own.
         server.request_handlers[types.ReadResourceRequest] = self._read_resource
@@ -155,7 +156,9 @@ class McpApp:
 
 
 def _error(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], isError=True)
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], isError=True
+    )
 
 
 def describe_error(exc: BaseException) -> str:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from kanjian.tui.mcp_server.server import McpApp
 
-__all__ = ["LOOPBACK", "ENDPOINT", "serve_http", "serve_stdio"]
+__all__ = ["ENDPOINT", "LOOPBACK", "serve_http", "serve_stdio"]
 
 ENDPOINT = "/mcp"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -156,7 +156,9 @@ class _Endpoint:
         for name, value in scope.get("headers", []):
             if name.lower() == b"authorization":
                 scheme, _, given = bytes(value).partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self._token)
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    given.strip(), self._token
+                )
         return False
 
 
