@@ -59,6 +59,8 @@ async def test_lists_the_tools_and_calls_each(
 
         zoom = await client.call_tool("zoom", {"image": str(picture), "box": BOX})
         assert not zoom.isError and zoom.structuredContent is not None
+        # The text names the image the way the client did, not as the model's image_1.
+        assert _text(zoom).startswith(f"Cropped {str(picture)!r} at")
         crop = _image(zoom.content[-1])
         assert crop.size == (zoom.structuredContent["width"], zoom.structuredContent["height"])
         assert crop.getpixel((crop.width // 2, crop.height // 2)) == (220, 20, 20)
@@ -84,6 +86,7 @@ async def test_images_as_base64_and_data_urls(
     for result in (plain, url):
         assert not result.isError and result.structuredContent is not None
         assert result.structuredContent["image"] == "<base64 image>"
+        assert _text(result).startswith("Cropped the image at")
         assert _image(result.content[-1]).size == (220, 166)  # the box, 5 % margin each side
     assert not ask.isError and ask.structuredContent is not None
     assert ask.structuredContent["answer"].endswith("images: image_1,image_2 | steps: 0")

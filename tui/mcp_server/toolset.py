@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from kanjian.vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
 
 __all__ = ["KanjianBackend", "exposed_tools", "mcp_tool", "run_tool"]
+
+# How results name an image the client sent as bytes rather than as a path.
+BASE64_LABEL = "<base64 image>"
 
 
 async def exposed_tools(
@@ -111,7 +115,7 @@ def _shown_as(tool: Tool, args: dict[str, Any], bound: dict[str, Any]) -> dict[s
         if name in bound and isinstance(args.get(name), str):
             value = str(args[name])
             is_path = len(value) < 1024 and not value.startswith("data:")
-            shown[str(bound[name])] = value if is_path else "<base64 image>"
+            shown[str(bound[name])] = value if is_path else BASE64_LABEL
     return shown
 
 
@@ -120,7 +124,14 @@ def tool_result(output: ToolOutput, shown: dict[str, str]) -> types.CallToolResu
     for key, value in list(data.items()):
         if isinstance(value, str) and value in shown:
             data[key] = shown[value]
-    content: list[types.ContentBlock] = [types.TextContent(type="text", text=output.text)]
+    text = output.text
+    for image_id, label in shown.items():
+        # The text was written for the model, which knows the image as image_1; the client
+        # knows it by what it sent.
+        text = re.sub(
+            rf"\b{image_id}\b", repr(label) if label != BASE64_LABEL else "the image", text
+        )
+    content: list[types.ContentBlock] = [types.TextContent(type="text", text=text)]
     if data:
         content.append(types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False)))
     content += [image_content(derived) for derived in output.images]
