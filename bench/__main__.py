@@ -22,6 +22,7 @@ ALL = (
     "recall",
     "memory",
     "tui",
+    "mcp",
 )
 
 
