@@ -196,6 +196,8 @@ def test_the_langchain_snippet_prints_what_the_page_says(user: Path, tmp_path: P
     # OCR boxes may move by a pixel with another onnxruntime build; the text may not.
     assert [line.split("] ")[-1] for line in printed[3:]] == ["Hello World", "Total 42.50"]
     assert [line.split("] ")[-1] for line in expected[3:]] == ["Hello World", "Total 42.50"]
+    # The README shows the same output.
+    assert shown in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 async def test_the_python_client_example_runs(
