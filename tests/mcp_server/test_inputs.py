@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,23 @@ async def test_bind_images_registers_each_as_an_id(tmp_path: Path) -> None:
     assert ctx.image("image_1").size == (400, 300)
     with pytest.raises(ImageError, match="no such file"):
         await bind_images(schema, {"image": str(tmp_path / "no.png")}, SimpleToolContext())
+
+
+@pytest.mark.parametrize("builtin_only", [True, False])
+async def test_disabled_tools_are_not_served(builtin_only: bool) -> None:
+    from kanjian.agent.config import load_settings
+    from kanjian.tui.mcp_server.toolset import exposed_tools
+
+    settings = load_settings({"tools.disabled": ["zoom", "memory_*"], "memory.enabled": True})
+    tools, problems = await exposed_tools(
+        settings, _no_kanjian, builtin_only=builtin_only, allow_effects=False
+    )
+    assert [t.name for t in tools] == ["ocr", "ground", "math"]
+    assert problems == []
+    settings = load_settings({"memory.enabled": True})
+    tools, _ = await exposed_tools(settings, _no_kanjian, builtin_only=True, allow_effects=False)
+    assert [t.name for t in tools] == ["ocr", "ground", "zoom", "math", "memory_search"]
+
+
+def _no_kanjian() -> Any:
+    raise AssertionError("memory_search was run; listing the tools must not open memory")

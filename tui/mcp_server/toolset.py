@@ -47,16 +47,18 @@ async def exposed_tools(
     """
     from kanjian.tools.builtin import builtin_tools
     from kanjian.tools.registry import aload_tools
+    from kanjian.tools.wrappers import filtered
 
     if builtin_only:
-        disabled = set(settings.tools.disabled)
-        found = [t for t in builtin_tools() if t.name not in disabled]
+        found = builtin_tools()
         problems: list[PluginProblem] = []
     else:
         registry, problems = await aload_tools(settings)
         found = registry.tools()
     if settings.memory.enabled:
         found.append(lazy_memory_search(kanjian))
+    # tools.disabled applies to every tool served, memory_search and the built-ins included.
+    found = filtered(found, deny=settings.tools.disabled)
     if not allow_effects:
         found = [t for t in found if not t.side_effects]
     return found, problems
