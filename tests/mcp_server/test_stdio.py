@@ -72,6 +72,9 @@ async def test_lists_the_tools_and_calls_each(
         # The overlay ground made is image_2 for the model.
         assert record["answer"] == "answer: use ground | images: image_1,image_2 | steps: 1"
         assert [s["tool"] for s in record["steps"]] == ["ground"]
+        # The overlay the run made comes back as an image too.
+        assert len(ask.content) == 2 and _image(ask.content[1]).size == (400, 300)
+        assert (ask.content[1].meta or {})["kanjian/image"] == "image_2"
         assert record["session"]
 
 

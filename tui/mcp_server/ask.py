@@ -1,23 +1,29 @@
 """The ``ask`` tool: a whole kanjian run (model, tools, memory) behind one MCP call.
 
-It goes through the Python API (:meth:`kanjian.agent.api.Kanjian.ask`), so it is the same
+It goes through the Python API (:meth:`kanjian.agent.api.Kanjian.stream`), so it is the same
 agent as ``kanjian ask --json``, and its result is that command's JSON object: ``answer``,
 ``steps``, ``session`` (pass it back as ``session`` to continue the conversation), ``images``,
-``evidence``, ``usage``. A run that fails is an MCP tool error whose text is the run's error.
+``evidence``, ``usage``, followed by the images the run made (grounding overlays, zoom crops)
+as image content. A run that fails is an MCP tool error whose text is the run's error.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-from typing import TYPE_CHECKING, Any
+from contextlib import aclosing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp import types
 
+from kanjian.agent.events import Event, ImageAdded, RunFinished
 from kanjian.tools.errors import ToolInputError
 from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, image_source
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
+
     from kanjian.agent.api import Kanjian
 
 __all__ = ["ASK_TOOL", "run_ask"]
@@ -68,25 +74,49 @@ async def run_ask(kanjian: Kanjian, args: dict[str, Any]) -> types.CallToolResul
     options: dict[str, Any] = {"session": args.get("session") or None}
     if args.get("schema") is not None:
         options["schema"] = _schema_option(args["schema"])
-    finished = await kanjian.ask(question, sources, **options)
-    record = finished.to_json()
+    made: list[ImageAdded] = []
+    finished: RunFinished | None = None
+    # An async generator (typed as an iterator): closed at once if the client cancels the call.
+    run = cast("AsyncGenerator[Event]", kanjian.stream(question, sources, **options))
+    async with aclosing(run) as events:
+        async for event in events:
+            if isinstance(event, ImageAdded) and event.parent is not None and event.path:
+                made.append(event)
+            elif isinstance(event, RunFinished):
+                finished = event
+    assert finished is not None  # a run always ends with its record
+    record = json.loads(json.dumps(finished.to_json(), ensure_ascii=False, default=str))
     if finished.error:
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=finished.error)],
             structuredContent=record,
             isError=True,
         )
-    text = json.dumps(record, ensure_ascii=False, default=str)
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=text)],
-        structuredContent=json.loads(text),
+    text = types.TextContent(type="text", text=json.dumps(record, ensure_ascii=False))
+    images = [await _image(added) for added in made]
+    return types.CallToolResult(content=[text, *images], structuredContent=record)
+
+
+async def _image(added: ImageAdded) -> types.ImageContent:
+    """An image the run made (an overlay, a crop), as the agent stored it."""
+    import asyncio
+    import base64
+    import mimetypes
+
+    path = Path(str(added.path))
+    data = await asyncio.to_thread(path.read_bytes)
+    return types.ImageContent(
+        type="image",
+        data=base64.b64encode(data).decode("ascii"),
+        mimeType=mimetypes.guess_type(path.name)[0] or "image/png",
+        _meta={"kanjian/image": added.image_id, "kanjian/origin": added.origin},
     )
 
 
 def _schema_option(schema: Any) -> Any:
     from kanjian.agent.api import Kanjian
 
-    if "schema" not in inspect.signature(Kanjian.ask).parameters:
+    if "schema" not in inspect.signature(Kanjian.stream).parameters:
         raise ToolInputError(
             "This kanjian cannot constrain answers to a schema (its Python API has no schema "
             "option); ask without 'schema' or upgrade kanjian."

@@ -78,6 +78,9 @@ class McpApp:
             builtin_only=self.options.builtin_only,
             allow_effects=self.options.allow_effects,
         )
+        for tool in tools:
+            if tool.name == ASK_TOOL.name:
+                log.warning("%s: its tool 'ask' is hidden by kanjian's own ask.", tool.source)
         self.tools = {t.name: t for t in tools if t.name != ASK_TOOL.name}
         # Side-effect tools reach the agent only with --allow-effects, which approves them:
         # an MCP server has nobody to ask.
