@@ -174,3 +174,23 @@ async def test_a_printing_plugin_cannot_corrupt_stdio(
         sent = await client.call_tool("send", {"text": "x"})
     assert tools["send"].annotations is not None and tools["send"].annotations.destructiveHint
     assert not sent.isError and _text(sent) == "sent"
+
+
+async def test_ask_reports_progress_when_asked(
+    model: ScriptedServer, home: Path, tmp_path: Path
+) -> None:
+    picture = red_square(tmp_path / "red.png")
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, message))
+
+    async with stdio_session(server_env(home, model.url)) as client:
+        result = await client.call_tool(
+            "ask",
+            {"question": "use ground", "images": [str(picture)]},
+            progress_callback=on_progress,
+        )
+    assert not result.isError
+    assert len(seen) == 1
+    assert seen[0][0] == 1 and (seen[0][1] or "").startswith("step 1: ground (")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from mcp import types
 
-from kanjian.agent.events import Event, ImageAdded, RunFinished
+from kanjian.agent.events import Event, ImageAdded, RunFinished, ToolResultEvent
 from kanjian.tools.errors import ToolInputError
 from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, image_source
 
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 
     from kanjian.agent.api import Kanjian
 
-__all__ = ["ASK_TOOL", "run_ask"]
+__all__ = ["ASK_TOOL", "Progress", "run_ask"]
+
+# (steps done, what just happened): reported to a client that asked for progress.
+Progress = Callable[[float, str], Awaitable[None]]
 
 ASK_TOOL = types.Tool(
     name="ask",
@@ -68,7 +72,9 @@ ASK_TOOL = types.Tool(
 )
 
 
-async def run_ask(kanjian: Kanjian, args: dict[str, Any]) -> types.CallToolResult:
+async def run_ask(
+    kanjian: Kanjian, args: dict[str, Any], progress: Progress | None = None
+) -> types.CallToolResult:
     question = str(args["question"])
     sources = [image_source(str(v), f"images[{n}]") for n, v in enumerate(args.get("images", []))]
     options: dict[str, Any] = {"session": args.get("session") or None}
@@ -84,6 +90,9 @@ async def run_ask(kanjian: Kanjian, args: dict[str, Any]) -> types.CallToolResul
                 made.append(event)
             elif isinstance(event, RunFinished):
                 finished = event
+            elif progress is not None and isinstance(event, ToolResultEvent):
+                status = f"failed: {event.error}" if event.error else f"{event.seconds:.1f} s"
+                await progress(event.step, f"step {event.step}: {event.tool} ({status})")
     assert finished is not None  # a run always ends with its record
     record = json.loads(json.dumps(finished.to_json(), ensure_ascii=False, default=str))
     if finished.error:

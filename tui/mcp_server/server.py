@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mcp import types
 from mcp.server.lowlevel import Server
 
-from kanjian.tui.mcp_server.ask import ASK_TOOL, run_ask
+from kanjian.tui.mcp_server.ask import ASK_TOOL, Progress, run_ask
 from kanjian.tui.mcp_server.resources import TEMPLATES, list_sessions, read_resource
 from kanjian.tui.mcp_server.toolset import KanjianBackend, exposed_tools, mcp_tool, run_tool
 
@@ -128,12 +128,26 @@ class McpApp:
 
     async def _dispatch(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         if name == ASK_TOOL.name:
-            return await run_ask(self.kanjian, arguments)
+            return await run_ask(self.kanjian, arguments, self._progress())
         tool = self.tools.get(name)
         if tool is None:
             known = ", ".join([ASK_TOOL.name, *self.tools])
             return _error(f"There is no tool {name!r}; the tools are: {known}.")
         return await run_tool(tool, arguments, KanjianBackend(self.kanjian))
+
+    def _progress(self) -> Progress | None:
+        """Progress notifications for this request, when the client asked for them."""
+        request = self.server.request_context
+        token = request.meta.progressToken if request.meta is not None else None
+        if token is None:
+            return None
+
+        async def report(done: float, message: str) -> None:
+            await request.session.send_progress_notification(
+                token, done, message=message, related_request_id=str(request.request_id)
+            )
+
+        return report
 
     async def list_resources(self) -> list[types.Resource]:
         try:
