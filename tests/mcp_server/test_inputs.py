@@ -94,3 +94,18 @@ async def test_disabled_tools_are_not_served(builtin_only: bool) -> None:
 
 def _no_kanjian() -> Any:
     raise AssertionError("memory_search was run; listing the tools must not open memory")
+
+
+def test_arguments_of_plain_tools_are_checked_with_one_sentence() -> None:
+    from kanjian.tui.mcp_server.ask import ASK_TOOL
+    from kanjian.tui.mcp_server.inputs import check_arguments
+
+    check_arguments("ask", ASK_TOOL.inputSchema, {"question": "hi", "images": ["a.png"]})
+    with pytest.raises(ToolInputError) as missing:
+        check_arguments("ask", ASK_TOOL.inputSchema, {"images": []})
+    assert str(missing.value) == (
+        "Tool 'ask' cannot take these arguments: 'question' is a required property. "
+        "Its arguments are: question, images, schema, session."
+    )
+    with pytest.raises(ToolInputError, match="argument 'images': 'a.png' is not of type 'array'"):
+        check_arguments("ask", ASK_TOOL.inputSchema, {"question": "hi", "images": "a.png"})

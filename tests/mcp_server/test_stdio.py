@@ -105,6 +105,9 @@ async def test_errors_are_tool_errors_and_the_server_lives_on(home: Path, tmp_pa
         down = await client.call_tool("ground", {"image": str(picture), "query": "x"})
         ask_down = await client.call_tool("ask", {"question": "hi?"})
         unknown = await client.call_tool("nope", {})
+        no_session = await client.call_tool("ask", {"question": "and?", "session": "nope"})
+        bad_args = await client.call_tool("math", {"expr": "1"})
+        bad_ask = await client.call_tool("ask", {"question": 5})
         still = await client.call_tool("math", {"expression": "1/3 + 1/6"})
     assert missing.isError and "no such file" in _text(missing)
     assert stdin.isError and "standard input" in _text(stdin)
@@ -113,6 +116,12 @@ async def test_errors_are_tool_errors_and_the_server_lives_on(home: Path, tmp_pa
         assert result.isError and "Cannot reach the model server" in _text(result)
         assert _text(result).count(". ") <= 2 and "Traceback" not in _text(result)
     assert unknown.isError and "There is no tool 'nope'" in _text(unknown)
+    assert no_session.isError and "'nope'" in _text(no_session)
+    assert bad_args.isError
+    assert _text(bad_args) == "Tool 'math' has no argument 'expr'; its arguments are: expression."
+    assert bad_ask.isError and _text(bad_ask).startswith(
+        "Tool 'ask' cannot take argument 'question': 5 is not of type 'string'."
+    )
     assert not still.isError and still.structuredContent is not None
     assert still.structuredContent["result"] == "1/2"
 

@@ -20,7 +20,7 @@ from mcp import types
 
 from kanjian.agent.events import Event, ImageAdded, RunFinished, ToolResultEvent
 from kanjian.tools.errors import ToolInputError
-from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, image_source
+from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, check_arguments, image_source
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -75,6 +75,7 @@ ASK_TOOL = types.Tool(
 async def run_ask(
     kanjian: Kanjian, args: dict[str, Any], progress: Progress | None = None
 ) -> types.CallToolResult:
+    check_arguments(ASK_TOOL.name, ASK_TOOL.inputSchema, args)
     question = str(args["question"])
     sources = [image_source(str(v), f"images[{n}]") for n, v in enumerate(args.get("images", []))]
     options: dict[str, Any] = {"session": args.get("session") or None}

@@ -22,7 +22,14 @@ from kanjian.tools.errors import ToolInputError
 if TYPE_CHECKING:
     from kanjian.tools.context import SimpleToolContext
 
-__all__ = ["IMAGE_DESCRIPTION", "bind_images", "image_arguments", "image_source", "mcp_schema"]
+__all__ = [
+    "IMAGE_DESCRIPTION",
+    "bind_images",
+    "check_arguments",
+    "image_arguments",
+    "image_source",
+    "mcp_schema",
+]
 
 IMAGE_DESCRIPTION = (
     "The image: a file path on the machine kanjian runs on (absolute, or relative to its "
@@ -121,3 +128,22 @@ async def bind_images(
         loaded = await aload_image(source, name=label)
         bound[name] = ctx.add(loaded)
     return bound
+
+
+def check_arguments(tool: str, schema: dict[str, Any], args: dict[str, Any]) -> None:
+    """Check ``args`` against ``schema``; a ToolInputError naming the argument otherwise.
+
+    For tools that do not check their own arguments (``ask``, tools built as plain Tool
+    objects); ``@tool`` functions check theirs, with their own messages.
+    """
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(schema).iter_errors(args))
+    if error is None:
+        return
+    known = ", ".join(schema.get("properties", {})) or "none"
+    where = f"argument {error.absolute_path[0]!r}" if error.absolute_path else "these arguments"
+    raise ToolInputError(
+        f"Tool {tool!r} cannot take {where}: {error.message}. Its arguments are: {known}."
+    )

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any, cast
 from mcp import types
 
 from kanjian.tools.errors import ToolFailed
-from kanjian.tui.mcp_server.inputs import bind_images, image_arguments, mcp_schema
+from kanjian.tui.mcp_server.inputs import (
+    bind_images,
+    check_arguments,
+    image_arguments,
+    mcp_schema,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -102,8 +107,11 @@ def mcp_tool(tool: Tool) -> types.Tool:
 async def run_tool(tool: Tool, args: dict[str, Any], backend: ChatBackend) -> types.CallToolResult:
     """Run ``tool`` on the client's arguments; kanjian errors propagate to the caller."""
     from kanjian.tools.context import SimpleToolContext
+    from kanjian.tools.decorator import FunctionTool
     from kanjian.tools.wrappers import with_timeout
 
+    if not isinstance(tool, FunctionTool):  # @tool functions check their own arguments
+        check_arguments(tool.name, tool.args_schema, args)
     ctx = SimpleToolContext(backend=backend)
     bound = await bind_images(tool.args_schema, args, ctx)
     output = await with_timeout(tool).run(bound, ctx)
