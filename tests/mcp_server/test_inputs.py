@@ -107,5 +107,5 @@ def test_arguments_of_plain_tools_are_checked_with_one_sentence() -> None:
         "Tool 'ask' cannot take these arguments: 'question' is a required property. "
         "Its arguments are: question, images, schema, session."
     )
-    with pytest.raises(ToolInputError, match="argument 'images': 'a.png' is not of type 'array'"):
+    with pytest.raises(ToolInputError, match=r"argument 'images': 'a\.png' is not of type 'array'"):
         check_arguments("ask", ASK_TOOL.inputSchema, {"question": "hi", "images": "a.png"})
