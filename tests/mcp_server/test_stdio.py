@@ -154,21 +154,46 @@ async def test_concurrency_is_bounded(model: ScriptedServer, home: Path) -> None
     assert wall >= 2 * SLOW * 0.95  # two at a time: at least two rounds
 
 
+NOISY_PLUGIN = '''
+import os
+import subprocess
+
+from kanjian.tools import tool
+
+print("hello from import")
+
+
+@tool
+def shout(text: str) -> str:
+    """Say it loudly.
+
+    Args:
+        text: What to say.
+    """
+    print("hello from a call")
+    os.write(1, b"hello from file descriptor 1\\n")
+    # A child inherits the standard streams: it writes to fd 1 and reads fd 0 to the end.
+    subprocess.run(["sh", "-c", "echo hello from a child; cat"], timeout=10, check=True)
+    return text.upper()
+
+
+@tool(side_effects=True)
+def send(text: str) -> str:
+    """Send a message somewhere.
+
+    Args:
+        text: The message.
+    """
+    return "sent"
+'''
+
+
 async def test_a_printing_plugin_cannot_corrupt_stdio(
     model: ScriptedServer, home: Path, tmp_path: Path
 ) -> None:
     plugins = home / "plugins"
     plugins.mkdir()
-    (plugins / "noisy.py").write_text(
-        'from kanjian.tools import tool\n\nprint("hello from import")\n\n\n'
-        "@tool\ndef shout(text: str) -> str:\n"
-        '    """Say it loudly.\n\n    Args:\n        text: What to say.\n    """\n'
-        '    print("hello from a call")\n    return text.upper()\n\n\n'
-        "@tool(side_effects=True)\ndef send(text: str) -> str:\n"
-        '    """Send a message somewhere.\n\n    Args:\n        text: The message.\n    """\n'
-        "    return 'sent'\n",
-        encoding="utf-8",
-    )
+    (plugins / "noisy.py").write_text(NOISY_PLUGIN, encoding="utf-8")
     env = server_env(home, model.url)
     async with stdio_session(env) as client:
         names = [t.name for t in (await client.list_tools()).tools]

@@ -1,8 +1,8 @@
 """Serving an :class:`~.server.McpApp` over stdio or streamable HTTP.
 
 stdio: the client starts ``kanjian mcp`` and speaks JSON-RPC on its stdin and stdout. Only
-the protocol may reach stdout, so while serving, ``sys.stdout`` is pointed at stderr: a plugin
-that prints cannot corrupt the channel.
+the protocol may use them, so while serving they move to descriptors of their own and the
+standard streams point at stderr and /dev/null (see :func:`_private_channel`).
 
 HTTP: one endpoint, ``/mcp``, served by uvicorn on 127.0.0.1 unless told otherwise. With a
 token, every request must carry ``Authorization: Bearer <token>`` (checked in constant time);
@@ -12,7 +12,9 @@ DNS-rebinding protection allows only loopback Host headers when bound to loopbac
 from __future__ import annotations
 
 import hmac
+import io
 import json
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -37,14 +39,12 @@ Send = Callable[[dict[str, Any]], Any]
 
 
 async def serve_stdio(app: McpApp) -> None:
-    import io
-
     import anyio
     from mcp.server.stdio import stdio_server
 
-    stdin = anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"))
-    stdout = anyio.wrap_file(io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8"))
-    with _stdout_to_stderr():
+    with _private_channel() as (channel_in, channel_out):
+        stdin = anyio.wrap_file(channel_in)
+        stdout = anyio.wrap_file(channel_out)
         await app.load()
         try:
             async with stdio_server(stdin, stdout) as (read, write):
@@ -54,13 +54,33 @@ async def serve_stdio(app: McpApp) -> None:
 
 
 @contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    saved = sys.stdout
-    sys.stdout = sys.stderr
-    try:
-        yield
-    finally:
-        sys.stdout = saved
+def _private_channel() -> Iterator[tuple[io.TextIOWrapper, io.TextIOWrapper]]:
+    """The protocol's stdin and stdout, on file descriptors of their own.
+
+    While serving, descriptor 1 and ``sys.stdout`` point at stderr and descriptor 0 reads
+    /dev/null: a plugin that prints, a C library that writes, or a child process that inherits
+    the standard streams can neither corrupt the protocol nor swallow the client's messages.
+    """
+    sys.stdout.flush()
+    saved = (os.dup(0), os.dup(1), sys.stdout)
+    with open(os.dup(0), "rb") as raw_in, open(os.dup(1), "wb") as raw_out:
+        channel_in = io.TextIOWrapper(raw_in, encoding="utf-8", errors="replace")
+        channel_out = io.TextIOWrapper(raw_out, encoding="utf-8")
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(2, 1)
+        os.close(null)
+        sys.stdout = sys.stderr
+        try:
+            yield channel_in, channel_out
+        finally:
+            os.dup2(saved[0], 0)
+            os.dup2(saved[1], 1)
+            os.close(saved[0])
+            os.close(saved[1])
+            sys.stdout = saved[2]
+            channel_out.close()
+            channel_in.close()
 
 
 async def serve_http(
