@@ -3,7 +3,8 @@
 The scripted model (:class:`kanjian.vlm.fake_server.ScriptedServer`) answers the grounding
 prompt with one box, and agent steps in the action protocol: a question that says ``use
 ground`` grounds image_1 first; a question with ``slow`` takes :data:`SLOW` seconds to answer
-(to see calls overlap); any other question is answered at once, naming the images it saw.
+(to see calls overlap); one that starts ``schema:`` is answered with an object; any other
+question is answered at once, naming the images it saw.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ async def respond(request: dict[str, Any]) -> str:
     observed = [t for t in texts if t.startswith("Observation from")]
     if "slow" in asked:
         await asyncio.sleep(SLOW)
+    if asked.startswith("schema:"):
+        return json.dumps({"thought": "done", "answer": {"colour": "red", "sides": 4}})
     if "use ground" in asked and not observed:
         args = {"image": "image_1", "query": "the red square"}
         return json.dumps({"thought": "find it", "tool": "ground", "args": args})
