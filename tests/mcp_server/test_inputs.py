@@ -69,9 +69,13 @@ async def test_bind_images_registers_each_as_an_id(tmp_path: Path) -> None:
     path = red_square(tmp_path / "red.png")
     ctx = SimpleToolContext()
     schema = next(t for t in builtin_tools() if t.name == "zoom").args_schema
-    bound = await bind_images(schema, {"image": str(path), "box": [0, 0, 10, 10]}, ctx)
+    bound, shown = await bind_images(schema, {"image": str(path), "box": [0, 0, 10, 10]}, ctx)
     assert bound == {"image": "image_1", "box": [0, 0, 10, 10]}
+    assert shown == {"image_1": str(path)}
     assert ctx.image("image_1").size == (400, 300)
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    _, shown = await bind_images(schema, {"image": encoded}, ctx)
+    assert shown == {"image_2": "<base64 image>"}
     with pytest.raises(ImageError, match="no such file"):
         await bind_images(schema, {"image": str(tmp_path / "no.png")}, SimpleToolContext())
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kanjian.tools.context import SimpleToolContext
 
 __all__ = [
+    "BASE64_LABEL",
     "IMAGE_DESCRIPTION",
     "bind_images",
     "check_arguments",
@@ -35,6 +36,8 @@ IMAGE_DESCRIPTION = (
     "The image: a file path on the machine kanjian runs on (absolute, or relative to its "
     "working directory), a data: URL, or base64-encoded image bytes (PNG, JPEG, WebP...)."
 )
+# How results name an image the client sent as bytes rather than as a path.
+BASE64_LABEL = "<base64 image>"
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
 # Shorter strings are names, not images: no real image encodes into fewer characters.
 _MIN_BASE64 = 32
@@ -114,20 +117,28 @@ def _base64(text: str) -> bytes | None:
 
 async def bind_images(
     schema: dict[str, Any], args: dict[str, Any], ctx: SimpleToolContext
-) -> dict[str, Any]:
-    """``args`` with each image (path, data URL, base64) loaded into ``ctx`` and named by id."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``args`` with each image (path, data URL, base64) loaded into ``ctx`` and named by id,
+    and what each id was called by the client (its path, or :data:`BASE64_LABEL`)."""
+    import asyncio
+
     from kanjian.vlm.images import aload_image
 
     bound = dict(args)
+    shown: dict[str, str] = {}
     for name in image_arguments(schema):
         value = args.get(name)
         if not isinstance(value, str):
             continue
         source = image_source(value, name)
-        label = None if isinstance(source, str) else f"<{name}: base64>"
-        loaded = await aload_image(source, name=label)
-        bound[name] = ctx.add(loaded)
-    return bound
+        label = source if isinstance(source, str) else BASE64_LABEL
+        loaded = await aload_image(source, name=None if isinstance(source, str) else label)
+        # In a thread: registering decodes the full-resolution pixels (a 12 MP photo takes a
+        # while), which must not hold up the other calls being served.
+        image_id = await asyncio.to_thread(ctx.add, loaded)
+        bound[name] = image_id
+        shown[image_id] = label
+    return bound, shown
 
 
 def check_arguments(tool: str, schema: dict[str, Any], args: dict[str, Any]) -> None:

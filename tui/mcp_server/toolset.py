@@ -10,6 +10,7 @@ the client sent, runs the tool under its timeout, and turns its
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -20,12 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mcp import types
 
 from kanjian.tools.errors import ToolFailed
-from kanjian.tui.mcp_server.inputs import (
-    bind_images,
-    check_arguments,
-    image_arguments,
-    mcp_schema,
-)
+from kanjian.tui.mcp_server.inputs import BASE64_LABEL, bind_images, check_arguments, mcp_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -38,9 +34,6 @@ if TYPE_CHECKING:
     from kanjian.vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
 
 __all__ = ["KanjianBackend", "exposed_tools", "mcp_tool", "run_tool"]
-
-# How results name an image the client sent as bytes rather than as a path.
-BASE64_LABEL = "<base64 image>"
 
 
 async def exposed_tools(
@@ -113,23 +106,14 @@ async def run_tool(tool: Tool, args: dict[str, Any], backend: ChatBackend) -> ty
     if not isinstance(tool, FunctionTool):  # @tool functions check their own arguments
         check_arguments(tool.name, tool.args_schema, args)
     ctx = SimpleToolContext(backend=backend)
-    bound = await bind_images(tool.args_schema, args, ctx)
+    bound, shown = await bind_images(tool.args_schema, args, ctx)
     output = await with_timeout(tool).run(bound, ctx)
-    return tool_result(output, _shown_as(tool, args, bound))
+    return await tool_result(output, shown)
 
 
-def _shown_as(tool: Tool, args: dict[str, Any], bound: dict[str, Any]) -> dict[str, str]:
-    """image id -> what the client sent, so results name the client's image, not image_1."""
-    shown: dict[str, str] = {}
-    for name in image_arguments(tool.args_schema):
-        if name in bound and isinstance(args.get(name), str):
-            value = str(args[name])
-            is_path = len(value) < 1024 and not value.startswith("data:")
-            shown[str(bound[name])] = value if is_path else BASE64_LABEL
-    return shown
-
-
-def tool_result(output: ToolOutput, shown: dict[str, str]) -> types.CallToolResult:
+async def tool_result(output: ToolOutput, shown: dict[str, str]) -> types.CallToolResult:
+    """The tool's text (its image ids renamed as the client knows them), its JSON data and
+    its new images; ``shown`` maps image ids to what the client sent."""
     data = _json_ready(output.data)
     for key, value in list(data.items()):
         if isinstance(value, str) and value in shown:
@@ -144,7 +128,7 @@ def tool_result(output: ToolOutput, shown: dict[str, str]) -> types.CallToolResu
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=text)]
     if data:
         content.append(types.TextContent(type="text", text=json.dumps(data, ensure_ascii=False)))
-    content += [image_content(derived) for derived in output.images]
+    content += [await asyncio.to_thread(image_content, derived) for derived in output.images]
     return types.CallToolResult(content=content, structuredContent=data or None)
 
 
