@@ -22,7 +22,13 @@ from mcp.server.lowlevel import Server
 
 from kanjian.tui.mcp_server.ask import ASK_TOOL, Progress, run_ask
 from kanjian.tui.mcp_server.resources import TEMPLATES, list_sessions, read_resource
-from kanjian.tui.mcp_server.toolset import KanjianBackend, exposed_tools, mcp_tool, run_tool
+from kanjian.tui.mcp_server.toolset import (
+    KanjianBackend,
+    composed,
+    exposed_tools,
+    mcp_tool,
+    run_tool,
+)
 
 if TYPE_CHECKING:
     from kanjian.agent.api import Kanjian
@@ -56,7 +62,9 @@ class McpApp:
     def __init__(self, settings: Settings, options: ServeOptions) -> None:
         self.settings = settings
         self.options = options
+        # As loaded (the agent behind ask composes its own), and through the tool pipeline.
         self.tools: dict[str, Tool] = {}
+        self._calls: dict[str, Tool] = {}
         self.problems: list[PluginProblem] = []
         self._kanjian: Kanjian | None = None
         self._slots = asyncio.Semaphore(max(1, options.concurrency))
@@ -82,6 +90,10 @@ class McpApp:
             if tool.name == ASK_TOOL.name:
                 log.warning("%s: its tool 'ask' is hidden by kanjian's own ask.", tool.source)
         self.tools = {t.name: t for t in tools if t.name != ASK_TOOL.name}
+        allow = self.options.allow_effects
+        self._calls = {
+            n: composed(t, self.settings, allow_effects=allow) for n, t in self.tools.items()
+        }
         # Side-effect tools reach the agent only with --allow-effects, which approves them:
         # an MCP server has nobody to ask.
         approve: Literal["always", "never"] = "always" if self.options.allow_effects else "never"
@@ -131,7 +143,7 @@ class McpApp:
     async def _dispatch(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         if name == ASK_TOOL.name:
             return await run_ask(self.kanjian, arguments, self._progress())
-        tool = self.tools.get(name)
+        tool = self._calls.get(name)
         if tool is None:
             known = ", ".join([ASK_TOOL.name, *self.tools])
             return _error(f"There is no tool {name!r}; the tools are: {known}.")

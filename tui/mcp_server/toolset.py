@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from mcp import types
 
 from kanjian.tools.errors import ToolFailed
-from kanjian.tui.mcp_server.inputs import BASE64_LABEL, bind_images, check_arguments, mcp_schema
+from kanjian.tui.mcp_server.inputs import BASE64_LABEL, bind_images, mcp_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from kanjian.tools.registry import PluginProblem
     from kanjian.vlm.types import ChatBackend, ChatRequest, ChatResult, ModelInfo, StreamEvent
 
-__all__ = ["KanjianBackend", "exposed_tools", "mcp_tool", "run_tool"]
+__all__ = ["KanjianBackend", "composed", "exposed_tools", "mcp_tool", "run_tool"]
 
 
 async def exposed_tools(
@@ -97,17 +97,33 @@ def mcp_tool(tool: Tool) -> types.Tool:
     )
 
 
-async def run_tool(tool: Tool, args: dict[str, Any], backend: ChatBackend) -> types.CallToolResult:
-    """Run ``tool`` on the client's arguments; kanjian errors propagate to the caller."""
-    from kanjian.tools.context import SimpleToolContext
-    from kanjian.tools.decorator import FunctionTool
-    from kanjian.tools.wrappers import with_timeout
+def composed(tool: Tool, settings: Settings, *, allow_effects: bool) -> Tool:
+    """``tool`` through kanjian's one tool pipeline, as the agent calls it: arguments checked,
+    plugin output kept off stdout, the timeout, JSON-safe data and text capped (whole outputs
+    kept under the data dir). Served side-effect tools are approved: serving them with
+    ``--allow-effects`` was the user's approval."""
+    from kanjian.tools.pipeline import compose
 
-    if not isinstance(tool, FunctionTool):  # @tool functions check their own arguments
-        check_arguments(tool.name, tool.args_schema, args)
+    return compose(
+        tool,
+        timeout=settings.agent.tool_timeout,
+        approver=_approve if allow_effects else None,
+        output_limit=settings.tools.output_limit,
+        keep_in=settings.home / "tool-output",
+    )
+
+
+async def _approve(_: object) -> bool:
+    return True
+
+
+async def run_tool(tool: Tool, args: dict[str, Any], backend: ChatBackend) -> types.CallToolResult:
+    """Call a :func:`composed` ``tool`` on the client's arguments; kanjian errors propagate."""
+    from kanjian.tools.context import SimpleToolContext
+
     ctx = SimpleToolContext(backend=backend)
     bound, shown = await bind_images(tool.args_schema, args, ctx)
-    output = await with_timeout(tool).run(bound, ctx)
+    output = await tool.run(bound, ctx)
     return await tool_result(output, shown)
 
 
