@@ -14,17 +14,15 @@ import json
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from mcp import types
 
-from kanjian.agent.events import Event, ImageAdded, RunFinished, ToolResultEvent
+from kanjian.agent.events import ImageAdded, RunFinished, ToolResultEvent
 from kanjian.tools.errors import ToolInputError
 from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, check_arguments, image_source
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator
-
     from kanjian.agent.api import Kanjian
 
 __all__ = ["ASK_TOOL", "Progress", "run_ask"]
@@ -83,9 +81,8 @@ async def run_ask(
         options["schema"] = _schema_option(args["schema"])
     made: list[ImageAdded] = []
     finished: RunFinished | None = None
-    # An async generator (typed as an iterator): closed at once if the client cancels the call.
-    run = cast("AsyncGenerator[Event]", kanjian.stream(question, sources, **options))
-    async with aclosing(run) as events:
+    # Closed at once if the client cancels the call.
+    async with aclosing(kanjian.stream(question, sources, **options)) as events:
         async for event in events:
             if isinstance(event, ImageAdded) and event.parent is not None and event.path:
                 made.append(event)
