@@ -100,18 +100,22 @@ async def run_ask(
             isError=True,
         )
     text = types.TextContent(type="text", text=json.dumps(record, ensure_ascii=False))
-    images = [await _image(added) for added in made]
+    images = [image for added in made if (image := await _image(added)) is not None]
     return types.CallToolResult(content=[text, *images], structuredContent=record)
 
 
-async def _image(added: ImageAdded) -> types.ImageContent:
-    """An image the run made (an overlay, a crop), as the agent stored it."""
+async def _image(added: ImageAdded) -> types.ImageContent | None:
+    """An image the run made (an overlay, a crop), as the agent stored it; None when it is
+    gone (the answer still stands without it)."""
     import asyncio
     import base64
     import mimetypes
 
     path = Path(str(added.path))
-    data = await asyncio.to_thread(path.read_bytes)
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        return None
     return types.ImageContent(
         type="image",
         data=base64.b64encode(data).decode("ascii"),
