@@ -420,7 +420,7 @@ class KanjianApp(App[None]):
     async def _slash_model(self, arg: str) -> None:
         status = self.status
         await self.transcript.add_note(
-            f"**Server** `{self.services.server}` · **model** `{self.services.model}` · "
+            f"**Server** `{self.services.server}` · **model** `{status.model}` · "
             f"**health** {status.health}"
         )
 
@@ -569,6 +569,7 @@ class KanjianApp(App[None]):
         before = self.status.health
         self.status.health = "ok" if health.ok else "down"
         if health.ok:
+            self.status.model = health.model or self.services.model
             self.banner.message = ""
             if before == "down":
                 self.notify(f"Reconnected to {self.services.server}.")

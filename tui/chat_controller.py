@@ -127,6 +127,8 @@ class ChatServices:
         self._session: Session | None = None
         self._approver: Approver | None = None
         self._health_client: Any = None
+        # The model the server says it serves (``/model_info``, ``/v1/models``), once asked.
+        self._served_model: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -217,10 +219,17 @@ class ChatServices:
         try:
             await self._health_client.health()
         except VLMError as exc:
+            # Another server may come back at this URL, serving another model.
+            self._served_model = None
             return Health(False, _first_sentence(str(exc)))
         except OSError as exc:
+            self._served_model = None
             return Health(False, f"{type(exc).__name__}: {exc}")
-        return Health(True, "healthy", self.model)
+        if self._served_model is None:
+            # The configured name ("default") says nothing; ask the server once per connection.
+            with contextlib.suppress(VLMError, OSError):
+                self._served_model = (await self._health_client.model_info()).model
+        return Health(True, "healthy", self._served_model or self.model)
 
     async def aclose(self) -> None:
         if self._health_client is not None:

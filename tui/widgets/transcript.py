@@ -220,9 +220,9 @@ class Transcript(VerticalScroll):
         await self.mount(widget)
 
     async def add_user(self, text: str, attachments: list[tuple[str, str]]) -> None:
-        tags = "  ".join(f"[{name}] {path}" for name, path in attachments)
-        body = f"{text}\n{tags}" if tags else text
-        await self._add(UserMessage(body, classes="user", markup=False))
+        # The question already carries its ``[image_N]`` tokens and each image's caption (with
+        # its path) follows as the agent adds it: the attachments are not repeated here.
+        await self._add(UserMessage(text, classes="user", markup=False))
         # A new question brings the view back to the bottom, even if the user had scrolled up.
         self.anchor()
         self.log_lines.append(
