@@ -71,6 +71,9 @@ class KanjianApp(App[None]):
         Binding("ctrl+t", "toggle_thoughts", "Thoughts", id="kanjian.thoughts"),
         Binding("ctrl+n", "new_chat", "New", id="kanjian.new"),
         Binding("ctrl+o", "expand_tools", "Tools ±", id="kanjian.tools"),
+        # Where the terminal passes it on (most take Ctrl+Shift+V for their own text paste);
+        # rebind it with tui.keymap = {"kanjian.paste_image" = "f2"}.
+        Binding("ctrl+shift+v", "paste_image", "Paste image", show=False, id="kanjian.paste_image"),
         Binding("ctrl+q", "quit", "Quit", id="kanjian.quit", priority=True),
     ]
 
@@ -368,6 +371,29 @@ class KanjianApp(App[None]):
         self.prompt.insert(f"[{name}] ")
         return True
 
+    def action_paste_image(self) -> None:
+        self.paste_from_clipboard()
+
+    @work(exclusive=True, group="paste", exit_on_error=False)
+    async def paste_from_clipboard(self) -> None:
+        """Attach the image on the system clipboard, or say in one line why there is none."""
+        from kanjian.tui.clipboard import ClipboardError, paste_image
+
+        self.status.activity = "reading the clipboard…"
+        try:
+            path = await paste_image(self.services.settings.home / "clipboard")
+        except ClipboardError as exc:
+            await self.transcript.add_error(str(exc))
+            return
+        except OSError as exc:
+            await self.transcript.add_error(
+                f"Cannot save the clipboard's image ({exc}); check that {self.services.settings.home} is writable."
+            )
+            return
+        finally:
+            self.status.activity = "answering… (Esc cancels)" if self.busy else ""
+        await self.attach(path)
+
     @on(PromptInput.AttachRequested)
     async def pasted_image(self, message: PromptInput.AttachRequested) -> None:
         await self.attach(message.path)
@@ -394,6 +420,9 @@ class KanjianApp(App[None]):
             )
             return
         await self.attach(arg.strip("'\""))
+
+    async def _slash_paste(self, arg: str) -> None:
+        self.paste_from_clipboard()
 
     async def _slash_ocr(self, arg: str) -> None:
         path = arg.strip("'\"") or self._latest_image()

@@ -37,6 +37,7 @@ class SlashCommand:
 
 SLASH_COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("image", "PATH", "attach an image to the next question (Tab completes)", True),
+    SlashCommand("paste", "", "attach the image on the system clipboard (Ctrl+Shift+V)"),
     SlashCommand("ocr", "[PATH]", "read the text in an image (no model needed)"),
     SlashCommand("math", "EXPR", "solve or simplify with SymPy (no model needed)", True),
     SlashCommand("new", "", "start a new conversation"),
