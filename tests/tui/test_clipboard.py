@@ -52,6 +52,10 @@ def xvfb(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def contents(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 def put_on_clipboard(data: bytes, mime: str) -> None:
     # xclip forks and keeps serving the selection; its output must not hold a pipe open.
     subprocess.run(
@@ -79,7 +83,7 @@ async def paste(app: object, pilot: object, how: str = "/paste") -> None:
 async def test_slash_paste_attaches_the_png_on_the_x11_clipboard(
     xvfb: str, settings: Settings, image_path: Path
 ) -> None:
-    png = image_path.read_bytes()
+    png = contents(image_path)
     put_on_clipboard(png, "image/png")
     app = make_app(settings, ScriptedSource())
     async with app.run_test(size=SIZE) as pilot:
@@ -89,7 +93,7 @@ async def test_slash_paste_attaches_the_png_on_the_x11_clipboard(
         name, path = app.pending[0]
         assert name == "image_1"
         assert Path(path).parent == settings.home / "clipboard"
-        assert Path(path).read_bytes() == png
+        assert contents(Path(path)) == png
         assert app.query_one(PromptInput).text == "[image_1] "
         assert Path(path).name in str(app.query_one(AttachmentBar).content)
         # The key does the same; the same picture is stored once.
