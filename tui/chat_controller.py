@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kanjian.tui.i18n import t
+
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
@@ -101,14 +103,8 @@ def no_server_banner(url: str, detail: str) -> str:
     if "kanjian serve-model" in detail:
         reason = detail.rstrip(".")
     else:
-        reason = (
-            f"No model server answers at {url!r} ({detail.rstrip('.')}); start one with "
-            "`kanjian serve-model` or point KANJIAN_URL (or --url) at a running server"
-        )
-    return (
-        f"{reason}. Without a server, the local backend works too "
-        "(pip install 'kanjian[local]'); /ocr, /math and /memory need no model."
-    )
+        reason = t("banner.no_server", server=url, detail=detail.rstrip("."))
+    return t("banner.no_server_tail", reason=reason)
 
 
 class ChatServices:
@@ -245,7 +241,7 @@ class ChatServices:
 
         image = await asyncio.to_thread(_load_image, Path(path))
         result = await arun_ocr(image)
-        lines = [f"**OCR of `{Path(path).name}`** ({len(result.lines)} lines)", ""]
+        lines = [t("ocr.title", name=Path(path).name, lines=len(result.lines)), ""]
         lines += [
             f"{i}. {line.text}  _({line.confidence:.2f})_" for i, line in enumerate(result.lines, 1)
         ]
@@ -270,9 +266,11 @@ class ChatServices:
     async def tools_markdown(self) -> str:
         """The tools the agent can use, as a Markdown table (for ``/tools``)."""
         tools = await self.tools()
-        lines = ["| tool | what it does | approval |", "|---|---|---|"]
+        asks = t("tools.asks")
+        lines = [t("tools.header"), "|---|---|---|"]
         lines += [
-            f"| `{t.name}` | {t.description} | {'asks' if t.side_effects else '—'} |" for t in tools
+            f"| `{tool.name}` | {tool.description} | {asks if tool.side_effects else '—'} |"
+            for tool in tools
         ]
         return "\n".join(lines)
 
@@ -298,13 +296,13 @@ class ChatServices:
         """Past turns that match ``query``, as Markdown (for ``/memory``)."""
         hits = await self.memory_search(query)
         if not hits:
-            return f"No past conversation matches {query!r}."
-        lines = [f"**Memory** for {query!r}:", ""]
+            return t("memory.none", query=query)
+        lines = [t("memory.title", query=query), ""]
         lines += [
             f"{i}. `{h.session}` ({h.score:.2f}, {h.created[:16]}): {h.text[:160]}"
             for i, h in enumerate(hits, 1)
         ]
-        lines.append("\nResume one with `/resume ID`.")
+        lines.append("\n" + t("memory.resume"))
         return "\n".join(lines)
 
     async def sessions(self, query: str = "") -> list[SessionSummary]:

@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kanjian.tui.i18n import t
+
 __all__ = [
     "ClipboardError",
     "ClipboardImage",
@@ -86,10 +88,7 @@ async def _run(argv: Sequence[str]) -> tuple[int, bytes, bytes]:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        raise ClipboardError(
-            f"{argv[0]} did not answer within {TIMEOUT_S:g} s; check that the display "
-            "server is running, or attach the file with /image PATH."
-        ) from None
+        raise ClipboardError(t("clip.timeout", tool=argv[0], seconds=TIMEOUT_S)) from None
     return proc.returncode or 0, out, err
 
 
@@ -118,29 +117,20 @@ def clipboard_reader(
     env = os.environ if env is None else env
     platform = platform or sys.platform
     if platform == "darwin":
-        return _need(which, "osascript", "osascript ships with macOS", _read_macos)
+        return _need(which, "osascript", t("clip.fix.osascript"), _read_macos)
     if platform == "win32" or _is_wsl(platform):
         name = "powershell.exe" if platform != "win32" else "powershell"
         tool = which(name) or which("pwsh")
         if tool is None:
-            raise ClipboardError(
-                f"{name} is not on PATH, so the Windows clipboard cannot be read; "
-                "add PowerShell to PATH, or attach the file with /image PATH."
-            )
+            raise ClipboardError(t("clip.no_powershell", tool=name))
         return lambda: _read_powershell(tool)
     if env.get("WAYLAND_DISPLAY"):
-        return _need(which, "wl-paste", "install wl-clipboard", _read_wayland)
+        return _need(which, "wl-paste", t("clip.fix.wl"), _read_wayland)
     if env.get("DISPLAY"):
         if which("xclip") is None and which("xsel") is not None:
-            raise ClipboardError(
-                "xsel reads text only, so the clipboard's image cannot be read; "
-                "install xclip (apt install xclip)."
-            )
-        return _need(which, "xclip", "install xclip (apt install xclip)", _read_x11)
-    raise ClipboardError(
-        "No clipboard here (neither WAYLAND_DISPLAY nor DISPLAY is set, as over SSH); "
-        "attach the file with /image PATH instead."
-    )
+            raise ClipboardError(t("clip.xsel_only"))
+        return _need(which, "xclip", t("clip.fix.xclip"), _read_x11)
+    raise ClipboardError(t("clip.no_display"))
 
 
 def _need(
@@ -151,7 +141,7 @@ def _need(
 ) -> ClipboardReader:
     tool = which(name)
     if tool is None:
-        raise ClipboardError(f"{name} is not installed, so the clipboard cannot be read; {fix}.")
+        raise ClipboardError(t("clip.missing_tool", tool=name, fix=fix))
     return lambda: read(tool)
 
 
@@ -165,11 +155,8 @@ def _pick(types: Sequence[str], tool: str) -> str:
 
 
 def _no_image(tool: str, offered: Sequence[str]) -> ClipboardError:
-    holds = ", ".join(offered[:4]) or "nothing"
-    return ClipboardError(
-        f"The clipboard holds no image ({tool} sees {holds}); copy a screenshot or an "
-        "image first, or attach a file with /image PATH."
-    )
+    holds = ", ".join(offered[:4]) or t("clip.nothing")
+    return ClipboardError(t("clip.no_image", tool=tool, holds=holds))
 
 
 async def _read_x11(tool: str) -> ClipboardImage:
@@ -204,20 +191,15 @@ async def _read_powershell(tool: str) -> ClipboardImage:
     try:
         data = base64.b64decode(text, validate=True)
     except binascii.Error:
-        raise ClipboardError(
-            f"PowerShell printed {text[:40]!r} instead of an image; attach the file with "
-            "/image PATH instead."
-        ) from None
+        raise ClipboardError(t("clip.not_base64", text=text[:40])) from None
     return ClipboardImage(data, "image/png", "Get-Clipboard")
 
 
 def _checked(code: int, data: bytes, err: bytes, mime: str, tool: str) -> ClipboardImage:
     if code != 0 or not data:
         reason = err.decode("utf-8", "replace").strip().splitlines()
-        raise ClipboardError(
-            f"{tool} could not read the clipboard's {mime} ({reason[0] if reason else 'no data'}); "
-            "copy the image again."
-        )
+        said = reason[0] if reason else "no data"
+        raise ClipboardError(t("clip.unreadable", tool=tool, mime=mime, reason=said))
     return ClipboardImage(data, mime, tool)
 
 
@@ -243,8 +225,7 @@ def save_image(image: ClipboardImage, folder: Path) -> Path:
             img.verify()
     except (OSError, UnidentifiedImageError, SyntaxError) as exc:
         raise ClipboardError(
-            f"The clipboard's {image.mime} from {image.tool} is not a readable image ({exc}); "
-            "copy it again."
+            t("clip.bad_image", mime=image.mime, tool=image.tool, reason=exc)
         ) from None
     digest = hashlib.sha256(image.data).hexdigest()[:16]
     path = folder / f"clipboard-{digest}{_MIME_SUFFIX.get(image.mime, '.png')}"

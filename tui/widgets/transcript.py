@@ -20,6 +20,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Static
 
+from kanjian.tui.i18n import t
+from kanjian.tui.widgets.evidence import EvidenceList, caption_text
 from kanjian.tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from textual.widgets import Markdown
 
     from kanjian.agent.events import (
+        Evidence,
         ImageAdded,
         ToolCallEvent,
         ToolResultEvent,
@@ -79,7 +82,7 @@ class CopyButton(Button):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.app.copy_to_clipboard(self.code)
-        self.notify(f"Copied {len(self.code.splitlines())} lines to the clipboard.")
+        self.notify(t("notify.copied", lines=len(self.code.splitlines())))
 
 
 def _markdown(text: str = "", *, classes: str | None = None) -> Markdown:
@@ -171,7 +174,7 @@ class AnswerView(Vertical):
         blocks = code_blocks(self.text)
         if blocks:
             buttons = [
-                CopyButton(code, f"⧉ copy {lang or 'code'} #{i}")
+                CopyButton(code, t("copy.button", lang=lang or "code", number=i))
                 for i, (lang, code) in enumerate(blocks, 1)
             ]
             await self.mount(Horizontal(*buttons, classes="copies"))
@@ -276,13 +279,26 @@ class Transcript(VerticalScroll):
             await self._add(self._answer)
         await self._answer.add(text)
 
-    async def answer_done(self, text: str) -> None:
+    async def answer_done(self, text: str, evidence: tuple[Evidence, ...] = ()) -> None:
         if self._answer is None:
             self._answer = AnswerView()
             await self._add(self._answer)
         await self._answer.finish(text)
         self.log_lines.append(f"## kanjian\n\n{text}\n")
         self._answer = None
+        if evidence:
+            await self.add_evidence(evidence)
+
+    async def add_evidence(self, evidence: tuple[Evidence, ...]) -> None:
+        """The regions the answer cites, under it; nothing at all when it cites none."""
+        paths = {image_id: event.path or event.origin for image_id, event in self._images.items()}
+        await self._add(EvidenceList(evidence, paths, self.image_mode))
+        self.log_lines.append(
+            "".join(
+                f"- {caption_text(i, item, item.image in paths)}\n"
+                for i, item in enumerate(evidence, 1)
+            )
+        )
 
     async def end_turn(self) -> None:
         """Close an answer cut short (cancel, error) so the next turn starts fresh."""
