@@ -16,15 +16,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from kanjian.tui.i18n import t
-from kanjian.tui.widgets.evidence import box_pixels
+from kanjian.tui.widgets.evidence import box_pixels, sized_picture
 from kanjian.tui.widgets.graphics import Renderer, image_widget_class
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
+    from textual.app import App
 
     from kanjian.agent.events import Evidence
 
-__all__ = ["EvidenceScreen", "draw_box"]
+__all__ = ["EvidenceScreen", "draw_box", "open_evidence"]
 
 BOX_COLOUR = (255, 64, 32)
 
@@ -45,6 +46,17 @@ def draw_box(path: str, box: tuple[int, int, int, int] | None) -> PILImage:
     return picture
 
 
+async def open_evidence(
+    app: App[Any], path: str, evidence: Evidence, caption: str, renderer: Renderer
+) -> None:
+    """Draw the box (off the event loop), then show the screen with the picture in it."""
+    picture = None
+    if renderer != "none":
+        picture = await asyncio.to_thread(draw_box, path, evidence.box)
+        await asyncio.to_thread(image_widget_class, renderer)
+    await app.push_screen(EvidenceScreen(path, evidence, caption, renderer, picture))
+
+
 class EvidenceScreen(ModalScreen[None]):
     """The cited image, whole, with its box; dismissed with Esc, Enter or q."""
 
@@ -56,35 +68,36 @@ class EvidenceScreen(ModalScreen[None]):
     }
     EvidenceScreen .evidence-caption { color: $accent; text-style: bold; }
     EvidenceScreen .evidence-hint { color: $text-muted; }
-    EvidenceScreen .picture { width: 64; height: auto; max-height: 24; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter,q", "close", "Close", show=False, id="kanjian.evidence.close"),
     ]
 
-    def __init__(self, path: str, evidence: Evidence, caption: str, renderer: Renderer) -> None:
+    def __init__(
+        self,
+        path: str,
+        evidence: Evidence,
+        caption: str,
+        renderer: Renderer,
+        picture: PILImage | None = None,
+    ) -> None:
         super().__init__()
         self.path = path
         self.evidence = evidence
         self.caption = caption
         self.renderer = renderer
+        self.picture = picture
 
     def compose(self) -> Any:
         with Vertical(id="evidence-frame"):
             yield Static(self.caption, classes="evidence-caption", markup=False)
+            if self.picture is not None:
+                # The whole image, as large as a 100×30 terminal leaves room for.
+                widget = sized_picture(self.renderer, self.picture, (64, 22), "picture")
+                if widget is not None:
+                    yield widget
             yield Static(t("evidence.close"), classes="evidence-hint", markup=False)
-
-    def on_mount(self) -> None:
-        if self.renderer != "none":
-            self.run_worker(self._show(), group="picture", exit_on_error=False)
-
-    async def _show(self) -> None:
-        picture = await asyncio.to_thread(draw_box, self.path, self.evidence.box)
-        cls = await asyncio.to_thread(image_widget_class, self.renderer)
-        if cls is not None:
-            frame = self.query_one("#evidence-frame")
-            await frame.mount(cls(picture, classes="picture"), before=1)
 
     def action_close(self) -> None:
         self.dismiss(None)

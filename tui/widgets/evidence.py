@@ -28,9 +28,18 @@ if TYPE_CHECKING:
 
     from kanjian.agent.events import Evidence
 
-__all__ = ["EvidenceCrop", "EvidenceList", "box_pixels", "caption_text", "crop_region"]
+__all__ = [
+    "EvidenceCrop",
+    "EvidenceList",
+    "box_pixels",
+    "caption_text",
+    "crop_region",
+    "evidence_list",
+]
 
 Box = tuple[int, int, int, int]
+# The most a crop takes under the answer: columns, rows.
+CROP_CELLS = (16, 6)
 
 
 def box_pixels(box: Box, size: tuple[int, int]) -> Box:
@@ -50,6 +59,36 @@ def box_pixels(box: Box, size: tuple[int, int]) -> Box:
         max(right, min(left, width - 1) + 1),
         max(bottom, min(top, height - 1) + 1),
     )
+
+
+def fit_cells(size: tuple[int, int], max_width: int, max_height: int) -> tuple[int, int]:
+    """Columns and rows that show a picture of ``size`` pixels whole, within the limits.
+
+    A cell is about twice as tall as wide. The size is set, not left to ``auto``: inside an
+    ``height: auto`` column textual-image measures against the column's current height and
+    can come out 0 rows tall.
+    """
+    width, height = max(size[0], 1), max(size[1], 1)
+    cols = max_width
+    rows = round(cols * height / width / 2)
+    if rows > max_height:
+        rows = max_height
+        cols = max(1, round(rows * 2 * width / height))
+    return cols, max(rows, 1)
+
+
+def sized_picture(
+    renderer: Renderer, picture: PILImage, limits: tuple[int, int], classes: str
+) -> Any:
+    """textual-image's widget for ``picture``, sized by :func:`fit_cells`; None for "none"."""
+    cls = image_widget_class(renderer)
+    if cls is None:
+        return None
+    widget = cls(picture, classes=classes)
+    cols, rows = fit_cells(picture.size, *limits)
+    widget.styles.width = cols
+    widget.styles.height = rows
+    return widget
 
 
 def caption_text(number: int, evidence: Evidence, known: bool = True) -> str:
@@ -81,7 +120,6 @@ class EvidenceCrop(Vertical):
     EvidenceCrop:focus { background: $boost; }
     EvidenceCrop > .evidence-caption { color: $accent; }
     EvidenceCrop:focus > .evidence-caption { text-style: bold; }
-    EvidenceCrop > .crop { width: 16; height: auto; max-height: 6; }
     """
 
     can_focus = True
@@ -89,7 +127,14 @@ class EvidenceCrop(Vertical):
         Binding("enter", "open", "Open", show=False, id="kanjian.evidence.open"),
     ]
 
-    def __init__(self, number: int, evidence: Evidence, path: str | None, renderer: str) -> None:
+    def __init__(
+        self,
+        number: int,
+        evidence: Evidence,
+        path: str | None,
+        renderer: Renderer,
+        picture: PILImage | None = None,
+    ) -> None:
         super().__init__(classes="evidence")
         self.number = number
         self.evidence = evidence
@@ -97,40 +142,32 @@ class EvidenceCrop(Vertical):
         # with a note, never a crash); its file, when it is on disk.
         self.known = path is not None
         self.path = path if path and os.path.isfile(path) else None
-        self.renderer: Renderer = renderer if renderer in RENDERERS else "halfcell"  # type: ignore[assignment]
-        self.caption = Static(
-            caption_text(number, evidence, self.known),
-            classes="evidence-caption",
-            markup=False,
-        )
+        self.renderer = renderer
+        self.picture = picture
+        self.caption = Static(self.caption_text, classes="evidence-caption", markup=False)
+
+    @property
+    def caption_text(self) -> str:
+        return caption_text(self.number, self.evidence, self.known)
 
     def compose(self) -> Any:
         yield self.caption
-
-    def on_mount(self) -> None:
-        if self.path is not None and self.renderer != "none":
-            self.run_worker(self._show_crop(self.path), group="picture", exit_on_error=False)
-
-    async def _show_crop(self, path: str) -> None:
-        # Pillow and textual-image off the event loop: a big photo takes a while to decode.
-        crop = await asyncio.to_thread(crop_region, path, self.evidence.box)
-        cls = await asyncio.to_thread(image_widget_class, self.renderer)
-        if cls is not None:
-            await self.mount(cls(crop, classes="crop"))
+        if self.picture is not None:
+            widget = sized_picture(self.renderer, self.picture, CROP_CELLS, "crop")
+            if widget is not None:
+                yield widget
 
     def action_open(self) -> None:
         if self.path is None:
             self.notify(t("evidence.no_image", image=self.evidence.image), severity="warning")
             return
-        from kanjian.tui.screens.evidence import EvidenceScreen
+        from kanjian.tui.screens.evidence import open_evidence
 
-        self.app.push_screen(
-            EvidenceScreen(self.path, self.evidence, self.caption_text, self.renderer)
+        self.run_worker(
+            open_evidence(self.app, self.path, self.evidence, self.caption_text, self.renderer),
+            group="evidence",
+            exit_on_error=False,
         )
-
-    @property
-    def caption_text(self) -> str:
-        return caption_text(self.number, self.evidence, self.known)
 
     def on_click(self) -> None:
         self.focus()
@@ -145,15 +182,45 @@ class EvidenceList(Vertical):
     EvidenceList > .evidence-title { color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(
-        self, evidence: tuple[Evidence, ...], paths: Mapping[str, str], renderer: str
-    ) -> None:
+    def __init__(self, crops: list[EvidenceCrop]) -> None:
         super().__init__(classes="evidence-list")
-        self.crops = [
-            EvidenceCrop(i, item, paths.get(item.image), renderer)
-            for i, item in enumerate(evidence, 1)
-        ]
+        self.crops = crops
 
     def compose(self) -> Any:
         yield Static(t("evidence.title"), classes="evidence-title", markup=False)
         yield from self.crops
+
+
+async def evidence_list(
+    evidence: tuple[Evidence, ...], paths: Mapping[str, str], renderer: str
+) -> EvidenceList:
+    """The widgets for ``evidence``, their crops made first (Pillow, textual-image, in a thread).
+
+    Made before mounting, not after: a picture mounted later into an ``height: auto``
+    column does not grow the column.
+    """
+    chosen: Renderer = renderer if renderer in RENDERERS else "halfcell"  # type: ignore[assignment]
+    pictures = await asyncio.to_thread(_pictures, evidence, paths, chosen)
+    return EvidenceList(
+        [
+            EvidenceCrop(i, item, paths.get(item.image), chosen, picture)
+            for i, (item, picture) in enumerate(zip(evidence, pictures, strict=True), 1)
+        ]
+    )
+
+
+def _pictures(
+    evidence: tuple[Evidence, ...], paths: Mapping[str, str], renderer: Renderer
+) -> list[PILImage | None]:
+    if renderer == "none":
+        return [None] * len(evidence)
+    image_widget_class(renderer)  # imports textual-image here, not on the event loop
+    out: list[PILImage | None] = []
+    for item in evidence:
+        path = paths.get(item.image)
+        try:
+            out.append(crop_region(path, item.box) if path and os.path.isfile(path) else None)
+        except OSError:
+            # An image that cannot be read any more keeps its caption.
+            out.append(None)
+    return out

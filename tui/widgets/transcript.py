@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Static
 
 from kanjian.tui.i18n import t
-from kanjian.tui.widgets.evidence import EvidenceList, caption_text
+from kanjian.tui.widgets.evidence import caption_text, evidence_list
 from kanjian.tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:
@@ -292,7 +292,7 @@ class Transcript(VerticalScroll):
     async def add_evidence(self, evidence: tuple[Evidence, ...]) -> None:
         """The regions the answer cites, under it; nothing at all when it cites none."""
         paths = {image_id: event.path or event.origin for image_id, event in self._images.items()}
-        await self._add(EvidenceList(evidence, paths, self.image_mode))
+        await self._add(await evidence_list(evidence, paths, self.image_mode))
         self.log_lines.append(
             "".join(
                 f"- {caption_text(i, item, item.image in paths)}\n"
