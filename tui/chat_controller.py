@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kanjian.tui.i18n import t
+from kanjian.tui.i18n import language, t
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -100,10 +100,13 @@ class ToolInfo:
 def no_server_banner(url: str, detail: str) -> str:
     """The one banner shown when no model answers, with the three ways to fix it."""
     # The client's sentence already names the server fixes when it could not connect.
-    if "kanjian serve-model" in detail:
+    if "kanjian serve-model" in detail and language() == "en":
         reason = detail.rstrip(".")
     else:
-        reason = t("banner.no_server", server=url, detail=detail.rstrip("."))
+        # The client's sentence is English and names the fixes; elsewhere its first clause
+        # (what went wrong) goes inside our own sentence.
+        cause = detail.split(". ", 1)[0].rstrip(".")
+        reason = t("banner.no_server", server=url, detail=cause)
     return t("banner.no_server_tail", reason=reason)
 
 

@@ -8,6 +8,7 @@ where Xvfb or xclip are not installed (``make sysdeps`` installs both).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from kanjian.tui.clipboard import ClipboardError, clipboard_reader
 from kanjian.tui.widgets.prompt import AttachmentBar, PromptInput
 from tests.tui.conftest import SIZE, ScriptedSource, make_app, started
 from tests.tui.test_app import transcript_text
+from tests.tui.test_snapshots import check, normalise
 
 needs_x11 = pytest.mark.skipif(
     shutil.which("Xvfb") is None or shutil.which("xclip") is None,
@@ -166,3 +168,21 @@ def test_a_tool_that_is_there_is_used() -> None:
     assert callable(clipboard_reader(both, "linux", which_only("wl-paste")))
     with pytest.raises(ClipboardError, match="wl-paste"):
         clipboard_reader(both, "linux", which_only("xclip"))
+
+
+@needs_x11
+async def test_snapshot_paste(
+    xvfb: str, settings: Settings, image_path: Path, tmp_path: Path
+) -> None:
+    put_on_clipboard(contents(image_path), "image/png")
+    app = make_app(settings, ScriptedSource(), image_mode="none")
+    async with app.run_test(size=(100, 24)) as pilot:
+        app.query_one(PromptInput).cursor_blink = False
+        await started(app)
+        app.query_one("#banner").message = ""  # type: ignore[attr-defined]
+        await paste(app, pilot)
+        app.query_one(PromptInput).insert("what is this?")
+        await pilot.pause()
+        # The name is the PNG's hash, which depends on the zlib that wrote the test image.
+        svg = normalise(app.export_screenshot(simplify=True), tmp_path)
+        check("paste", re.sub(r"clipboard-[0-9a-f]{16}", "clipboard-HASH", svg))
