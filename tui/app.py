@@ -101,6 +101,7 @@ class KanjianApp(App[None]):
         theme: str | None = None,
         warm_up: bool = True,
         language: Language | None = None,
+        status_hint: tuple[str, str] | None = None,
     ) -> None:
         # Before any widget exists: the first frame is in this language (given, else the
         # locale's); tui.language may change it once the settings load.
@@ -126,6 +127,8 @@ class KanjianApp(App[None]):
         # health check and the sidebar's sessions done (or failed).
         self.ready = asyncio.Event()
         self._warm_up = warm_up
+        # (server, model) the settings will name, for the first frame (see chat_launch).
+        self._status_hint = status_hint
         self._sidebar_chosen = False
         self._stream_started = 0.0
         self._stream_deltas = 0
@@ -163,6 +166,8 @@ class KanjianApp(App[None]):
     async def on_mount(self) -> None:
         if self.services.settings_loaded:
             self._settings_ready()
+        elif self._status_hint is not None:
+            self.status.server, self.status.model = self._status_hint
         self.prompt.focus()
         for path in self._initial_attachments:
             await self.attach(path)
@@ -220,9 +225,10 @@ class KanjianApp(App[None]):
 
     async def _start_services(self) -> None:
         # pydantic, httpx and the memory store's modules take a while to import; on the event
-        # loop they would hold up keys and paints.
+        # loop they would hold up keys and paints. The settings come first, alone: the status
+        # bar names the server as soon as they are in, not after every other import.
         try:
-            await asyncio.to_thread(self.services.preload)
+            await asyncio.to_thread(self.services.load_settings)
         except Exception as exc:
             if self.services.settings_loaded:
                 raise
@@ -232,6 +238,7 @@ class KanjianApp(App[None]):
             return
         if not self._settings_applied:
             self._settings_ready()
+        await asyncio.to_thread(self.services.preload)
         started = [self.check_health(), self.refresh_sessions("")]
         if self._warm_up:
             self.warm_up()

@@ -117,7 +117,7 @@ class ChatServices:
         self, settings: Settings | Callable[[], Settings], *, source: EventSource | None = None
     ) -> None:
         # A loader defers pydantic and the config file until after the first paint
-        # (:meth:`preload`, in a thread); its ConfigError surfaces there.
+        # (:meth:`load_settings`, in a thread); its ConfigError surfaces there.
         self._settings: Settings | None = None if callable(settings) else settings
         self._load_settings = settings if callable(settings) else None
         self._settings_lock = threading.Lock()
@@ -151,15 +151,17 @@ class ChatServices:
     def model(self) -> str:
         return self.settings.vlm.model
 
-    def preload(self) -> None:
-        """Load the settings and import what :meth:`health` and :meth:`sessions` use.
+    def load_settings(self) -> None:
+        """Load the settings (pydantic, the config file): slow, so call it in a thread.
 
-        Slow (pydantic, httpx, the memory store's modules), so call it in a thread. Raises
-        the settings' ConfigError.
+        Raises their ConfigError.
         """
-        import importlib
-
         self.settings  # noqa: B018  (loads them)
+
+    def preload(self) -> None:
+        """Import what :meth:`health` and :meth:`sessions` use (httpx, the memory store's
+        modules): slow, so call it in a thread, after :meth:`load_settings`."""
+        import importlib
 
         for name in (
             "kanjian.agent.backends",

@@ -240,3 +240,37 @@ async def test_bad_settings_end_the_app_after_the_first_paint() -> None:
     assert app.startup_error is not None
     assert "max_num" in str(app.startup_error)
     assert app.return_code == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "flags"),
+    [
+        ("", {}, {}),
+        ('[vlm]\nurl = "http://config:1"\nmodel = "config-model"\n', {}, {}),
+        ('[vlm]\nurl = "http://config:1"\n', {"KANJIAN_URL": "http://env:2"}, {}),
+        ("", {"KANJIAN_URL": "http://env:2", "KANJIAN_VLM__URL": "http://env:3"}, {}),
+        ("", {"KANJIAN_MODEL": "env-model"}, {"vlm.url": "http://flag:4"}),
+        ("[vlm]\nurl = 7\n", {}, {}),  # not a string: the settings reject it later
+    ],
+)
+def test_the_first_frame_names_the_server_the_settings_will(
+    config: str,
+    env: dict[str, str],
+    flags: dict[str, str | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kanjian.agent.config import load_settings
+    from kanjian.agent.errors import ConfigError
+    from kanjian.tui.chat_launch import peek_setting
+
+    monkeypatch.delenv("KANJIAN_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    home = Path(os.environ["KANJIAN_HOME"])
+    (home / "config.toml").write_text(config, encoding="utf-8")
+    try:
+        settings = load_settings(dict(flags))
+    except ConfigError:
+        return  # the app exits with the sentence; what the first frame said does not matter
+    assert peek_setting("vlm.url", flags) == settings.vlm.url
+    assert peek_setting("vlm.model", flags) == settings.vlm.model
