@@ -274,3 +274,56 @@ def test_the_first_frame_names_the_server_the_settings_will(
         return  # the app exits with the sentence; what the first frame said does not matter
     assert peek_setting("vlm.url", flags) == settings.vlm.url
     assert peek_setting("vlm.model", flags) == settings.vlm.model
+
+
+PROBE = """
+import sys, time
+from kanjian.tui.widgets.graphics import graphics_loaded, probe_terminal
+start = time.perf_counter()
+chosen = probe_terminal()
+print("CHOSE", chosen, round(time.perf_counter() - start, 3), graphics_loaded(), flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected", "quick"),
+    [
+        # xterm -ti vt340: DA1 lists 4 (Sixel).
+        ({b"\x1b[c": b"\x1b[?63;1;2;4;6;9;15;22c"}, "sixel", True),
+        # Kitty: answers the graphics query, and DA1 without Sixel.
+        ({b"\x1b_G": b"\x1b_Gi=31;OK\x1b\\", b"\x1b[c": b"\x1b[?62;c"}, "tgp", True),
+        # GNOME Terminal and most others: DA1 only.
+        ({b"\x1b[c": b"\x1b[?65;1;9c"}, "halfcell", True),
+        # A terminal that answers nothing: half cells after the timeout.
+        ({}, "halfcell", False),
+    ],
+)
+def test_an_unknown_terminal_is_asked_in_one_round_trip(
+    answers: dict[bytes, bytes], expected: str, quick: bool
+) -> None:
+    # The test plays the terminal on the leader side of a pty.
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PROBE], cwd=REPO, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    output = b""
+    answered: set[bytes] = set()
+    while proc.poll() is None or select.select([leader], [], [], 0)[0]:
+        if not select.select([leader], [], [], 1.0)[0]:
+            continue
+        try:
+            output += os.read(leader, 4096)
+        except OSError:
+            break
+        for query, reply in answers.items():
+            if query in output and query not in answered:
+                answered.add(query)
+                os.write(leader, reply)
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0, output
+    chose = output.decode(errors="replace").split("CHOSE ", 1)[1].split()
+    assert chose[0] == expected, output
+    # One round trip, the 0.3 s timeout not waited out, and textual-image (NumPy) not loaded.
+    assert (float(chose[1]) < 0.3) == quick, chose
+    assert chose[2] == "False"
