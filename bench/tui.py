@@ -11,6 +11,9 @@ Textual and textual-image send), polling ``tmux capture-pane`` every few millise
    content: the minimal app's logged line; kanjian's status bar naming the server it talks
    to (the health dot needs the network and is left out). Goal: ratio <= 1.3. The first
    frame with the footer alone is printed too, and ``kanjian chat IMAGE`` is timed as well.
+   Both apps are timed a second time as in a terminal kanjian does not recognise (TMUX unset,
+   TERM=xterm-256color: tmux still answers the queries, as a terminal does), where kanjian
+   asks the terminal which images it can draw before its first frame.
 2. Key-to-screen latency: the time from ``tmux send-keys`` until the typed character shows
    in the prompt, while an answer streams at 200 tokens/s from ``python -m vlm.fake_server``
    (taken once the answer is a few KB long), against the same measure with nothing streaming.
@@ -174,22 +177,34 @@ def test_image(tmp: Path) -> Path:
 Paint = tuple[float, float]
 
 
-def paint_figures(tmux: Tmux, url: str, tmp: Path) -> tuple[list[Paint], list[Paint], list[Paint]]:
+# Runs an app as if in a terminal kanjian does not know (it then asks the terminal).
+UNKNOWN_TERMINAL = "env -u TMUX TERM=xterm-256color "
+
+
+def paint_figures(tmux: Tmux, url: str, tmp: Path) -> dict[str, list[Paint]]:
     minimal = minimal_script(tmp)
     image = test_image(tmp)
     # The status bar names the server once the settings are in.
     server = url.removeprefix("http://").rstrip("/")
-    ours: list[Paint] = []
-    with_image: list[Paint] = []
-    base: list[Paint] = []
+    runs: dict[str, list[Paint]] = {
+        "ours": [],
+        "image": [],
+        "base": [],
+        "ours-unknown": [],
+        "base-unknown": [],
+    }
     for i in range(RUNS):
         # Interleaved, so machine load hits all alike.
-        base.append(first_paint(tmux, f"min{i}", str(minimal), tmp, "hello"))
-        command = chat_command(url, tmp / f"home{i}")
-        ours.append(first_paint(tmux, f"chat{i}", command, tmp, server))
-        command = chat_command(url, tmp / f"home{i}", str(image))
-        with_image.append(first_paint(tmux, f"img{i}", command, tmp, server))
-    return ours, with_image, base
+        chat = chat_command(url, tmp / f"home{i}")
+        for name, command, content in (
+            ("base", str(minimal), "hello"),
+            ("ours", chat, server),
+            ("image", chat_command(url, tmp / f"home{i}", str(image)), server),
+            ("base-unknown", UNKNOWN_TERMINAL + str(minimal), "hello"),
+            ("ours-unknown", UNKNOWN_TERMINAL + chat, server),
+        ):
+            runs[name].append(first_paint(tmux, f"{name}{i}", command, tmp, content))
+    return runs
 
 
 def key_latencies(
@@ -239,7 +254,8 @@ def _median(values: list[Paint], which: int) -> float:
     return statistics.median(v[which] for v in values)
 
 
-def print_paint(ours: list[Paint], with_image: list[Paint], base: list[Paint]) -> None:
+def print_paint(runs: dict[str, list[Paint]]) -> None:
+    ours, with_image, base = runs["ours"], runs["image"], runs["base"]
     full, footer = 1, 0
     ratio = _median(ours, full) / _median(base, full)
     print(
@@ -258,6 +274,13 @@ def print_paint(ours: list[Paint], with_image: list[Paint], base: list[Paint]) -
     print(f"  raw ms kanjian (footer/full): {_ms_pairs(ours)}")
     print(f"  raw ms kanjian IMAGE: {_ms_pairs(with_image)}")
     print(f"  raw ms minimal: {_ms_pairs(base)}")
+    unknown, base_unknown = runs["ours-unknown"], runs["base-unknown"]
+    print(
+        f"  in an unrecognised terminal (asked for image support): kanjian "
+        f"{_median(unknown, full) * 1000:.0f} ms, minimal {_median(base_unknown, full) * 1000:.0f} ms; "
+        f"ratio {_median(unknown, full) / _median(base_unknown, full):.2f}"
+    )
+    print(f"  raw ms kanjian: {_ms_pairs(unknown)}; minimal: {_ms_pairs(base_unknown)}")
 
 
 def _ms_pairs(values: list[Paint]) -> str:
@@ -271,8 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp_name, fake_server("ok", 0.0) as url:
             tmp = Path(tmp_name)
-            ours, with_image, base = paint_figures(tmux, url, tmp)
-            print_paint(ours, with_image, base)
+            print_paint(paint_figures(tmux, url, tmp))
             if paint_only:
                 return
             print("first paint measured; now key latency", file=sys.stderr, flush=True)
