@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kanjian.tui.i18n import t
+from kanjian.vlm.errors import KanjianError
 
 __all__ = [
     "ClipboardError",
@@ -61,7 +62,7 @@ _OSA_SCRIPT = "the clipboard as «class PNGf»"
 _OSA_HEX = re.compile(r"«data PNGf([0-9A-Fa-f]+)»")
 
 
-class ClipboardError(Exception):
+class ClipboardError(KanjianError):
     """No image could be read from the clipboard; the message says why and what to do."""
 
     exit_code = 2

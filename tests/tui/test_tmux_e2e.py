@@ -76,13 +76,35 @@ def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
     run("kill-server")
 
 
-def agent_reads_evidence() -> bool:
-    """Whether the agent loop turns the answer's ``evidence`` into ``AnswerDone.evidence``."""
-    import inspect
+def agent_reads_evidence(image: Path) -> bool:
+    """Whether the agent turns the answer's ``evidence`` into ``AnswerDone.evidence`` yet.
 
-    from kanjian.agent import loop
+    Asked of the real agent, in process, against a scripted server that answers with it.
+    """
+    import asyncio
 
-    return "evidence" in inspect.getsource(loop)
+    from kanjian.agent.config import load_settings
+    from kanjian.agent.events import AnswerDone
+    from kanjian.tui.chat_controller import ChatServices
+    from kanjian.vlm.fake_server import ScriptedServer
+
+    async def deny(_request: object) -> bool:
+        return False
+
+    async def run(url: str) -> bool:
+        settings = load_settings({"vlm.url": url, "memory.enabled": False})
+        services = ChatServices(settings)
+        try:
+            async for event in services.run("?", [str(image)], session=None, approver=deny):
+                if isinstance(event, AnswerDone):
+                    return bool(event.evidence)
+        finally:
+            await services.aclose()
+        return False
+
+    with ScriptedServer() as srv:
+        srv.enqueue(json.dumps({"thought": "t", "answer": "a", "evidence": EVIDENCE}))
+        return asyncio.run(run(srv.url))
 
 
 def wait_for(screen: Callable[[], str], *needles: str, within: float = 60.0) -> str:
@@ -123,7 +145,7 @@ def test_chat_in_tmux_attaches_streams_answer_and_shows_tool_row(
     text = wait_for(screen, "forty-two", "⚙ math(")
     assert "✓" in text  # the tool row finished
     # The cited region, under the answer: its caption in pixels of the original image.
-    if not agent_reads_evidence():
+    if not agent_reads_evidence(image_path):
         tmux("send-keys", "-t", "chat", "C-q")
         pytest.skip("the agent does not read the answer's evidence yet (issue 15, protocol side)")
     wait_for(screen, "Evidence", "1. image_1 [16, 12, 40, 36]")
