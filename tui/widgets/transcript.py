@@ -12,7 +12,6 @@ user's, grounding overlays, zoom crops) appear inline as soon as they enter the 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +54,15 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in _FENCE.finditer(markdown)]
 
 
+def _json(value: Any) -> str:
+    # json loads with the first tool row, not with the first frame (which needs none).
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def short_args(args: dict[str, Any], limit: int = 60) -> str:
-    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+    text = ", ".join(f"{k}={_json(v)}" for k, v in args.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -192,7 +198,7 @@ class ToolRow(Collapsible):
 
     @staticmethod
     def _args_block(args: dict[str, Any]) -> str:
-        return "args: " + json.dumps(args, ensure_ascii=False)
+        return "args: " + _json(args)
 
     def finish(self, event: ToolResultEvent) -> None:
         mark = "✗" if event.error else "✓"
