@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from kanjian.agent.config import Settings, load_settings
+from kanjian.tui.app import KanjianApp
+from kanjian.tui.chat_controller import ChatServices
 from kanjian.tui.i18n import choose_language, set_language, t
 from kanjian.tui.locales import en, zh
 from kanjian.tui.slash_commands import SLASH_COMMANDS, help_markdown
@@ -97,8 +99,14 @@ async def test_the_setting_overrides_the_locale_once_settings_load(
     monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
     settings = load_settings({"tui.language": "zh"})
     # A loader, as ``kanjian chat`` passes: the settings arrive after the first paint.
-    app = make_app(settings, ScriptedSource())
+    app = KanjianApp(
+        ChatServices(lambda: settings, source=ScriptedSource()),
+        warm_up=False,
+        image_mode="none",
+        health_interval=60.0,
+    )
     async with app.run_test(size=(100, 30)) as pilot:
+        assert app.query_one(StatusBar).render().plain.startswith("● checking")
         await started(app)
         await pilot.pause()
         assert {"退出", "取消"} <= {b.description for _, b in app._bindings}
