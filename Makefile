@@ -42,10 +42,12 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 # System packages the tests use: CJK fonts (Chinese test images), tmux (the end-to-end
-# terminal test), Tesseract (the OCR baseline). Installed with apt-get where that can run.
-SYSDEPS := tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux
+# terminal test), Tesseract (the OCR baseline), Xvfb and xclip (the chat's clipboard paste,
+# tested on a private X server). Installed with apt-get where that can run.
+SYSDEPS := tesseract-ocr tesseract-ocr-chi-sim fonts-noto-cjk tmux xvfb xclip
 sysdeps:
 	@if command -v tesseract >/dev/null && command -v tmux >/dev/null \
+	    && command -v Xvfb >/dev/null && command -v xclip >/dev/null \
 	    && tesseract --list-langs 2>/dev/null | grep -qx chi_sim \
 	    && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then \
 	  echo "system packages present"; \

@@ -85,6 +85,8 @@ class ServeSettings(_Section):
 
 class TuiSettings(_Section):
     theme: str = "textual-dark"
+    # The chat's words: "auto" follows the locale (LC_ALL, LC_MESSAGES, LANG), or "en", "zh".
+    language: Literal["auto", "en", "zh"] = "auto"
     keymap: dict[str, str] = Field(default_factory=dict)
 
 

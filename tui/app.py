@@ -31,6 +31,14 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 
 from kanjian.tui.chat_controller import ChatServices, no_server_banner
+from kanjian.tui.i18n import (
+    Language,
+    choose_language,
+    language,
+    set_language,
+    t,
+    translate_bindings,
+)
 from kanjian.tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
 from kanjian.tui.widgets.banner import Banner
 from kanjian.tui.widgets.graphics import prepare_graphics
@@ -71,6 +79,9 @@ class KanjianApp(App[None]):
         Binding("ctrl+t", "toggle_thoughts", "Thoughts", id="kanjian.thoughts"),
         Binding("ctrl+n", "new_chat", "New", id="kanjian.new"),
         Binding("ctrl+o", "expand_tools", "Tools ±", id="kanjian.tools"),
+        # Where the terminal passes it on (most take Ctrl+Shift+V for their own text paste);
+        # rebind it with tui.keymap = {"kanjian.paste_image" = "f2"}.
+        Binding("ctrl+shift+v", "paste_image", "Paste image", show=False, id="kanjian.paste_image"),
         Binding("ctrl+q", "quit", "Quit", id="kanjian.quit", priority=True),
     ]
 
@@ -89,8 +100,15 @@ class KanjianApp(App[None]):
         keymap: dict[str, str] | None = None,
         theme: str | None = None,
         warm_up: bool = True,
+        language: Language | None = None,
+        status_hint: tuple[str, str] | None = None,
     ) -> None:
+        # Before any widget exists: the first frame is in this language (given, else the
+        # locale's); tui.language may change it once the settings load.
+        self._language_given = language is not None
+        set_language(language or choose_language())
         super().__init__()
+        translate_bindings(self)
         self.services = services
         self.session_id: str | None = resume
         self.pending: list[tuple[str, str]] = []
@@ -109,6 +127,8 @@ class KanjianApp(App[None]):
         # health check and the sidebar's sessions done (or failed).
         self.ready = asyncio.Event()
         self._warm_up = warm_up
+        # (server, model) the settings will name, for the first frame (see chat_launch).
+        self._status_hint = status_hint
         self._sidebar_chosen = False
         self._stream_started = 0.0
         self._stream_deltas = 0
@@ -146,6 +166,8 @@ class KanjianApp(App[None]):
     async def on_mount(self) -> None:
         if self.services.settings_loaded:
             self._settings_ready()
+        elif self._status_hint is not None:
+            self.status.server, self.status.model = self._status_hint
         self.prompt.focus()
         for path in self._initial_attachments:
             await self.attach(path)
@@ -157,6 +179,8 @@ class KanjianApp(App[None]):
         """Apply what the settings say: keymap, theme, server; resume a session if asked."""
         self._settings_applied = True
         tui = self.services.settings.tui
+        if not self._language_given and tui.language != "auto":
+            self.apply_language(choose_language(tui.language))
         self._apply_keymap_and_theme(
             dict(self._keymap or tui.keymap), self._theme_name or tui.theme
         )
@@ -172,10 +196,19 @@ class KanjianApp(App[None]):
             self.theme = theme
         else:
             names = ", ".join(sorted(self.available_themes))
-            self.notify(
-                f"Theme {theme!r} is not known; set tui.theme to one of {names}.",
-                severity="warning",
-            )
+            self.notify(t("notify.theme", theme=theme, names=names), severity="warning")
+
+    def apply_language(self, lang: Language) -> None:
+        """Switch the app's words to ``lang`` (tui.language, known only after the first paint)."""
+        if lang == language():
+            return
+        set_language(lang)
+        translate_bindings(self)
+        # The footer recomposes from the bindings; the rest re-reads the catalogue.
+        self.refresh_bindings()
+        self.status.refresh()
+        self.query_one(SessionSidebar).retranslate()
+        self.watch_busy(self.busy)
 
     def _after_first_paint(self) -> None:
         # Textual's writer thread and the terminal still have to put that frame out; a busy
@@ -192,9 +225,10 @@ class KanjianApp(App[None]):
 
     async def _start_services(self) -> None:
         # pydantic, httpx and the memory store's modules take a while to import; on the event
-        # loop they would hold up keys and paints.
+        # loop they would hold up keys and paints. The settings come first, alone: the status
+        # bar names the server as soon as they are in, not after every other import.
         try:
-            await asyncio.to_thread(self.services.preload)
+            await asyncio.to_thread(self.services.load_settings)
         except Exception as exc:
             if self.services.settings_loaded:
                 raise
@@ -204,6 +238,7 @@ class KanjianApp(App[None]):
             return
         if not self._settings_applied:
             self._settings_ready()
+        await asyncio.to_thread(self.services.preload)
         started = [self.check_health(), self.refresh_sessions("")]
         if self._warm_up:
             self.warm_up()
@@ -237,7 +272,7 @@ class KanjianApp(App[None]):
         self.query_one(Transcript).set_class(not shown, "-hide-thoughts")
 
     def watch_busy(self, busy: bool) -> None:
-        self.status.activity = "answering… (Esc cancels)" if busy else ""
+        self.status.activity = t("activity.answering") if busy else ""
 
     # --- asking -------------------------------------------------------------------------------
 
@@ -249,7 +284,7 @@ class KanjianApp(App[None]):
             return
         if self.busy:
             self.prompt.load_text(message.text)
-            self.notify("Still answering; press Esc to cancel first.", severity="warning")
+            self.notify(t("notify.busy"), severity="warning")
             return
         question = message.text[1:] if message.text.startswith("//") else message.text
         attachments, self.pending = self.pending, []
@@ -298,21 +333,21 @@ class KanjianApp(App[None]):
         if isinstance(event, ev.ImageAdded):
             await self._image_added(event)
         elif isinstance(event, ev.StepStarted):
-            self.status.activity = f"step {event.step}… (Esc cancels)"
+            self.status.activity = t("activity.step", step=event.step)
         elif isinstance(event, ev.Thought):
             await transcript.add_thought(event.text)
         elif isinstance(event, ev.ToolCallEvent):
-            self.status.activity = f"running {event.tool}… (Esc cancels)"
+            self.status.activity = t("activity.running", tool=event.tool)
             await transcript.start_tool(event)
         elif isinstance(event, ev.ApprovalRequest):
-            self.status.activity = f"waiting for approval of {event.tool}"
+            self.status.activity = t("activity.approval", tool=event.tool)
         elif isinstance(event, ev.ToolResultEvent):
             await transcript.finish_tool(event)
         elif isinstance(event, ev.AnswerDelta):
             self._count_delta()
             await transcript.answer_delta(event.text)
         elif isinstance(event, ev.AnswerDone):
-            await transcript.answer_done(event.text)
+            await transcript.answer_done(event.text, event.evidence)
         elif isinstance(event, ev.UsageEvent):
             self._usage(event)
         elif isinstance(event, ev.ErrorEvent):
@@ -357,16 +392,36 @@ class KanjianApp(App[None]):
         path = _image_file(path_text)
         if path is None:
             kinds = ", ".join(sorted(IMAGE_SUFFIXES))
-            await self.transcript.add_error(
-                f"Cannot attach {str(path_text)!r}: it is not an image file ({kinds}); "
-                "check the path (Tab completes after /image)."
-            )
+            await self.transcript.add_error(t("error.not_image", path=str(path_text), kinds=kinds))
             return False
         name = f"image_{self.image_count + len(self.pending) + 1}"
         self.pending.append((name, str(path)))
         self.query_one(AttachmentBar).show(self.pending)
         self.prompt.insert(f"[{name}] ")
         return True
+
+    def action_paste_image(self) -> None:
+        self.paste_from_clipboard()
+
+    @work(exclusive=True, group="paste", exit_on_error=False)
+    async def paste_from_clipboard(self) -> None:
+        """Attach the image on the system clipboard, or say in one line why there is none."""
+        from kanjian.tui.clipboard import ClipboardError, paste_image
+
+        self.status.activity = t("activity.clipboard")
+        try:
+            path = await paste_image(self.services.settings.home / "clipboard")
+        except ClipboardError as exc:
+            await self.transcript.add_error(str(exc))
+            return
+        except OSError as exc:
+            await self.transcript.add_error(
+                t("error.clipboard_save", reason=exc, home=self.services.settings.home)
+            )
+            return
+        finally:
+            self.watch_busy(self.busy)
+        await self.attach(path)
 
     @on(PromptInput.AttachRequested)
     async def pasted_image(self, message: PromptInput.AttachRequested) -> None:
@@ -389,39 +444,40 @@ class KanjianApp(App[None]):
 
     async def _slash_image(self, arg: str) -> None:
         if not arg:
-            await self.transcript.add_error(
-                "/image needs a path, e.g. /image photo.png (Tab completes)."
-            )
+            await self.transcript.add_error(t("error.image_needs_path"))
             return
         await self.attach(arg.strip("'\""))
+
+    async def _slash_paste(self, arg: str) -> None:
+        self.paste_from_clipboard()
 
     async def _slash_ocr(self, arg: str) -> None:
         path = arg.strip("'\"") or self._latest_image()
         if not path:
-            await self.transcript.add_error("/ocr needs an image: /ocr PATH, or attach one first.")
+            await self.transcript.add_error(t("error.ocr_needs_image"))
             return
-        self.direct("OCR", self.services.ocr(path))
+        self.direct(t("direct.ocr"), self.services.ocr(path))
 
     async def _slash_math(self, arg: str) -> None:
         if not arg:
-            await self.transcript.add_error("/math needs an expression, e.g. /math x**2 = 4.")
+            await self.transcript.add_error(t("error.math_needs_expr"))
             return
-        self.direct("math", self.services.math(arg))
+        self.direct(t("direct.math"), self.services.math(arg))
 
     async def _slash_memory(self, arg: str) -> None:
         if not arg:
-            await self.transcript.add_error("/memory needs a query, e.g. /memory receipt total.")
+            await self.transcript.add_error(t("error.memory_needs_query"))
             return
-        self.direct("memory search", self.services.memory_markdown(arg))
+        self.direct(t("direct.memory"), self.services.memory_markdown(arg))
 
     async def _slash_tools(self, arg: str) -> None:
-        self.direct("tools", self.services.tools_markdown())
+        self.direct(t("direct.tools"), self.services.tools_markdown())
 
     async def _slash_model(self, arg: str) -> None:
         status = self.status
+        health = t(f"status.health.{status.health}")
         await self.transcript.add_note(
-            f"**Server** `{self.services.server}` · **model** `{self.services.model}` · "
-            f"**health** {status.health}"
+            t("note.model", server=self.services.server, model=status.model, health=health)
         )
 
     async def _slash_new(self, arg: str) -> None:
@@ -454,22 +510,22 @@ class KanjianApp(App[None]):
             await asyncio.to_thread(target.write_text, text, encoding="utf-8")
         except OSError as exc:
             await self.transcript.add_error(
-                f"Cannot write {str(target)!r}: {exc.strerror}; pick another path."
+                t("error.export", path=str(target), reason=exc.strerror)
             )
             return
-        self.notify(f"Saved the conversation to {target}.")
+        self.notify(t("notify.saved", target=target))
 
     async def _slash_help(self, arg: str) -> None:
         keys = [
             (binding.key, binding.description)
-            for binding in self.BINDINGS
-            if isinstance(binding, Binding) and binding.description
+            for _key, binding in self._bindings
+            if binding.description and binding.id and binding.id.startswith("kanjian.")
         ]
         keys += [
-            ("enter", "send"),
-            ("ctrl+j", "new line"),
-            ("up/down", "history"),
-            ("ctrl+p", "command palette"),
+            ("enter", t("key.send")),
+            ("ctrl+j", t("key.newline")),
+            ("up/down", t("key.history")),
+            ("ctrl+p", t("key.palette")),
         ]
         await self.transcript.add_note(help_markdown(keys))
 
@@ -485,13 +541,13 @@ class KanjianApp(App[None]):
     @work(group="direct", exit_on_error=False)
     async def direct(self, what: str, job: Any) -> None:
         """A command that needs no model (/ocr, /math, /memory, /tools): result or error inline."""
-        self.status.activity = f"{what}…"
+        self.status.activity = t("activity.direct", what=what)
         try:
             await self.transcript.add_note(await job, kind="direct")
         except Exception as exc:
             await self.transcript.add_error(_describe(exc))
         finally:
-            self.status.activity = "answering… (Esc cancels)" if self.busy else ""
+            self.watch_busy(self.busy)
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -530,7 +586,7 @@ class KanjianApp(App[None]):
             for name, path in turn.images:
                 await self._image_added(ImageAdded(name, path, *_image_size(path)))
             await self.transcript.answer_done(turn.answer)
-        self.notify(f"Resumed {session_id} ({len(turns)} turns).")
+        self.notify(t("notify.resumed", session=session_id, turns=len(turns)))
 
     # --- control -----------------------------------------------------------------------------------
 
@@ -543,7 +599,7 @@ class KanjianApp(App[None]):
             self.screen.dismiss(False)
         self.workers.cancel_group(self, "turn")
         await self.transcript.end_turn()
-        await self.transcript.add_note("_Cancelled._", kind="cancelled")
+        await self.transcript.add_note(t("note.cancelled"), kind="cancelled")
         self.busy = False
 
     def action_toggle_sidebar(self) -> None:
@@ -569,13 +625,16 @@ class KanjianApp(App[None]):
         before = self.status.health
         self.status.health = "ok" if health.ok else "down"
         if health.ok:
+            self.status.model = health.model or self.services.model
             self.banner.message = ""
             if before == "down":
-                self.notify(f"Reconnected to {self.services.server}.")
+                self.notify(t("notify.reconnected", server=self.services.server))
         elif before == "ok":
-            self.banner.message = (
-                f"Lost the model server at {self.services.server!r} ({health.detail}); retrying "
-                f"every {self.health_interval:g} s. The conversation is kept."
+            self.banner.message = t(
+                "banner.lost",
+                server=self.services.server,
+                detail=health.detail,
+                seconds=self.health_interval,
             )
         else:
             self.banner.message = no_server_banner(self.services.server, health.detail)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kanjian.tui.i18n import language, t
+
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
@@ -98,17 +100,14 @@ class ToolInfo:
 def no_server_banner(url: str, detail: str) -> str:
     """The one banner shown when no model answers, with the three ways to fix it."""
     # The client's sentence already names the server fixes when it could not connect.
-    if "kanjian serve-model" in detail:
+    if "kanjian serve-model" in detail and language() == "en":
         reason = detail.rstrip(".")
     else:
-        reason = (
-            f"No model server answers at {url!r} ({detail.rstrip('.')}); start one with "
-            "`kanjian serve-model` or point KANJIAN_URL (or --url) at a running server"
-        )
-    return (
-        f"{reason}. Without a server, the local backend works too "
-        "(pip install 'kanjian[local]'); /ocr, /math and /memory need no model."
-    )
+        # The client's sentence is English and names the fixes; elsewhere its first clause
+        # (what went wrong) goes inside our own sentence.
+        cause = detail.split(". ", 1)[0].rstrip(".")
+        reason = t("banner.no_server", server=url, detail=cause)
+    return t("banner.no_server_tail", reason=reason)
 
 
 class ChatServices:
@@ -118,7 +117,7 @@ class ChatServices:
         self, settings: Settings | Callable[[], Settings], *, source: EventSource | None = None
     ) -> None:
         # A loader defers pydantic and the config file until after the first paint
-        # (:meth:`preload`, in a thread); its ConfigError surfaces there.
+        # (:meth:`load_settings`, in a thread); its ConfigError surfaces there.
         self._settings: Settings | None = None if callable(settings) else settings
         self._load_settings = settings if callable(settings) else None
         self._settings_lock = threading.Lock()
@@ -127,6 +126,8 @@ class ChatServices:
         self._session: Session | None = None
         self._approver: Approver | None = None
         self._health_client: Any = None
+        # The model the server says it serves (``/model_info``, ``/v1/models``), once asked.
+        self._served_model: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -150,15 +151,17 @@ class ChatServices:
     def model(self) -> str:
         return self.settings.vlm.model
 
-    def preload(self) -> None:
-        """Load the settings and import what :meth:`health` and :meth:`sessions` use.
+    def load_settings(self) -> None:
+        """Load the settings (pydantic, the config file): slow, so call it in a thread.
 
-        Slow (pydantic, httpx, the memory store's modules), so call it in a thread. Raises
-        the settings' ConfigError.
+        Raises their ConfigError.
         """
-        import importlib
-
         self.settings  # noqa: B018  (loads them)
+
+    def preload(self) -> None:
+        """Import what :meth:`health` and :meth:`sessions` use (httpx, the memory store's
+        modules): slow, so call it in a thread, after :meth:`load_settings`."""
+        import importlib
 
         for name in (
             "kanjian.agent.backends",
@@ -217,10 +220,17 @@ class ChatServices:
         try:
             await self._health_client.health()
         except VLMError as exc:
+            # Another server may come back at this URL, serving another model.
+            self._served_model = None
             return Health(False, _first_sentence(str(exc)))
         except OSError as exc:
+            self._served_model = None
             return Health(False, f"{type(exc).__name__}: {exc}")
-        return Health(True, "healthy", self.model)
+        if self._served_model is None:
+            # The configured name ("default") says nothing; ask the server once per connection.
+            with contextlib.suppress(VLMError, OSError):
+                self._served_model = (await self._health_client.model_info()).model
+        return Health(True, "healthy", self._served_model or self.model)
 
     async def aclose(self) -> None:
         if self._health_client is not None:
@@ -236,7 +246,7 @@ class ChatServices:
 
         image = await asyncio.to_thread(_load_image, Path(path))
         result = await arun_ocr(image)
-        lines = [f"**OCR of `{Path(path).name}`** ({len(result.lines)} lines)", ""]
+        lines = [t("ocr.title", name=Path(path).name, lines=len(result.lines)), ""]
         lines += [
             f"{i}. {line.text}  _({line.confidence:.2f})_" for i, line in enumerate(result.lines, 1)
         ]
@@ -261,9 +271,11 @@ class ChatServices:
     async def tools_markdown(self) -> str:
         """The tools the agent can use, as a Markdown table (for ``/tools``)."""
         tools = await self.tools()
-        lines = ["| tool | what it does | approval |", "|---|---|---|"]
+        asks = t("tools.asks")
+        lines = [t("tools.header"), "|---|---|---|"]
         lines += [
-            f"| `{t.name}` | {t.description} | {'asks' if t.side_effects else '—'} |" for t in tools
+            f"| `{tool.name}` | {tool.description} | {asks if tool.side_effects else '—'} |"
+            for tool in tools
         ]
         return "\n".join(lines)
 
@@ -289,13 +301,13 @@ class ChatServices:
         """Past turns that match ``query``, as Markdown (for ``/memory``)."""
         hits = await self.memory_search(query)
         if not hits:
-            return f"No past conversation matches {query!r}."
-        lines = [f"**Memory** for {query!r}:", ""]
+            return t("memory.none", query=query)
+        lines = [t("memory.title", query=query), ""]
         lines += [
             f"{i}. `{h.session}` ({h.score:.2f}, {h.created[:16]}): {h.text[:160]}"
             for i, h in enumerate(hits, 1)
         ]
-        lines.append("\nResume one with `/resume ID`.")
+        lines.append("\n" + t("memory.resume"))
         return "\n".join(lines)
 
     async def sessions(self, query: str = "") -> list[SessionSummary]:

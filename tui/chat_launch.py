@@ -12,6 +12,7 @@ command in :mod:`kanjian.tui.commands.chat_cmd` calls the same :func:`launch`.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
     from kanjian.agent.config import Settings
     from kanjian.tui.app import KanjianApp
 
-__all__ = ["ChatArgs", "ChatLaunchError", "launch", "launch_or_exit", "parse_chat_args"]
+__all__ = [
+    "ChatArgs",
+    "ChatLaunchError",
+    "launch",
+    "launch_or_exit",
+    "parse_chat_args",
+    "peek_setting",
+]
 
 IMAGE_MODES = ("auto", "halfcell", "unicode", "none")
 _OPTIONS = {
@@ -134,7 +142,54 @@ def build_app(args: ChatArgs) -> KanjianApp:
         attachments=args.images,
         resume=args.resume,
         image_mode=args.images_as,
+        status_hint=(peek_setting("vlm.url", flags), peek_setting("vlm.model", flags)),
     )
+
+
+# What :func:`peek_setting` reads; the settings' defaults (agent.config) for these keys.
+_PEEK_DEFAULTS = {"vlm.url": "http://127.0.0.1:30000", "vlm.model": "default"}
+_PEEK_ALIASES = {"vlm.url": "KANJIAN_URL", "vlm.model": "KANJIAN_MODEL"}
+
+
+def peek_setting(dotted: str, flags: dict[str, str | None]) -> str:
+    """One string setting as :func:`kanjian.agent.config.load_settings` will resolve it.
+
+    For the first frame's status bar: the settings themselves load after the first paint
+    (pydantic takes a while to import), but the server and model they will name are known
+    now, with only ``tomllib``: flag > env (``KANJIAN_VLM__URL`` over ``KANJIAN_URL``, as the
+    env layers are applied in name order) > config file > default. A test keeps this in
+    step with ``load_settings``; the settings, once in, replace what this said.
+    """
+    if (value := flags.get(dotted)) is not None:
+        return value
+    section, _, key = dotted.partition(".")
+    structured = os.environ.get(f"KANJIAN_{section.upper()}__{key.upper()}")
+    alias = os.environ.get(_PEEK_ALIASES[dotted])
+    if structured is not None or alias is not None:
+        return structured if structured is not None else str(alias)
+    configured = _config_file_value(section, key)
+    return configured if isinstance(configured, str) else _PEEK_DEFAULTS[dotted]
+
+
+def _config_file_value(section: str, key: str) -> object:
+    import tomllib
+
+    home = os.environ.get("KANJIAN_HOME")
+    if home:
+        path = Path(home).expanduser() / "config.toml"
+    else:
+        from platformdirs import user_config_dir, user_data_dir
+
+        path = Path(user_data_dir("kanjian", appauthor=False)) / "config.toml"
+        if not path.exists():
+            path = Path(user_config_dir("kanjian", appauthor=False)) / "config.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # No file, or a broken one: the settings say what is wrong once they load.
+        return None
+    values = data.get(section)
+    return values.get(key) if isinstance(values, dict) else None
 
 
 def _load_settings(flags: dict[str, str | None]) -> Settings:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kanjian.tui.i18n import t
+
 __all__ = [
     "IMAGE_SUFFIXES",
     "SLASH_COMMANDS",
@@ -30,13 +32,20 @@ class SlashCommand:
     name: str
     # Shown after the name in help, e.g. "PATH".
     usage: str
+    # What it does, in English (the catalogue's ``cmd.NAME`` is what the app shows).
     help: str
     # Whether the palette should fill the input and wait for an argument instead of running.
     needs_arg: bool = False
 
+    @property
+    def description(self) -> str:
+        """What it does, in the app's language."""
+        return t(f"cmd.{self.name}")
+
 
 SLASH_COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("image", "PATH", "attach an image to the next question (Tab completes)", True),
+    SlashCommand("paste", "", "attach the image on the system clipboard (Ctrl+Shift+V)"),
     SlashCommand("ocr", "[PATH]", "read the text in an image (no model needed)"),
     SlashCommand("math", "EXPR", "solve or simplify with SymPy (no model needed)", True),
     SlashCommand("new", "", "start a new conversation"),
@@ -117,8 +126,10 @@ def image_path_in(text: str, cwd: Path | None = None) -> Path | None:
 
 def help_markdown(keys: list[tuple[str, str]]) -> str:
     """The ``/help`` text: every command, then the key bindings ``(key, what)``."""
-    lines = ["**Commands**", ""]
-    lines += [f"- `/{c.name}{' ' + c.usage if c.usage else ''}` — {c.help}" for c in SLASH_COMMANDS]
-    lines += ["", "**Keys**", ""]
+    lines = [f"**{t('help.commands')}**", ""]
+    lines += [
+        f"- `/{c.name}{' ' + c.usage if c.usage else ''}` — {c.description}" for c in SLASH_COMMANDS
+    ]
+    lines += ["", f"**{t('help.keys')}**", ""]
     lines += [f"- `{key}` — {what}" for key, what in keys]
     return "\n".join(lines)

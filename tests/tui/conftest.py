@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from kanjian.agent.config import Settings, load_settings
 from kanjian.agent.events import ApprovalRequest, Event
 from kanjian.tui.app import KanjianApp
 from kanjian.tui.chat_controller import Approver, ChatServices
+from kanjian.tui.i18n import set_language
 
 # Pilot tests run at this size unless they test another.
 SIZE = (100, 32)
@@ -58,6 +59,15 @@ class ScriptedSource:
                 await asyncio.sleep(0)
         finally:
             self.closed += 1
+
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app's words follow the locale: tests see English unless they choose Chinese."""
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    set_language("en")
+    yield
+    set_language("en")
 
 
 @pytest.fixture

@@ -153,3 +153,32 @@ async def test_memory_and_tools_commands_need_no_model() -> None:
         notes = " ".join(str(getattr(w, "source", "")) for w in app.query(".note"))
         assert "`math`" in notes and "`ocr`" in notes
         assert "No past conversation matches 'red square'" in notes
+
+
+async def test_status_bar_names_the_served_model_not_the_configured_one() -> None:
+    # /model_info is missing: the client falls back to /v1/models, as with non-SGLang servers.
+    with ScriptedServer(model="acme/served-vl-7b", missing=["/model_info"]) as srv:
+        app = real_app(srv.url)
+        assert app.services.model == "default"
+        async with app.run_test(size=SIZE) as pilot:
+            await started(app)
+            await pilot.pause()
+            assert app.status.model == "acme/served-vl-7b"
+            app.query_one(PromptInput).insert("/model")
+            app.query_one(PromptInput).action_submit()
+            await pilot.pause()
+            notes = " ".join(str(getattr(w, "source", "")) for w in app.query(".note"))
+            assert "`acme/served-vl-7b`" in notes
+
+
+async def test_a_user_message_names_its_attachment_once(image_path: Path) -> None:
+    with ScriptedServer() as srv:
+        srv.enqueue(answer("A red square."))
+        app = real_app(srv.url, attachments=[image_path])
+        async with app.run_test(size=SIZE) as pilot:
+            await ask(pilot, "what is it?")
+            shown = [str(w.render()) for w in app.query(UserMessage)]
+            assert shown == ["[image_1] what is it?"]
+            captions = [str(v.caption.render()) for v in app.query(ImageView)]
+            # The path shows once: in the image's caption only.
+            assert len(captions) == 1 and str(image_path) in captions[0]

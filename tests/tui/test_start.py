@@ -240,3 +240,90 @@ async def test_bad_settings_end_the_app_after_the_first_paint() -> None:
     assert app.startup_error is not None
     assert "max_num" in str(app.startup_error)
     assert app.return_code == 2
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "flags"),
+    [
+        ("", {}, {}),
+        ('[vlm]\nurl = "http://config:1"\nmodel = "config-model"\n', {}, {}),
+        ('[vlm]\nurl = "http://config:1"\n', {"KANJIAN_URL": "http://env:2"}, {}),
+        ("", {"KANJIAN_URL": "http://env:2", "KANJIAN_VLM__URL": "http://env:3"}, {}),
+        ("", {"KANJIAN_MODEL": "env-model"}, {"vlm.url": "http://flag:4"}),
+        ("[vlm]\nurl = 7\n", {}, {}),  # not a string: the settings reject it later
+    ],
+)
+def test_the_first_frame_names_the_server_the_settings_will(
+    config: str,
+    env: dict[str, str],
+    flags: dict[str, str | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kanjian.agent.config import load_settings
+    from kanjian.agent.errors import ConfigError
+    from kanjian.tui.chat_launch import peek_setting
+
+    monkeypatch.delenv("KANJIAN_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    home = Path(os.environ["KANJIAN_HOME"])
+    (home / "config.toml").write_text(config, encoding="utf-8")
+    try:
+        settings = load_settings(dict(flags))
+    except ConfigError:
+        return  # the app exits with the sentence; what the first frame said does not matter
+    assert peek_setting("vlm.url", flags) == settings.vlm.url
+    assert peek_setting("vlm.model", flags) == settings.vlm.model
+
+
+PROBE = """
+import sys, time
+from kanjian.tui.widgets.graphics import graphics_loaded, probe_terminal
+start = time.perf_counter()
+chosen = probe_terminal()
+print("CHOSE", chosen, round(time.perf_counter() - start, 3), graphics_loaded(), flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected", "quick"),
+    [
+        # xterm -ti vt340: DA1 lists 4 (Sixel).
+        ({b"\x1b[c": b"\x1b[?63;1;2;4;6;9;15;22c"}, "sixel", True),
+        # Kitty: answers the graphics query, and DA1 without Sixel.
+        ({b"\x1b_G": b"\x1b_Gi=31;OK\x1b\\", b"\x1b[c": b"\x1b[?62;c"}, "tgp", True),
+        # GNOME Terminal and most others: DA1 only.
+        ({b"\x1b[c": b"\x1b[?65;1;9c"}, "halfcell", True),
+        # A terminal that answers nothing: half cells after the timeout.
+        ({}, "halfcell", False),
+    ],
+)
+def test_an_unknown_terminal_is_asked_in_one_round_trip(
+    answers: dict[bytes, bytes], expected: str, quick: bool
+) -> None:
+    # The test plays the terminal on the leader side of a pty.
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PROBE], cwd=REPO, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    output = b""
+    answered: set[bytes] = set()
+    while proc.poll() is None or select.select([leader], [], [], 0)[0]:
+        if not select.select([leader], [], [], 1.0)[0]:
+            continue
+        try:
+            output += os.read(leader, 4096)
+        except OSError:
+            break
+        for query, reply in answers.items():
+            if query in output and query not in answered:
+                answered.add(query)
+                os.write(leader, reply)
+    os.close(leader)
+    assert proc.wait(timeout=30) == 0, output
+    chose = output.decode(errors="replace").split("CHOSE ", 1)[1].split()
+    assert chose[0] == expected, output
+    # One round trip, the 0.3 s timeout not waited out, and textual-image (NumPy) not loaded.
+    assert (float(chose[1]) < 0.3) == quick, chose
+    assert chose[2] == "False"

@@ -3,7 +3,8 @@
 The scripted model (``python -m vlm.fake_server`` in its own process) first calls the math
 tool, then answers. The test types the question into the app the way a person does
 (``tmux send-keys``) and reads the screen (``tmux capture-pane -p``): the attachment token,
-the tool row naming the tool, and the streamed answer.
+the tool row naming the tool, the streamed answer and, under it, the caption of the region
+the answer cites as evidence.
 """
 
 from __future__ import annotations
@@ -28,12 +29,20 @@ pytestmark = [
 ]
 
 
+# The answer cites the red square of the ``image_path`` fixture (64×48, at 16,12–40,36).
+EVIDENCE = [{"image": "image_1", "box": [250, 250, 625, 750]}]
+
+
 @pytest.fixture
 def fake_server(tmp_path: Path) -> Iterator[str]:
     script = tmp_path / "replies.json"
     replies = [
         {"thought": "multiply", "tool": "math", "args": {"expression": "6*7"}},
-        {"thought": "done", "answer": "The red square is **forty-two**: 6×7 = 42."},
+        {
+            "thought": "done",
+            "answer": "The red square is **forty-two**: 6×7 = 42.",
+            "evidence": EVIDENCE,
+        },
     ]
     script.write_text(json.dumps([json.dumps(r) for r in replies]), encoding="utf-8")
     proc = subprocess.Popen(
@@ -67,6 +76,37 @@ def tmux(tmp_path: Path) -> Iterator[Callable[..., str]]:
     run("kill-server")
 
 
+def agent_reads_evidence(image: Path) -> bool:
+    """Whether the agent turns the answer's ``evidence`` into ``AnswerDone.evidence`` yet.
+
+    Asked of the real agent, in process, against a scripted server that answers with it.
+    """
+    import asyncio
+
+    from kanjian.agent.config import load_settings
+    from kanjian.agent.events import AnswerDone
+    from kanjian.tui.chat_controller import ChatServices
+    from kanjian.vlm.fake_server import ScriptedServer
+
+    async def deny(_request: object) -> bool:
+        return False
+
+    async def run(url: str) -> bool:
+        settings = load_settings({"vlm.url": url, "memory.enabled": False})
+        services = ChatServices(settings)
+        try:
+            async for event in services.run("?", [str(image)], session=None, approver=deny):
+                if isinstance(event, AnswerDone):
+                    return bool(event.evidence)
+        finally:
+            await services.aclose()
+        return False
+
+    with ScriptedServer() as srv:
+        srv.enqueue(json.dumps({"thought": "t", "answer": "a", "evidence": EVIDENCE}))
+        return asyncio.run(run(srv.url))
+
+
 def wait_for(screen: Callable[[], str], *needles: str, within: float = 60.0) -> str:
     """The screen once it shows every needle; fails with the screen if it never does."""
     deadline = time.monotonic() + within
@@ -89,6 +129,8 @@ def test_chat_in_tmux_attaches_streams_answer_and_shows_tool_row(
         "KANJIAN_EMBEDDER": "hash",
         "HF_HUB_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
+        # The words the test reads are the English ones.
+        "LC_ALL": "C.UTF-8",
     }
     exports = " ".join(f"{k}={v}" for k, v in env.items())
     command = f"env {exports} {KANJIAN} chat {image_path}"
@@ -102,4 +144,9 @@ def test_chat_in_tmux_attaches_streams_answer_and_shows_tool_row(
     tmux("send-keys", "-t", "chat", "Enter")
     text = wait_for(screen, "forty-two", "⚙ math(")
     assert "✓" in text  # the tool row finished
+    # The cited region, under the answer: its caption in pixels of the original image.
+    if not agent_reads_evidence(image_path):
+        tmux("send-keys", "-t", "chat", "C-q")
+        pytest.skip("the agent does not read the answer's evidence yet (issue 15, protocol side)")
+    wait_for(screen, "Evidence", "1. image_1 [16, 12, 40, 36]")
     tmux("send-keys", "-t", "chat", "C-q")

@@ -14,6 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from kanjian.tui.i18n import t, translate_bindings
+
 if TYPE_CHECKING:
     from kanjian.agent.events import ApprovalRequest
 
@@ -41,18 +43,17 @@ class ApprovalScreen(ModalScreen[bool]):
 
     def __init__(self, request: ApprovalRequest) -> None:
         super().__init__()
+        translate_bindings(self)
         self.request = request
 
     def compose(self) -> Any:
         args = json.dumps(self.request.args, ensure_ascii=False, indent=2)
         with Vertical():
-            yield Static(
-                f"Allow the tool {self.request.tool!r} to run? It has side effects.", markup=False
-            )
+            yield Static(t("approval.question", tool=self.request.tool), markup=False)
             yield Static(args, classes="args", markup=False)
             with Horizontal():
-                yield Button("Deny (n)", id="deny", variant="error")
-                yield Button("Allow (y)", id="allow", variant="success")
+                yield Button(t("approval.deny"), id="deny", variant="error")
+                yield Button(t("approval.allow"), id="allow", variant="success")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "allow")

@@ -15,6 +15,7 @@ from typing import Any
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from kanjian.tui.i18n import t
 from kanjian.tui.widgets.graphics import RENDERERS, Renderer, graphics_loaded, image_widget_class
 
 __all__ = ["ImageView", "legend_text"]
@@ -67,7 +68,7 @@ class ImageView(Vertical):
                 yield self._picture()
             else:
                 self._picture_later = True
-                yield Static("loading the picture…", classes="image-loading", markup=False)
+                yield Static(t("image.loading"), classes="image-loading", markup=False)
         yield self.legend
 
     def on_mount(self) -> None:

@@ -24,14 +24,20 @@ class SlashCommandProvider(Provider):
 
     async def discover(self) -> Hits:
         for command in SLASH_COMMANDS:
-            yield DiscoveryHit(f"/{command.name}", partial(self._run, command), help=command.help)
+            yield DiscoveryHit(
+                f"/{command.name}", partial(self._run, command), help=command.description
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for command in SLASH_COMMANDS:
             name = f"/{command.name}"
-            score = matcher.match(f"{name} {command.help}")
+            # Both languages' words find a command: 'paste' and '粘贴' alike.
+            score = matcher.match(f"{name} {command.description} {command.help}")
             if score > 0:
                 yield Hit(
-                    score, matcher.highlight(name), partial(self._run, command), help=command.help
+                    score,
+                    matcher.highlight(name),
+                    partial(self._run, command),
+                    help=command.description,
                 )

@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static, TextArea
 
+from kanjian.tui.i18n import t
 from kanjian.tui.slash_commands import complete_command, complete_path, image_path_in
 
 __all__ = ["AttachmentBar", "PromptInput"]
@@ -123,7 +124,7 @@ class PromptInput(TextArea):
             self.screen.focus_next()
             return
         if len(self.completions) > 1:
-            self.notify("  ".join(self.completions[:20]), title="Completions", timeout=4)
+            self.notify("  ".join(self.completions[:20]), title=t("notify.completions"), timeout=4)
 
 
 class AttachmentBar(Static):

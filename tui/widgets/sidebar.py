@@ -12,6 +12,7 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from kanjian.tui.chat_controller import SessionSummary
+from kanjian.tui.i18n import t
 
 __all__ = ["SessionSidebar"]
 
@@ -38,22 +39,31 @@ class SessionSidebar(Vertical):
             self.session_id = session_id
 
     def compose(self) -> Any:
-        yield Input(placeholder="search sessions", id="session-search")
+        yield Input(placeholder=t("sidebar.search"), id="session-search")
         yield OptionList(id="session-list")
 
     def watch_sessions(self, sessions: tuple[SessionSummary, ...]) -> None:
         options = self.query_one(OptionList)
         options.clear_options()
         if not sessions:
-            options.add_option(Option("(no past conversations)", disabled=True))
+            options.add_option(Option(t("sidebar.empty"), disabled=True))
             return
         options.add_options(
             Option(
-                Text.assemble(s.title[:40], "\n", (f"{s.created[:16]} · {s.turns} turns", "dim")),
+                Text.assemble(
+                    s.title[:40],
+                    "\n",
+                    (t("sidebar.turns", created=s.created[:16], turns=s.turns), "dim"),
+                ),
                 id=s.id,
             )
             for s in sessions
         )
+
+    def retranslate(self) -> None:
+        """Show the placeholder and the list in the current language."""
+        self.query_one(Input).placeholder = t("sidebar.search")
+        self.watch_sessions(self.sessions)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -8,6 +8,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from kanjian.tui.i18n import t
+
 __all__ = ["ChatFooter", "StatusBar"]
 
 _HEALTH_STYLE = {"ok": "green", "down": "red", "checking": "yellow"}
@@ -37,13 +39,15 @@ class StatusBar(Widget):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("● ", style=_HEALTH_STYLE.get(self.health, "yellow"))
-        text.append(f"{self.health} ")
+        text.append(f"{t('status.health.' + self.health)} ")
         text.append(f"{self.server} · {self.model}")
         if self.activity:
             text.append(f" │ {self.activity}", style="bold")
-        text.append(f" │ {self.tokens_per_s:.0f} tok/s")
-        text.append(f" │ cached {self.cached_tokens}/{self.prompt_tokens}")
-        text.append(f" │ img {self.image_tokens} tok")
+        text.append(f" │ {t('status.rate', rate=self.tokens_per_s)}")
+        text.append(
+            f" │ {t('status.cached', cached=self.cached_tokens, prompt=self.prompt_tokens)}"
+        )
+        text.append(f" │ {t('status.image_tokens', tokens=self.image_tokens)}")
         return text
 
 

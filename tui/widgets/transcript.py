@@ -12,7 +12,6 @@ user's, grounding overlays, zoom crops) appear inline as soon as they enter the 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Collapsible, Static
 
+from kanjian.tui.i18n import t
+from kanjian.tui.widgets.evidence import caption_text, evidence_list
 from kanjian.tui.widgets.image_view import ImageView
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from textual.widgets import Markdown
 
     from kanjian.agent.events import (
+        Evidence,
         ImageAdded,
         ToolCallEvent,
         ToolResultEvent,
@@ -52,8 +54,15 @@ def code_blocks(markdown: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for m in _FENCE.finditer(markdown)]
 
 
+def _json(value: Any) -> str:
+    # json loads with the first tool row, not with the first frame (which needs none).
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
 def short_args(args: dict[str, Any], limit: int = 60) -> str:
-    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+    text = ", ".join(f"{k}={_json(v)}" for k, v in args.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -79,7 +88,7 @@ class CopyButton(Button):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.app.copy_to_clipboard(self.code)
-        self.notify(f"Copied {len(self.code.splitlines())} lines to the clipboard.")
+        self.notify(t("notify.copied", lines=len(self.code.splitlines())))
 
 
 def _markdown(text: str = "", *, classes: str | None = None) -> Markdown:
@@ -171,7 +180,7 @@ class AnswerView(Vertical):
         blocks = code_blocks(self.text)
         if blocks:
             buttons = [
-                CopyButton(code, f"⧉ copy {lang or 'code'} #{i}")
+                CopyButton(code, t("copy.button", lang=lang or "code", number=i))
                 for i, (lang, code) in enumerate(blocks, 1)
             ]
             await self.mount(Horizontal(*buttons, classes="copies"))
@@ -189,7 +198,7 @@ class ToolRow(Collapsible):
 
     @staticmethod
     def _args_block(args: dict[str, Any]) -> str:
-        return "args: " + json.dumps(args, ensure_ascii=False)
+        return "args: " + _json(args)
 
     def finish(self, event: ToolResultEvent) -> None:
         mark = "✗" if event.error else "✓"
@@ -220,9 +229,9 @@ class Transcript(VerticalScroll):
         await self.mount(widget)
 
     async def add_user(self, text: str, attachments: list[tuple[str, str]]) -> None:
-        tags = "  ".join(f"[{name}] {path}" for name, path in attachments)
-        body = f"{text}\n{tags}" if tags else text
-        await self._add(UserMessage(body, classes="user", markup=False))
+        # The question already carries its ``[image_N]`` tokens and each image's caption (with
+        # its path) follows as the agent adds it: the attachments are not repeated here.
+        await self._add(UserMessage(text, classes="user", markup=False))
         # A new question brings the view back to the bottom, even if the user had scrolled up.
         self.anchor()
         self.log_lines.append(
@@ -276,13 +285,26 @@ class Transcript(VerticalScroll):
             await self._add(self._answer)
         await self._answer.add(text)
 
-    async def answer_done(self, text: str) -> None:
+    async def answer_done(self, text: str, evidence: tuple[Evidence, ...] = ()) -> None:
         if self._answer is None:
             self._answer = AnswerView()
             await self._add(self._answer)
         await self._answer.finish(text)
         self.log_lines.append(f"## kanjian\n\n{text}\n")
         self._answer = None
+        if evidence:
+            await self.add_evidence(evidence)
+
+    async def add_evidence(self, evidence: tuple[Evidence, ...]) -> None:
+        """The regions the answer cites, under it; nothing at all when it cites none."""
+        paths = {image_id: event.path or event.origin for image_id, event in self._images.items()}
+        await self._add(await evidence_list(evidence, paths, self.image_mode))
+        self.log_lines.append(
+            "".join(
+                f"- {caption_text(i, item, item.image in paths)}\n"
+                for i, item in enumerate(evidence, 1)
+            )
+        )
 
     async def end_turn(self) -> None:
         """Close an answer cut short (cancel, error) so the next turn starts fresh."""
