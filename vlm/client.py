@@ -8,8 +8,10 @@ check every body it makes against SGLang's own request schema.
 
 Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming the
 URL and the fix; httpx's exceptions are translated here and never leak. Connect errors,
-5xx and 503 are retried with exponential backoff; 4xx never is, and nothing is retried once
-a streamed answer has begun (the user has already seen part of it).
+5xx, 503 and 429 are retried with exponential backoff (``Retry-After`` honoured up to a cap);
+other 4xx never are, and nothing is retried once a streamed answer has begun (the user has
+already seen part of it). The API key is blanked out of any server text quoted in an error,
+since some proxies echo the request's headers back.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self, TypeVar
@@ -62,7 +65,9 @@ _SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
 _CONSTRAINED_SERVERS = frozenset({"sglang", "vllm", "lmdeploy"})
 # Never sleep longer than this between retries, whatever Retry-After says.
 _MAX_RETRY_DELAY = 30.0
-# How long to wait for the body to end after [DONE] before dropping the connection anyway.
+# How long to wait for the body to end after [DONE] before dropping the connection anyway,
+# and for usage and [DONE] after finish_reason (a healthy server sends them at once; one
+# that never sends [DONE] must not hold a finished answer for the whole read timeout).
 _DRAIN_SECONDS = 1.0
 
 
@@ -133,6 +138,7 @@ class SGLangClient:
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         self._has_key = bool(api_key)
+        self._api_key = api_key or None
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._pool = _Pool(http, self._timeout)
@@ -179,20 +185,33 @@ class SGLangClient:
                 for event in await self._whole_as_events(response):
                     yield event
                 return
-            decoder = StreamDecoder(self.base_url)
+            self._check_stream_type(response)
+            decoder = StreamDecoder(self.base_url, redact=self._redact)
             try:
                 payloads = sse_data(response.aiter_lines())
                 async for payload in payloads:
                     for event in decoder.feed(payload):
                         yield event
-                    if decoder.done:
-                        await _drain(payloads)
+                    if decoder.finished or decoder.done:
+                        for event in await _tail(payloads, decoder):
+                            yield event
                         return
             except httpx.TimeoutException as exc:
                 raise self._stream_timeout(decoder) from exc
             except httpx.HTTPError as exc:
                 raise decoder.cut_error(_reason(exc)) from exc
             decoder.close()
+
+    def _check_stream_type(self, response: httpx.Response) -> None:
+        """A web page (a proxy's login or error page, a wrong port) is not a stream."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml", "text/xml"):
+            raise ServerHTTPError(
+                f"The server at {self.base_url!r} answered the chat request with a {kind} "
+                "page (content-type), so it is not an OpenAI-compatible API; check that the "
+                "URL points at the model server (SGLang) and not at a web page or proxy.",
+                status=response.status_code,
+            )
 
     async def _whole_as_events(self, response: httpx.Response) -> list[StreamEvent]:
         try:
@@ -227,7 +246,8 @@ class SGLangClient:
     def _not_a_completion(self, response: httpx.Response) -> ServerHTTPError:
         return ServerHTTPError(
             f"The model server at {self.base_url!r} answered {CHAT_PATH} with "
-            f"{excerpt(response.text)!r}, which is not a chat completion; check that the URL "
+            f"{excerpt(self._redact(response.text))!r}, which is not a chat completion; check "
+            "that the URL "
             "points at an OpenAI-compatible server such as SGLang.",
             status=response.status_code,
             body=response.text,
@@ -413,10 +433,8 @@ class SGLangClient:
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay: float = self.backoff * 2 ** (attempt - 1)
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        # An HTTP-date Retry-After is rare from model servers; the backoff is a fine answer.
-        if retry_after is not None and retry_after.replace(".", "", 1).isdigit():
-            delay = max(delay, float(retry_after))
+        if response is not None:
+            delay = max(delay, _retry_after(response.headers.get("Retry-After")))
         return min(delay, _MAX_RETRY_DELAY)
 
     def _json(self, response: httpx.Response) -> Any:
@@ -425,7 +443,8 @@ class SGLangClient:
         except ValueError:
             raise ServerHTTPError(
                 f"The model server at {self.base_url!r} answered {response.request.url.path} "
-                f"with {excerpt(response.text)!r}, which is not JSON; check that the URL "
+                f"with {excerpt(self._redact(response.text))!r}, which is not JSON; check that "
+                "the URL "
                 "points at an OpenAI-compatible server such as SGLang.",
                 status=response.status_code,
                 body=response.text,
@@ -437,7 +456,7 @@ class SGLangClient:
         status = response.status_code
         if status < 400:
             return
-        body = response.text
+        body = self._redact(response.text)
         if status in (401, 403):
             raise AuthError(self._auth_message(status, body), status=status, body=body)
         if status in (400, 422):
@@ -449,17 +468,17 @@ class SGLangClient:
                 body=body,
             )
         tried = f" after {attempts} attempts" if attempts > 1 else ""
-        hint = (
-            "it may still be loading the model: wait, or run `kanjian doctor`"
-            if status == 503
-            else "check the URL and the server's log"
-        )
+        hint = _status_hint(status)
         raise ServerHTTPError(
             f"The model server at {self.base_url!r} answered {method} {path} with {status} "
             f"{_phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
             status=status,
             body=body,
         )
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key (a server or proxy may echo the Authorization header)."""
+        return text.replace(self._api_key, "***") if self._api_key else text
 
     def _auth_message(self, status: int, body: str) -> str:
         sent = "rejected the API key it was sent" if self._has_key else "needs an API key"
@@ -493,6 +512,26 @@ class SGLangClient:
             f"The connection to the model server at {url!r} broke during {path}: "
             f"{_reason(exc)}; retry, and check the server's log if it happens again."
         ) from exc
+
+
+async def _tail(payloads: AsyncIterator[str], decoder: StreamDecoder) -> list[StreamEvent]:
+    """What follows the answer's finish_reason: the usage, then ``[DONE]``.
+
+    Read for at most ``_DRAIN_SECONDS``: a server that sent the whole answer but never ends
+    the stream (no ``[DONE]``, connection kept open) has finished all the same. The events
+    are gathered, not yielded, so the time limit never covers the consumer's time.
+    """
+    events: list[StreamEvent] = []
+    with suppress(httpx.HTTPError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            while not decoder.done:
+                payload = await anext(payloads, None)
+                if payload is None:
+                    break
+                events += decoder.feed(payload)
+    if decoder.done:
+        await _drain(payloads)
+    return events
 
 
 async def _drain(payloads: AsyncIterator[str]) -> None:
@@ -564,7 +603,33 @@ def _check_non_negative(name: str, value: _Number) -> _Number:
 
 
 def _retryable(status: int) -> bool:
-    return status >= 500
+    """5xx, and 429 (busy: SGLang's and proxies' rate limit), are worth another try."""
+    return status >= 500 or status == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date); 0 if none."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _status_hint(status: int) -> str:
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
+        return (
+            "the server is busy (rate limited) and stayed busy through the retries: wait a "
+            "moment and retry, or lower the concurrency (batch -c)"
+        )
+    if status == HTTPStatus.SERVICE_UNAVAILABLE:
+        return "it may still be loading the model: wait, or run `kanjian doctor`"
+    return "check the URL and the server's log"
 
 
 def _connect_failure(exc: httpx.HTTPError) -> bool:
