@@ -258,6 +258,23 @@ class ImageRegistry:
         for image_id in list(self._entries)[count:]:
             del self._entries[image_id]
 
+    def rebase(self, saved: list[dict[str, Any]], known: int) -> dict[str, str]:
+        """Adopt the images another process saved past our first ``known``; renumber ours.
+
+        Used when two processes continued one session at once: their images keep their
+        ids, this process's new ones move after them. Returns ``{old id: new id}``.
+        """
+        theirs = [ImageEntry.from_json(item) for item in saved[known:]]
+        ours = self.entries()[known:]
+        renamed: dict[str, str] = {}
+        for number, entry in enumerate(ours, start=len(saved) + 1):
+            renamed[entry.id] = entry.id = f"image_{number}"
+        for entry in ours:
+            entry.parent = renamed.get(entry.parent or "", entry.parent)
+        kept = self.entries()[:known]
+        self._entries = {e.id: e for e in (*kept, *theirs, *ours)}
+        return {old: new for old, new in renamed.items() if old != new}
+
     def origins(self) -> dict[str, str]:
         """``{"image_1": "<path or origin>"}`` as ``ask --json`` reports it."""
         return {

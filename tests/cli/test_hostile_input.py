@@ -1,0 +1,79 @@
+"""Hostile or odd input through the real ``kanjian`` process: one sentence, the right exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import REPO, KanjianRunner
+from tests.faults.fault_server import FaultServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as srv:
+        yield srv
+
+
+def one_sentence(stderr: str) -> str:
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    assert stderr.startswith("kanjian: ") and stderr.count("\n") == 1, stderr
+    return stderr
+
+
+@pytest.mark.parametrize("given", ["../../x", "/abs/path.json"])
+def test_ask_session_that_is_a_path_is_refused_exit_2(
+    kanjian: KanjianRunner, server: FaultServer, given: str, tmp_path: Path
+) -> None:
+    outside = tmp_path / "x.json"
+    outside.write_text(json.dumps({"id": "../../pwned", "images": [], "messages": []}))
+    result = kanjian("ask", "hi", "--no-memory", "--url", server.url, "--session", given)
+    assert result.returncode == 2
+    assert "is not a session id" in one_sentence(result.stderr)
+
+
+def test_four_processes_continuing_one_session_keep_all_four_turns(
+    kanjian: KanjianRunner, server: FaultServer, _hermetic_env: Path
+) -> None:
+    first = kanjian("ask", "start", "--no-memory", "--no-tools", "--json", "--url", server.url)
+    session = json.loads(first.stdout)["session"]
+    command = [sys.executable, "-c", "from kanjian.tui.cli import main; main()", "ask"]
+    procs = [
+        subprocess.Popen(
+            [*command, f"turn {n}", "--no-memory", "--no-tools", "--session", session],
+            cwd=REPO,
+            env={**os.environ, "KANJIAN_URL": server.url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(4)
+    ]
+    for proc in procs:
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+    saved = json.loads((_hermetic_env / "sessions" / f"{session}.json").read_text())
+    questions = [
+        part["text"]
+        for m in saved["messages"]
+        if m["role"] == "user"
+        for part in m["content"]
+        if part.get("type") == "text" and part["text"].startswith(("start", "turn"))
+    ]
+    assert sorted(q.split("\n")[0] for q in questions) == [
+        "start",
+        *(f"turn {n}" for n in range(4)),
+    ]
+    # The next continuation is sent all five earlier questions.
+    server.reset()
+    again = kanjian("ask", "and now?", "--no-memory", "--no-tools", "--session", session,
+                    "--url", server.url)  # fmt: skip
+    assert again.returncode == 0
+    sent = server.chats[0].body.decode()
+    assert all(f"turn {n}" in sent for n in range(4))
