@@ -77,3 +77,12 @@ def test_four_processes_continuing_one_session_keep_all_four_turns(
     assert again.returncode == 0
     sent = server.chats[0].body.decode()
     assert all(f"turn {n}" in sent for n in range(4))
+
+
+def test_kanjian_math_input_etc_passwd_exits_2_naming_the_command(kanjian: KanjianRunner) -> None:
+    done = kanjian("math", r"\input{/etc/passwd}")
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr.startswith("kanjian: Cannot evaluate") and "command '\\input' is" in done.stderr
+    )
+    assert done.stderr.count("\n") == 1
