@@ -218,7 +218,7 @@ class Kanjian:
         run_id: str | None,
         deltas: bool,
     ) -> AsyncGenerator[Event]:
-        from kanjian.agent.session import Session
+        from kanjian.agent.session import Session, note_unsaved
 
         try:
             agent = await self.agent()
@@ -236,6 +236,7 @@ class Kanjian:
                     # turn_start, not the length before the run: a save may have put turns
                     # that other processes added to this session before this one.
                     event = await self._remember(convo, event, question, convo.turn_start)
+                    event = note_unsaved(event, convo)
                 yield event
 
     async def ask(

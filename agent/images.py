@@ -55,18 +55,29 @@ class ImageStore(Protocol):
 
 
 class FileImageStore:
-    """``<root>/<sha256>.<ext>``, written atomically, each content once."""
+    """``<root>/<sha256>.<ext>``, written atomically, each content once.
+
+    When ``root`` cannot be written (a read-only ``KANJIAN_HOME``), images are kept in this
+    process's memory instead: the question can still be answered, only not resumed later.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._kept: dict[str, bytes] = {}
 
     def put(self, data: bytes, sha256: str, fmt: str) -> str:
         path = self.root / f"{sha256}.{_EXTENSIONS.get(fmt.upper(), fmt.lower() or 'bin')}"
-        if not path.exists():
-            atomic_write(path, data, durable=False)
+        try:
+            if not path.exists():
+                atomic_write(path, data, durable=False)
+        except OSError:
+            self._kept[sha256] = data
+            return ""  # nowhere on disk; ImageEntry.path "" means "in memory only"
         return str(path)
 
     def get(self, sha256: str) -> bytes:
+        if sha256 in self._kept:
+            return self._kept[sha256]
         for path in self.root.glob(f"{sha256}.*"):
             return path.read_bytes()
         raise FileNotFoundError(f"No stored image with sha256 {sha256!r} under {self.root}.")

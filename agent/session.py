@@ -29,17 +29,18 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kanjian.agent.errors import ConfigError, InputError
+from kanjian.agent.errors import InputError
 from kanjian.agent.images import ImageRegistry, ImageStore
 from kanjian.memory.images import atomic_write
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    from kanjian.agent.events import RunFinished
     from kanjian.vlm.types import ChatBackend
 
 __all__ = ["Session", "check_session_id", "sessions_dir"]
@@ -82,6 +83,8 @@ class Session:
     saved_images: int = field(default=0, repr=False)
     # Where the latest turn starts in ``messages`` (moves when a save merges others' turns).
     turn_start: int = field(default=0, repr=False)
+    # Why the latest save could not be written (a read-only KANJIAN_HOME), for a warning.
+    unsaved: str | None = field(default=None, repr=False)
 
     # -- model history --------------------------------------------------------------------
 
@@ -157,8 +160,13 @@ class Session:
         return sessions_dir() / f"{check_session_id(self.id)}.json"
 
     def save(self) -> Path:
-        """Append this session's new turns to its file, under the session's lock; return it."""
+        """Append this session's new turns to its file, under the session's lock; return it.
+
+        A folder that cannot be written does not fail the turn (the user has the answer):
+        :attr:`unsaved` says why, and :func:`note_unsaved` turns that into a warning.
+        """
         target = self.path()
+        self.unsaved = None
         try:
             with _locked(target):
                 on_disk = _read_saved(target)
@@ -167,10 +175,12 @@ class Session:
                 data = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
                 atomic_write(target, data.encode("utf-8"), durable=False)
         except OSError as exc:
-            raise ConfigError(
-                f"Cannot save session {self.id!r} to {str(target)!r}: {exc.strerror or exc}. "
-                "Make the data folder writable or point KANJIAN_HOME elsewhere."
-            ) from exc
+            self.unsaved = (
+                f"The conversation was not saved to {str(target)!r} ({exc.strerror or exc}), "
+                "so it cannot be continued with --session; make the data folder writable or "
+                "point KANJIAN_HOME elsewhere."
+            )
+            return target
         self.saved_messages = len(self.messages)
         self.saved_images = len(self.images)
         return target
@@ -221,6 +231,13 @@ class Session:
                 f"{session_id!r}, so it was renamed or forged; delete it or pass another id."
             )
         return session
+
+
+def note_unsaved(finished: RunFinished, session: Session) -> RunFinished:
+    """``finished`` with a ``session_error`` warning when its session could not be saved."""
+    if session.unsaved is None or finished.error:
+        return finished
+    return replace(finished, extra={**finished.extra, "session_error": session.unsaved})
 
 
 @contextmanager

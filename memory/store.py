@@ -83,7 +83,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _open(path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: a read-only KANJIAN_HOME
             raise StorageError(
                 f"Cannot open the memory database '{path}': {exc}; check the file and its "
                 "folder's permissions, or move it aside to start afresh."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -10,9 +11,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.cli.conftest import REPO, KanjianRunner
 from tests.faults.fault_server import FaultServer
+
+
+def _without_root_override() -> None:
+    """In the child: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, so
+    that even root (CI containers) meets file permissions after exec."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP
+
+
+def read_only_run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    home.chmod(0o555)
+    return subprocess.run(
+        [sys.executable, "-c", "from kanjian.tui.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "KANJIAN_EMBEDDER": "hash"},
+        preexec_fn=_without_root_override if os.geteuid() == 0 else None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +109,23 @@ def test_kanjian_math_input_etc_passwd_exits_2_naming_the_command(kanjian: Kanji
         done.stderr.startswith("kanjian: Cannot evaluate") and "command '\\input' is" in done.stderr
     )
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="prctl, to make root meet permissions")
+def test_read_only_home_ask_no_memory_still_answers_and_memory_list_is_one_sentence(
+    server: FaultServer, _hermetic_env: Path, tmp_path: Path
+) -> None:
+    image = tmp_path / "red.png"
+    Image.new("RGB", (64, 48), "red").save(image)
+    try:
+        asked = read_only_run(
+            _hermetic_env, "ask", "what?", "-i", str(image), "--no-memory", "--url", server.url
+        )
+        listed = read_only_run(_hermetic_env, "memory", "list")
+    finally:
+        _hermetic_env.chmod(0o755)
+    assert asked.returncode == 0 and asked.stdout == "fine\n", asked.stderr
+    assert asked.stderr.startswith("kanjian: warning: The conversation was not saved to ")
+    assert listed.returncode == 1
+    assert "Cannot open the memory database" in one_sentence(listed.stderr)
+    assert "Permission denied" in listed.stderr

@@ -77,8 +77,9 @@ async def _ask(
         async for event in kanjian.stream(question, sources, session=session):
             printer.show(event)
             if isinstance(event, RunFinished):
-                if note := event.extra.get("memory_error"):
-                    typer.echo(f"kanjian: warning: {note}", err=True)
+                for key in ("memory_error", "session_error"):
+                    if note := event.extra.get(key):
+                        typer.echo(f"kanjian: warning: {note}", err=True)
                 if as_json:
                     print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
                 elif event.error:
