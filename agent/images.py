@@ -31,14 +31,20 @@ if TYPE_CHECKING:
     from kanjian.vlm.types import ChatBackend
 
 __all__ = [
+    "DEFAULT_CONTEXT_TOKENS",
     "FileImageStore",
     "ImageEntry",
     "ImageRegistry",
     "ImageStore",
+    "check_image_budget",
     "default_store",
 ]
 
 CropBox = tuple[int, int, int, int]
+# InternVL's context when the server does not say (SGLang serves InternVL 1.5 at 32k).
+DEFAULT_CONTEXT_TOKENS = 32768
+# What /model_info (SGLang) or a /v1/models card (vLLM and others) calls the context length.
+_CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "max_total_num_tokens")
 _EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
 
@@ -310,3 +316,59 @@ class ImageRegistry:
             entry = ImageEntry.from_json(item)
             registry._entries[entry.id] = entry
         return registry
+
+
+async def check_image_budget(registry: ImageRegistry) -> None:
+    """Refuse, before anything is sent, a conversation whose images alone overflow the context.
+
+    Every image of the conversation is sent with each request, each costing 256 tokens per
+    448x448 tile plus a thumbnail (the tile rule, :func:`kanjian.vlm.tiling.image_tokens`).
+    The context comes from the server's model info, else :data:`DEFAULT_CONTEXT_TOKENS`.
+    """
+    from kanjian.agent.errors import InputError
+    from kanjian.vlm.tiling import image_tokens
+
+    entries = registry.entries()
+    if not entries:
+        return
+    rule, max_num = registry.tiling()
+    costs = [image_tokens(e.width, e.height, rule=rule, max_num=max_num) for e in entries]
+    context = await _context_tokens(registry.backend)
+    if sum(costs) <= context:
+        return
+    fit = _how_many_fit(costs, context)
+    raise InputError(
+        f"The {len(entries)} images of this question come to about {sum(costs):,} prompt "
+        f"tokens by the tile rule (256 per 448x448 tile, plus a thumbnail), more than the "
+        f"model's context of {context:,} tokens; ask about at most {fit} of them at once, "
+        "or start a new conversation."
+    )
+
+
+def _how_many_fit(costs: list[int], context: int) -> int:
+    total = fit = 0
+    for cost in costs:
+        total += cost
+        if total > context:
+            break
+        fit += 1
+    return fit
+
+
+async def _context_tokens(backend: ChatBackend | None) -> int:
+    """The model's context length as its server reports it, else the default."""
+    from kanjian.vlm.errors import ServerTimeout, VLMError
+
+    if backend is None:
+        return DEFAULT_CONTEXT_TOKENS
+    try:
+        info = await backend.model_info()
+    except ServerTimeout:
+        raise  # a stuck server: say so now, rather than wait again for the chat request
+    except VLMError:
+        return DEFAULT_CONTEXT_TOKENS
+    for key in _CONTEXT_KEYS:
+        value = info.extra.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return DEFAULT_CONTEXT_TOKENS

@@ -53,7 +53,7 @@ from kanjian.agent.events import (
     ToolResultEvent,
     UsageEvent,
 )
-from kanjian.agent.images import ImageEntry, ImageRegistry
+from kanjian.agent.images import ImageEntry, ImageRegistry, check_image_budget
 from kanjian.agent.session import Session
 from kanjian.tools.base import Tool, ToolOutput
 from kanjian.tools.errors import ToolError, ToolInputError
@@ -451,6 +451,7 @@ class _Run:
         error: ErrorEvent | None = None
         try:
             entries = await self._attach(images)
+            await check_image_budget(self.session.images)  # faults: before anything is sent
             for entry in entries:
                 yield _image_added(entry)
             await self._warm_images()

@@ -142,6 +142,7 @@ class SGLangClient:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._pool = _Pool(http, self._timeout)
+        self._info: ModelInfo | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -320,7 +321,16 @@ class SGLangClient:
             raise
 
     async def model_info(self) -> ModelInfo:
-        """What the server serves: ``/model_info``, else ``/get_model_info``, else ``/v1/models``."""
+        """What the server serves: ``/model_info``, else ``/get_model_info``, else ``/v1/models``.
+
+        Asked once per client: the agent (constraints), the image budget and batch all want
+        it, and a server does not change its model under a running client.
+        """
+        if self._info is None:
+            self._info = await self._fetch_model_info()
+        return self._info
+
+    async def _fetch_model_info(self) -> ModelInfo:
         for path in ("/model_info", "/get_model_info"):
             response = await self._send("GET", path, None, missing_ok=True)
             if response.status_code != 404:
@@ -349,7 +359,11 @@ class SGLangClient:
             model=str(card.get("id") or DEFAULT_MODEL),
             tile_rule="sglang" if owner == "sglang" else "official",
             supports_constraints=owner in _CONSTRAINED_SERVERS,
-            extra={"server": owner or None, "models": [c.get("id") for c in cards]},
+            extra={
+                "server": owner or None,
+                "models": [c.get("id") for c in cards],
+                "max_model_len": card.get("max_model_len"),
+            },
         )
 
     def _bad_info(self, data: Any) -> ServerHTTPError:

@@ -44,6 +44,14 @@ def server() -> Iterator[FaultServer]:
         yield srv
 
 
+@pytest.fixture
+def fresh(server: FaultServer) -> Iterator[FaultServer]:
+    """The module's server with no script, no records and its default model info."""
+    server.reset()
+    yield server
+    server.reset()
+
+
 def one_sentence(stderr: str) -> str:
     assert "Traceback" not in stderr and "internal error" not in stderr
     assert stderr.startswith("kanjian: ") and stderr.count("\n") == 1, stderr
@@ -129,3 +137,31 @@ def test_read_only_home_ask_no_memory_still_answers_and_memory_list_is_one_sente
     assert listed.returncode == 1
     assert "Cannot open the memory database" in one_sentence(listed.stderr)
     assert "Permission denied" in listed.stderr
+
+
+def test_twenty_images_in_one_question_are_refused_before_sending(
+    kanjian: KanjianRunner, fresh: FaultServer, tmp_path: Path
+) -> None:
+    server = fresh
+    image = tmp_path / "small.png"
+    Image.new("RGB", (64, 48), "blue").save(image)
+    flags = [arg for _ in range(20) for arg in ("-i", str(image))]
+    result = kanjian("ask", "What differs?", *flags, "--no-memory", "--url", server.url)
+    assert result.returncode == 2
+    said = one_sentence(result.stderr)
+    assert "The 20 images of this question come to about 66,560 prompt tokens" in said
+    assert "context of 32,768 tokens; ask about at most 9 of them at once" in said
+    assert server.chats == []  # nothing was sent
+
+
+def test_image_budget_uses_the_context_length_the_server_reports(
+    kanjian: KanjianRunner, fresh: FaultServer, tmp_path: Path
+) -> None:
+    server = fresh
+    server.context_length = 8000
+    image = tmp_path / "small.png"
+    Image.new("RGB", (64, 48), "blue").save(image)
+    two = ["-i", str(image)] * 2
+    assert kanjian("ask", "Same?", *two, "--no-memory", "--url", server.url).returncode == 0
+    three = kanjian("ask", "Same?", *two, "-i", str(image), "--no-memory", "--url", server.url)
+    assert three.returncode == 2 and "context of 8,000 tokens; ask about at most 2" in three.stderr
