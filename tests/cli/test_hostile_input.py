@@ -5,8 +5,10 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.cli.conftest import REPO, KanjianRunner
+from tests.faults import fault_server as fs
 from tests.faults.fault_server import FaultServer
 
 
@@ -165,3 +168,34 @@ def test_image_budget_uses_the_context_length_the_server_reports(
     assert kanjian("ask", "Same?", *two, "--no-memory", "--url", server.url).returncode == 0
     three = kanjian("ask", "Same?", *two, "-i", str(image), "--no-memory", "--url", server.url)
     assert three.returncode == 2 and "context of 8,000 tokens; ask about at most 2" in three.stderr
+
+
+def test_stdin_image_twice_says_stdin_can_be_read_once(
+    kanjian: KanjianRunner, fresh: FaultServer
+) -> None:
+    result = kanjian("ask", "hi", "-i", "-", "-i", "-", "--url", fresh.url, input="x")
+    assert result.returncode == 2
+    assert "stdin can be read only once" in one_sentence(result.stderr)
+    empty = kanjian("ask", "hi", "-i", "-", "--url", fresh.url, input="")
+    assert empty.returncode == 2 and "stdin was empty" in one_sentence(empty.stderr)
+    assert fresh.chats == []
+
+
+def test_ctrl_c_mid_answer_ends_the_partial_line_with_a_newline(fresh: FaultServer) -> None:
+    partial = json.dumps({"thought": "", "answer": "The first half of a long answer"})[:-2]
+    fresh.play(fs.stall_mid(60, text=partial))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from kanjian.tui.cli import main; main()", "ask", "hi",
+         "--no-memory", "--no-tools", "--url", fresh.url],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"long answe" not in seen and time.monotonic() < deadline:
+        seen += os.read(proc.stdout.fileno(), 1024)
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=30)
+    out = (seen + rest).decode()
+    assert out == "The first half of a long answer\n"  # the line ended, nothing else
+    assert proc.returncode == 130 and err.decode().endswith("kanjian: interrupted.\n")

@@ -148,12 +148,14 @@ def stall_after_head(seconds: float = 120.0) -> Act:
     return act
 
 
-def stall_mid(seconds: float = 120.0) -> Act:
-    """Part of an answer, then nothing, with the connection open."""
+def stall_mid(seconds: float = 120.0, text: str | None = None) -> Act:
+    """Part of an answer (the first 16 characters, or all of ``text`` without its finish),
+    then nothing, with the connection open."""
 
     async def act(conn: _Conn) -> None:
         await conn.head(200, "text/event-stream")
-        for event in sse_events()[:3]:
+        events = sse_events()[:3] if text is None else sse_events(text)[:-2]
+        for event in events:
             await conn.send(event)
         await conn.until_client_leaves(seconds)
 
