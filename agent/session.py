@@ -24,6 +24,7 @@ another process saved turns since this one loaded, appends this run's turns afte
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -242,18 +243,34 @@ def note_unsaved(finished: RunFinished, session: Session) -> RunFinished:
 
 @contextmanager
 def _locked(target: Path) -> Iterator[None]:
-    """An exclusive lock on ``.locks/<id>.lock`` beside ``target``, across processes (flock)."""
+    """An exclusive lock on ``.locks/<id>.lock`` beside ``target``, across processes (flock).
+
+    The holder removes the lock file before releasing it, so none pile up (a batch saves one
+    session per task). A process that waited on a file removed meanwhile holds a lock nobody
+    else can see: it checks that the path is still the file it locked, else tries again.
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no flock; saves there are last-writer-wins
         yield
         return
-    # Lock files stay (removing one races with a process about to lock it): kept out of sight.
     folder = target.parent / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{target.stem}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-        yield
+    path = folder / f"{target.stem}.lock"
+    while True:
+        with path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                continue
+            if current != os.fstat(lock.fileno()).st_ino:
+                continue
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
 
 
 def _read_saved(path: Path) -> dict[str, Any] | None:
