@@ -17,14 +17,11 @@ since some proxies echo the request's headers back.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
-from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self, TypeVar
 from urllib.parse import urlsplit
@@ -42,6 +39,15 @@ from kanjian.vlm.errors import (
     ServerUnreachable,
 )
 from kanjian.vlm.pacing import request_slot
+from kanjian.vlm.retry import (
+    connect_failure,
+    phrase,
+    reason,
+    retry_after,
+    retryable,
+    status_hint,
+    transient,
+)
 from kanjian.vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
 from kanjian.vlm.types import (
     ChatRequest,
@@ -200,7 +206,7 @@ class SGLangClient:
             except httpx.TimeoutException as exc:
                 raise self._stream_timeout(decoder) from exc
             except httpx.HTTPError as exc:
-                raise decoder.cut_error(_reason(exc)) from exc
+                raise decoder.cut_error(reason(exc)) from exc
             decoder.close()
 
     def _check_stream_type(self, response: httpx.Response) -> None:
@@ -387,11 +393,11 @@ class SGLangClient:
             try:
                 response = await self._attempt(method, path, content)
             except httpx.HTTPError as exc:
-                if _transient(exc) and attempt <= self.retries:
+                if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
                 self._translate(exc, path)
-            if _retryable(response.status_code) and attempt <= self.retries:
+            if retryable(response.status_code) and attempt <= self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
                 continue
             if not (missing_ok and response.status_code == 404):
@@ -425,14 +431,14 @@ class SGLangClient:
             try:
                 response = await http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                if _transient(exc) and attempt <= self.retries:
+                if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
                 self._translate(exc, path)
             try:
                 if response.status_code != 200:
                     await response.aread()
-                if _retryable(response.status_code) and attempt <= self.retries:
+                if retryable(response.status_code) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, response))
                     continue
                 self._raise_for_status(response, "POST", path, attempts=attempt)
@@ -448,7 +454,7 @@ class SGLangClient:
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay: float = self.backoff * 2 ** (attempt - 1)
         if response is not None:
-            delay = max(delay, _retry_after(response.headers.get("Retry-After")))
+            delay = max(delay, retry_after(response.headers.get("Retry-After")))
         return min(delay, _MAX_RETRY_DELAY)
 
     def _json(self, response: httpx.Response) -> Any:
@@ -476,16 +482,16 @@ class SGLangClient:
         if status in (400, 422):
             raise BadRequestError(
                 f"The model server at {self.base_url!r} rejected the request with {status} "
-                f"{_phrase(status)}: {error_message(body)!r}; fix the request (message, "
+                f"{phrase(status)}: {error_message(body)!r}; fix the request (message, "
                 "image or parameters) it names.",
                 status=status,
                 body=body,
             )
         tried = f" after {attempts} attempts" if attempts > 1 else ""
-        hint = _status_hint(status)
+        hint = status_hint(status)
         raise ServerHTTPError(
             f"The model server at {self.base_url!r} answered {method} {path} with {status} "
-            f"{_phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
+            f"{phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
             status=status,
             body=body,
         )
@@ -497,7 +503,7 @@ class SGLangClient:
     def _auth_message(self, status: int, body: str) -> str:
         sent = "rejected the API key it was sent" if self._has_key else "needs an API key"
         return (
-            f"The model server at {self.base_url!r} {sent} ({status} {_phrase(status)}: "
+            f"The model server at {self.base_url!r} {sent} ({status} {phrase(status)}: "
             f"{error_message(body)!r}); set KANJIAN_API_KEY to the key the server was "
             "started with (its --api-key)."
         )
@@ -517,14 +523,14 @@ class SGLangClient:
                 f"{self.read_timeout:g} s; it may be overloaded or stuck: retry, or raise "
                 "the read timeout."
             ) from exc
-        if _connect_failure(exc):
+        if connect_failure(exc):
             raise ServerUnreachable(
-                f"Cannot reach the model server at {url!r}: {_reason(exc)}. Start it with "
+                f"Cannot reach the model server at {url!r}: {reason(exc)}. Start it with "
                 "`kanjian serve-model`, or set KANJIAN_URL / pass --url."
             ) from exc
         raise ServerError(
             f"The connection to the model server at {url!r} broke during {path}: "
-            f"{_reason(exc)}; retry, and check the server's log if it happens again."
+            f"{reason(exc)}; retry, and check the server's log if it happens again."
         ) from exc
 
 
@@ -614,72 +620,3 @@ def _check_non_negative(name: str, value: _Number) -> _Number:
     if value < 0:
         raise ConfigError(f"The client's {name} is {value!r}, but it must be 0 or more.")
     return value
-
-
-def _retryable(status: int) -> bool:
-    """5xx, and 429 (busy: SGLang's and proxies' rate limit), are worth another try."""
-    return status >= 500 or status == HTTPStatus.TOO_MANY_REQUESTS
-
-
-def _retry_after(value: str | None) -> float:
-    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date); 0 if none."""
-    if not value:
-        return 0.0
-    value = value.strip()
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _status_hint(status: int) -> str:
-    if status == HTTPStatus.TOO_MANY_REQUESTS:
-        return (
-            "the server is busy (rate limited) and stayed busy through the retries: wait a "
-            "moment and retry, or lower the concurrency (batch -c)"
-        )
-    if status == HTTPStatus.SERVICE_UNAVAILABLE:
-        return "it may still be loading the model: wait, or run `kanjian doctor`"
-    return "check the URL and the server's log"
-
-
-def _connect_failure(exc: httpx.HTTPError) -> bool:
-    return isinstance(exc, httpx.ConnectError)
-
-
-def _transient(exc: httpx.HTTPError) -> bool:
-    """A failure before any answer arrived that another attempt may not meet.
-
-    Refused connects, and connections the server dropped without answering (a server
-    restarting, or a keep-alive connection it closed just as it was reused). Generating
-    is free of side effects, so asking again is safe. Timeouts are not retried: a server
-    that is slow once is slow again, and the user has already waited the whole timeout.
-    """
-    return isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError)
-
-
-def _reason(exc: httpx.HTTPError) -> str:
-    """A short human reason for a transport error."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc).lower()
-    if "refused" in text or "errno 111" in text:
-        return "connection refused"
-    if "name or service not known" in text or "nodename nor servname" in text:
-        return "the host name does not resolve"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection"
-    return str(exc) or type(exc).__name__
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "error"

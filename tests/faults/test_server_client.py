@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kanjian.vlm.client import SGLangClient, _retry_after
+from kanjian.vlm.client import SGLangClient
 from kanjian.vlm.errors import AuthError, ServerHTTPError, ServerTimeout, StreamError
+from kanjian.vlm.retry import retry_after
 from kanjian.vlm.types import ChatRequest, Finished, TextDelta, UsageReport
 from tests.faults import fault_server as fs
 from tests.faults.fault_server import FaultServer
@@ -71,11 +72,11 @@ async def test_429_that_lasts_says_the_server_is_busy_not_check_the_url(
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_is_capped() -> None:
-    assert _retry_after("2") == 2.0
-    assert _retry_after(None) == 0.0
-    assert _retry_after("soon") == 0.0
+    assert retry_after("2") == 2.0
+    assert retry_after(None) == 0.0
+    assert retry_after("soon") == 0.0
     later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 20))
-    assert 15 < _retry_after(later) <= 21
+    assert 15 < retry_after(later) <= 21
     client = SGLangClient("http://127.0.0.1:9", backoff=0.0)
     busy = httpx.Response(429, headers={"Retry-After": "3600"})
     assert client._delay(1, busy) == 30.0
