@@ -75,6 +75,7 @@ _MAX_RETRY_DELAY = 30.0
 # and for usage and [DONE] after finish_reason (a healthy server sends them at once; one
 # that never sends [DONE] must not hold a finished answer for the whole read timeout).
 _DRAIN_SECONDS = 1.0
+_DONE_GRACE = 0.2
 
 
 def build_body(
@@ -537,21 +538,29 @@ class SGLangClient:
 async def _tail(payloads: AsyncIterator[str], decoder: StreamDecoder) -> list[StreamEvent]:
     """What follows the answer's finish_reason: the usage, then ``[DONE]``.
 
-    Read for at most ``_DRAIN_SECONDS``: a server that sent the whole answer but never ends
-    the stream (no ``[DONE]``, connection kept open) has finished all the same. The events
-    are gathered, not yielded, so the time limit never covers the consumer's time.
+    A server that sent the whole answer but never ends the stream (no ``[DONE]``, the
+    connection kept open) has finished all the same: the usage is awaited for at most
+    ``_DRAIN_SECONDS``, and ``[DONE]`` after it for ``_DONE_GRACE`` (a healthy server sends
+    both at once; reading ``[DONE]`` keeps the connection for the next request). The events
+    are gathered, not yielded, so the time limits never cover the consumer's time.
     """
     events: list[StreamEvent] = []
     with suppress(httpx.HTTPError, TimeoutError):
-        async with asyncio.timeout(_DRAIN_SECONDS):
+        async with asyncio.timeout(_DRAIN_SECONDS) as limit:
             while not decoder.done:
                 payload = await anext(payloads, None)
                 if payload is None:
                     break
                 events += decoder.feed(payload)
+                if any(isinstance(event, UsageReport) for event in events):
+                    limit.reschedule(min(limit.when() or 0, _now() + _DONE_GRACE))
     if decoder.done:
         await _drain(payloads)
     return events
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 async def _drain(payloads: AsyncIterator[str]) -> None:
