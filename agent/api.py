@@ -226,7 +226,7 @@ class Kanjian:
         run_id: str | None,
         deltas: bool,
     ) -> AsyncGenerator[Event]:
-        from kanjian.agent.session import Session
+        from kanjian.agent.session import Session, note_unsaved
 
         try:
             agent = await self.agent()
@@ -234,7 +234,6 @@ class Kanjian:
         except Exception as exc:
             yield _setup_failure(exc, run_id, session)
             return
-        first_message = len(convo.messages)
         run = cast(
             "AsyncGenerator[Event]",
             agent.run(question, images, session=convo, run_id=run_id, deltas=deltas),
@@ -242,7 +241,10 @@ class Kanjian:
         async with aclosing(run) as events:
             async for event in events:
                 if isinstance(event, RunFinished):
-                    event = await self._remember(convo, event, question, first_message)
+                    # turn_start, not the length before the run: a save may have put turns
+                    # that other processes added to this session before this one.
+                    event = await self._remember(convo, event, question, convo.turn_start)
+                    event = note_unsaved(event, convo)
                 yield event
 
     async def ask(

@@ -31,14 +31,20 @@ if TYPE_CHECKING:
     from kanjian.vlm.types import ChatBackend
 
 __all__ = [
+    "DEFAULT_CONTEXT_TOKENS",
     "FileImageStore",
     "ImageEntry",
     "ImageRegistry",
     "ImageStore",
+    "check_image_budget",
     "default_store",
 ]
 
 CropBox = tuple[int, int, int, int]
+# InternVL's context when the server does not say (SGLang serves InternVL 1.5 at 32k).
+DEFAULT_CONTEXT_TOKENS = 32768
+# What /model_info (SGLang) or a /v1/models card (vLLM and others) calls the context length.
+_CONTEXT_KEYS = ("context_length", "max_model_len", "max_context_length", "max_total_num_tokens")
 _EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
 
@@ -55,18 +61,29 @@ class ImageStore(Protocol):
 
 
 class FileImageStore:
-    """``<root>/<sha256>.<ext>``, written atomically, each content once."""
+    """``<root>/<sha256>.<ext>``, written atomically, each content once.
+
+    When ``root`` cannot be written (a read-only ``KANJIAN_HOME``), images are kept in this
+    process's memory instead: the question can still be answered, only not resumed later.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._kept: dict[str, bytes] = {}
 
     def put(self, data: bytes, sha256: str, fmt: str) -> str:
         path = self.root / f"{sha256}.{_EXTENSIONS.get(fmt.upper(), fmt.lower() or 'bin')}"
-        if not path.exists():
-            atomic_write(path, data, durable=False)
+        try:
+            if not path.exists():
+                atomic_write(path, data, durable=False)
+        except OSError:
+            self._kept[sha256] = data
+            return ""  # nowhere on disk; ImageEntry.path "" means "in memory only"
         return str(path)
 
     def get(self, sha256: str) -> bytes:
+        if sha256 in self._kept:
+            return self._kept[sha256]
         for path in self.root.glob(f"{sha256}.*"):
             return path.read_bytes()
         raise FileNotFoundError(f"No stored image with sha256 {sha256!r} under {self.root}.")
@@ -258,6 +275,23 @@ class ImageRegistry:
         for image_id in list(self._entries)[count:]:
             del self._entries[image_id]
 
+    def rebase(self, saved: list[dict[str, Any]], known: int) -> dict[str, str]:
+        """Adopt the images another process saved past our first ``known``; renumber ours.
+
+        Used when two processes continued one session at once: their images keep their
+        ids, this process's new ones move after them. Returns ``{old id: new id}``.
+        """
+        theirs = [ImageEntry.from_json(item) for item in saved[known:]]
+        ours = self.entries()[known:]
+        renamed: dict[str, str] = {}
+        for number, entry in enumerate(ours, start=len(saved) + 1):
+            renamed[entry.id] = entry.id = f"image_{number}"
+        for entry in ours:
+            entry.parent = renamed.get(entry.parent or "", entry.parent)
+        kept = self.entries()[:known]
+        self._entries = {e.id: e for e in (*kept, *theirs, *ours)}
+        return {old: new for old, new in renamed.items() if old != new}
+
     def origins(self) -> dict[str, str]:
         """``{"image_1": "<path or origin>"}`` as ``ask --json`` reports it."""
         return {
@@ -282,3 +316,59 @@ class ImageRegistry:
             entry = ImageEntry.from_json(item)
             registry._entries[entry.id] = entry
         return registry
+
+
+async def check_image_budget(registry: ImageRegistry) -> None:
+    """Refuse, before anything is sent, a conversation whose images alone overflow the context.
+
+    Every image of the conversation is sent with each request, each costing 256 tokens per
+    448x448 tile plus a thumbnail (the tile rule, :func:`kanjian.vlm.tiling.image_tokens`).
+    The context comes from the server's model info, else :data:`DEFAULT_CONTEXT_TOKENS`.
+    """
+    from kanjian.agent.errors import InputError
+    from kanjian.vlm.tiling import image_tokens
+
+    entries = registry.entries()
+    if not entries:
+        return
+    rule, max_num = registry.tiling()
+    costs = [image_tokens(e.width, e.height, rule=rule, max_num=max_num) for e in entries]
+    context = await _context_tokens(registry.backend)
+    if sum(costs) <= context:
+        return
+    fit = _how_many_fit(costs, context)
+    raise InputError(
+        f"The {len(entries)} images of this question come to about {sum(costs):,} prompt "
+        f"tokens by the tile rule (256 per 448x448 tile, plus a thumbnail), more than the "
+        f"model's context of {context:,} tokens; ask about at most {fit} of them at once, "
+        "or start a new conversation."
+    )
+
+
+def _how_many_fit(costs: list[int], context: int) -> int:
+    total = fit = 0
+    for cost in costs:
+        total += cost
+        if total > context:
+            break
+        fit += 1
+    return fit
+
+
+async def _context_tokens(backend: ChatBackend | None) -> int:
+    """The model's context length as its server reports it, else the default."""
+    from kanjian.vlm.errors import ServerTimeout, VLMError
+
+    if backend is None:
+        return DEFAULT_CONTEXT_TOKENS
+    try:
+        info = await backend.model_info()
+    except ServerTimeout:
+        raise  # a stuck server: say so now, rather than wait again for the chat request
+    except VLMError:
+        return DEFAULT_CONTEXT_TOKENS
+    for key in _CONTEXT_KEYS:
+        value = info.extra.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return DEFAULT_CONTEXT_TOKENS

@@ -45,7 +45,7 @@ from kanjian.agent.events import (
     Thought,
     ToolCallEvent,
 )
-from kanjian.agent.images import ImageEntry, ImageRegistry
+from kanjian.agent.images import ImageEntry, ImageRegistry, check_image_budget
 from kanjian.agent.session import Session
 from kanjian.agent.turn import ImageSource, Turn, attach, image_added, register
 from kanjian.tools.base import Approver, Tool, ToolContext
@@ -131,6 +131,8 @@ class Agent:
         try:
             try:
                 entries = await attach(session.images, images)
+                # Before anything is sent: images that alone overflow the context are refused.
+                await check_image_budget(session.images)
                 for entry in entries:
                     yield image_added(entry)
                 await turn.warm_images()

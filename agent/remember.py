@@ -47,7 +47,6 @@ async def record_turn(
 
     if finished.error or finished.answer is None:
         return
-    await memory.new_session(_title(question), session_id=session.id)
     # The session's images already live in memory's store (MemoryImageStore).
     refs = [StoredImageRef(e.sha256, e.id, e.origin) for e in session.images.entries()]
     steps = [
@@ -64,6 +63,9 @@ async def record_turn(
         transcript=session.messages[first_message:],
         ocr_text=_ocr_text(finished),
         labels=_labels(finished),
+        # The session is made with its first turn, in one transaction: a batch killed
+        # between two steps must not leave "0 turns" sessions behind.
+        title=_title(question),
     )
 
 

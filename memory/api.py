@@ -84,12 +84,14 @@ class Memory:
         transcript: Sequence[dict[str, Any]] = (),
         ocr_text: str = "",
         labels: Sequence[str] = (),
+        title: str | None = None,
     ) -> TurnRecord:
-        """Append a turn durably (SQLite), then index it (vector index)."""
+        """Append a turn durably (SQLite), then index it (vector index); with ``title``,
+        create the session in the same transaction if it is missing."""
         return await asyncio.to_thread(
             self.core.add_turn, session_id, question, answer,
             images=images, steps=steps, usage=usage, transcript=transcript,
-            ocr_text=ocr_text, labels=labels,
+            ocr_text=ocr_text, labels=labels, title=title,
         )  # fmt: skip
 
     async def get_session(self, session_id: str) -> SessionRecord:

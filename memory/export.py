@@ -8,6 +8,7 @@ the folder is self-contained and can be moved).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,7 +38,7 @@ def export_sessions(
             text = (
                 session_markdown(session, images) if fmt == "md" else session_json(session, images)
             )
-            path = dest / f"{sid}.{fmt}"
+            path = dest / f"{_file_stem(sid)}.{fmt}"
             atomic_write(path, text.encode("utf-8"))
             written.append(path)
     except OSError as exc:
@@ -45,6 +46,13 @@ def export_sessions(
             f"Cannot export to '{dest}': {exc}; pick a writable folder with -o."
         ) from exc
     return written
+
+
+def _file_stem(session_id: str) -> str:
+    """The id as a plain file name: a stored id is data, and must never steer the write
+    out of ``dest`` (``../x``, ``/abs``); anything but letters, digits, ``-``, ``_`` -> ``_``."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", session_id)[:64]
+    return stem or "_"
 
 
 def _all_sessions(core: MemoryCore) -> list[SessionRecord]:

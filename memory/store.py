@@ -83,7 +83,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = _open(path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: a read-only KANJIAN_HOME
             raise StorageError(
                 f"Cannot open the memory database '{path}': {exc}; check the file and its "
                 "folder's permissions, or move it aside to start afresh."
@@ -206,13 +206,24 @@ class Store:
         labels: Sequence[str] = (),
         role: str = "user",
         created: float | None = None,
+        title: str | None = None,
     ) -> TurnRecord:
-        """Append a turn to a session, with its image refs and full-text row, atomically."""
-        self.session(session_id, with_turns=False)
+        """Append a turn to a session, with its image refs and full-text row, atomically.
+
+        With ``title`` the session is created too if it is missing, in the same transaction:
+        a process killed in between never leaves a session with no turns.
+        """
+        if title is None:
+            self.session(session_id, with_turns=False)
         when = time.time() if created is None else created
         terms = index_terms(question, answer, ocr_text, labels)
 
         def insert(conn: sqlite3.Connection) -> int:
+            if title is not None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO sessions (id, title, created, updated) VALUES (?,?,?,?)",
+                    (session_id, title, when, when),
+                )
             seq = int(conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE session_id = ?", (session_id,)
             ).fetchone()[0])  # fmt: skip

@@ -38,7 +38,7 @@ from kanjian.vlm.action import (
     action_schema,
     parse_action,
 )
-from kanjian.vlm.errors import ModelOutputError, VLMError
+from kanjian.vlm.errors import ModelOutputError, ServerTimeout, VLMError
 from kanjian.vlm.types import (
     ChatBackend,
     ChatRequest,
@@ -252,6 +252,10 @@ class ActionModel:
     async def _server_constrains(self) -> bool:
         try:
             info = await self.backend.model_info()
+        except ServerTimeout:
+            # A server that cannot describe itself within the read timeout will not answer
+            # either: waiting the timeout again for the chat request doubled the wait.
+            raise
         except VLMError:
             # Unknown: ask for the constraint; servers that ignore it still answer.
             return True

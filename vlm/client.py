@@ -8,20 +8,20 @@ check every body it makes against SGLang's own request schema.
 
 Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming the
 URL and the fix; httpx's exceptions are translated here and never leak. Connect errors,
-5xx and 503 are retried with exponential backoff; 4xx never is, and nothing is retried once
-a streamed answer has begun (the user has already seen part of it).
+5xx, 503 and 429 are retried with exponential backoff (``Retry-After`` honoured up to a cap);
+other 4xx never are, and nothing is retried once a streamed answer has begun (the user has
+already seen part of it). The API key is blanked out of any server text quoted in an error,
+since some proxies echo the request's headers back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, NoReturn, Self, TypeVar
 from urllib.parse import urlsplit
@@ -39,6 +39,15 @@ from kanjian.vlm.errors import (
     ServerUnreachable,
 )
 from kanjian.vlm.pacing import request_slot
+from kanjian.vlm.retry import (
+    connect_failure,
+    phrase,
+    reason,
+    retry_after,
+    retryable,
+    status_hint,
+    transient,
+)
 from kanjian.vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
 from kanjian.vlm.types import (
     ChatRequest,
@@ -62,8 +71,11 @@ _SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
 _CONSTRAINED_SERVERS = frozenset({"sglang", "vllm", "lmdeploy"})
 # Never sleep longer than this between retries, whatever Retry-After says.
 _MAX_RETRY_DELAY = 30.0
-# How long to wait for the body to end after [DONE] before dropping the connection anyway.
+# How long to wait for the body to end after [DONE] before dropping the connection anyway,
+# and for usage and [DONE] after finish_reason (a healthy server sends them at once; one
+# that never sends [DONE] must not hold a finished answer for the whole read timeout).
 _DRAIN_SECONDS = 1.0
+_DONE_GRACE = 0.2
 
 
 def build_body(
@@ -133,9 +145,11 @@ class SGLangClient:
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         self._has_key = bool(api_key)
+        self._api_key = api_key or None
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._pool = _Pool(http, self._timeout)
+        self._info: ModelInfo | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -179,20 +193,33 @@ class SGLangClient:
                 for event in await self._whole_as_events(response):
                     yield event
                 return
-            decoder = StreamDecoder(self.base_url)
+            self._check_stream_type(response)
+            decoder = StreamDecoder(self.base_url, redact=self._redact)
             try:
                 payloads = sse_data(response.aiter_lines())
                 async for payload in payloads:
                     for event in decoder.feed(payload):
                         yield event
-                    if decoder.done:
-                        await _drain(payloads)
+                    if decoder.finished or decoder.done:
+                        for event in await _tail(payloads, decoder):
+                            yield event
                         return
             except httpx.TimeoutException as exc:
                 raise self._stream_timeout(decoder) from exc
             except httpx.HTTPError as exc:
-                raise decoder.cut_error(_reason(exc)) from exc
+                raise decoder.cut_error(reason(exc)) from exc
             decoder.close()
+
+    def _check_stream_type(self, response: httpx.Response) -> None:
+        """A web page (a proxy's login or error page, a wrong port) is not a stream."""
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("text/html", "application/xhtml+xml", "text/xml"):
+            raise ServerHTTPError(
+                f"The server at {self.base_url!r} answered the chat request with a {kind} "
+                "page (content-type), so it is not an OpenAI-compatible API; check that the "
+                "URL points at the model server (SGLang) and not at a web page or proxy.",
+                status=response.status_code,
+            )
 
     async def _whole_as_events(self, response: httpx.Response) -> list[StreamEvent]:
         try:
@@ -227,7 +254,8 @@ class SGLangClient:
     def _not_a_completion(self, response: httpx.Response) -> ServerHTTPError:
         return ServerHTTPError(
             f"The model server at {self.base_url!r} answered {CHAT_PATH} with "
-            f"{excerpt(response.text)!r}, which is not a chat completion; check that the URL "
+            f"{excerpt(self._redact(response.text))!r}, which is not a chat completion; check "
+            "that the URL "
             "points at an OpenAI-compatible server such as SGLang.",
             status=response.status_code,
             body=response.text,
@@ -300,7 +328,16 @@ class SGLangClient:
             raise
 
     async def model_info(self) -> ModelInfo:
-        """What the server serves: ``/model_info``, else ``/get_model_info``, else ``/v1/models``."""
+        """What the server serves: ``/model_info``, else ``/get_model_info``, else ``/v1/models``.
+
+        Asked once per client: the agent (constraints), the image budget and batch all want
+        it, and a server does not change its model under a running client.
+        """
+        if self._info is None:
+            self._info = await self._fetch_model_info()
+        return self._info
+
+    async def _fetch_model_info(self) -> ModelInfo:
         for path in ("/model_info", "/get_model_info"):
             response = await self._send("GET", path, None, missing_ok=True)
             if response.status_code != 404:
@@ -329,7 +366,11 @@ class SGLangClient:
             model=str(card.get("id") or DEFAULT_MODEL),
             tile_rule="sglang" if owner == "sglang" else "official",
             supports_constraints=owner in _CONSTRAINED_SERVERS,
-            extra={"server": owner or None, "models": [c.get("id") for c in cards]},
+            extra={
+                "server": owner or None,
+                "models": [c.get("id") for c in cards],
+                "max_model_len": card.get("max_model_len"),
+            },
         )
 
     def _bad_info(self, data: Any) -> ServerHTTPError:
@@ -353,11 +394,11 @@ class SGLangClient:
             try:
                 response = await self._attempt(method, path, content)
             except httpx.HTTPError as exc:
-                if _transient(exc) and attempt <= self.retries:
+                if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
                 self._translate(exc, path)
-            if _retryable(response.status_code) and attempt <= self.retries:
+            if retryable(response.status_code) and attempt <= self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
                 continue
             if not (missing_ok and response.status_code == 404):
@@ -391,14 +432,14 @@ class SGLangClient:
             try:
                 response = await http.send(request, stream=True)
             except httpx.HTTPError as exc:
-                if _transient(exc) and attempt <= self.retries:
+                if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
                 self._translate(exc, path)
             try:
                 if response.status_code != 200:
                     await response.aread()
-                if _retryable(response.status_code) and attempt <= self.retries:
+                if retryable(response.status_code) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, response))
                     continue
                 self._raise_for_status(response, "POST", path, attempts=attempt)
@@ -413,10 +454,8 @@ class SGLangClient:
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         delay: float = self.backoff * 2 ** (attempt - 1)
-        retry_after = response.headers.get("Retry-After") if response is not None else None
-        # An HTTP-date Retry-After is rare from model servers; the backoff is a fine answer.
-        if retry_after is not None and retry_after.replace(".", "", 1).isdigit():
-            delay = max(delay, float(retry_after))
+        if response is not None:
+            delay = max(delay, retry_after(response.headers.get("Retry-After")))
         return min(delay, _MAX_RETRY_DELAY)
 
     def _json(self, response: httpx.Response) -> Any:
@@ -425,7 +464,8 @@ class SGLangClient:
         except ValueError:
             raise ServerHTTPError(
                 f"The model server at {self.base_url!r} answered {response.request.url.path} "
-                f"with {excerpt(response.text)!r}, which is not JSON; check that the URL "
+                f"with {excerpt(self._redact(response.text))!r}, which is not JSON; check that "
+                "the URL "
                 "points at an OpenAI-compatible server such as SGLang.",
                 status=response.status_code,
                 body=response.text,
@@ -437,34 +477,34 @@ class SGLangClient:
         status = response.status_code
         if status < 400:
             return
-        body = response.text
+        body = self._redact(response.text)
         if status in (401, 403):
             raise AuthError(self._auth_message(status, body), status=status, body=body)
         if status in (400, 422):
             raise BadRequestError(
                 f"The model server at {self.base_url!r} rejected the request with {status} "
-                f"{_phrase(status)}: {error_message(body)!r}; fix the request (message, "
+                f"{phrase(status)}: {error_message(body)!r}; fix the request (message, "
                 "image or parameters) it names.",
                 status=status,
                 body=body,
             )
         tried = f" after {attempts} attempts" if attempts > 1 else ""
-        hint = (
-            "it may still be loading the model: wait, or run `kanjian doctor`"
-            if status == 503
-            else "check the URL and the server's log"
-        )
+        hint = status_hint(status)
         raise ServerHTTPError(
             f"The model server at {self.base_url!r} answered {method} {path} with {status} "
-            f"{_phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
+            f"{phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
             status=status,
             body=body,
         )
 
+    def _redact(self, text: str) -> str:
+        """``text`` without the API key (a server or proxy may echo the Authorization header)."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
     def _auth_message(self, status: int, body: str) -> str:
         sent = "rejected the API key it was sent" if self._has_key else "needs an API key"
         return (
-            f"The model server at {self.base_url!r} {sent} ({status} {_phrase(status)}: "
+            f"The model server at {self.base_url!r} {sent} ({status} {phrase(status)}: "
             f"{error_message(body)!r}); set KANJIAN_API_KEY to the key the server was "
             "started with (its --api-key)."
         )
@@ -484,15 +524,43 @@ class SGLangClient:
                 f"{self.read_timeout:g} s; it may be overloaded or stuck: retry, or raise "
                 "the read timeout."
             ) from exc
-        if _connect_failure(exc):
+        if connect_failure(exc):
             raise ServerUnreachable(
-                f"Cannot reach the model server at {url!r}: {_reason(exc)}. Start it with "
+                f"Cannot reach the model server at {url!r}: {reason(exc)}. Start it with "
                 "`kanjian serve-model`, or set KANJIAN_URL / pass --url."
             ) from exc
         raise ServerError(
             f"The connection to the model server at {url!r} broke during {path}: "
-            f"{_reason(exc)}; retry, and check the server's log if it happens again."
+            f"{reason(exc)}; retry, and check the server's log if it happens again."
         ) from exc
+
+
+async def _tail(payloads: AsyncIterator[str], decoder: StreamDecoder) -> list[StreamEvent]:
+    """What follows the answer's finish_reason: the usage, then ``[DONE]``.
+
+    A server that sent the whole answer but never ends the stream (no ``[DONE]``, the
+    connection kept open) has finished all the same: the usage is awaited for at most
+    ``_DRAIN_SECONDS``, and ``[DONE]`` after it for ``_DONE_GRACE`` (a healthy server sends
+    both at once; reading ``[DONE]`` keeps the connection for the next request). The events
+    are gathered, not yielded, so the time limits never cover the consumer's time.
+    """
+    events: list[StreamEvent] = []
+    with suppress(httpx.HTTPError, TimeoutError):
+        async with asyncio.timeout(_DRAIN_SECONDS) as limit:
+            while not decoder.done:
+                payload = await anext(payloads, None)
+                if payload is None:
+                    break
+                events += decoder.feed(payload)
+                if any(isinstance(event, UsageReport) for event in events):
+                    limit.reschedule(min(limit.when() or 0, _now() + _DONE_GRACE))
+    if decoder.done:
+        await _drain(payloads)
+    return events
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 async def _drain(payloads: AsyncIterator[str]) -> None:
@@ -561,46 +629,3 @@ def _check_non_negative(name: str, value: _Number) -> _Number:
     if value < 0:
         raise ConfigError(f"The client's {name} is {value!r}, but it must be 0 or more.")
     return value
-
-
-def _retryable(status: int) -> bool:
-    return status >= 500
-
-
-def _connect_failure(exc: httpx.HTTPError) -> bool:
-    return isinstance(exc, httpx.ConnectError)
-
-
-def _transient(exc: httpx.HTTPError) -> bool:
-    """A failure before any answer arrived that another attempt may not meet.
-
-    Refused connects, and connections the server dropped without answering (a server
-    restarting, or a keep-alive connection it closed just as it was reused). Generating
-    is free of side effects, so asking again is safe. Timeouts are not retried: a server
-    that is slow once is slow again, and the user has already waited the whole timeout.
-    """
-    return isinstance(exc, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError)
-
-
-def _reason(exc: httpx.HTTPError) -> str:
-    """A short human reason for a transport error."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
-            return "connection refused"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc).lower()
-    if "refused" in text or "errno 111" in text:
-        return "connection refused"
-    if "name or service not known" in text or "nodename nor servname" in text:
-        return "the host name does not resolve"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection"
-    return str(exc) or type(exc).__name__
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "error"

@@ -16,7 +16,7 @@ HTTP, so the client and the tests drive it with plain strings; so does
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
 
 from kanjian.vlm.errors import StreamError
@@ -93,8 +93,10 @@ class StreamDecoder:
     ``[DONE]`` and before a ``finish_reason``, which means it was cut mid-answer.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, redact: Callable[[str], str] = str) -> None:
         self._url = url
+        # Server text is quoted in errors; this blanks secrets (the API key) out of it.
+        self._redact = redact
         self.done = False
         self.finished = False
         self.chars = 0
@@ -111,7 +113,7 @@ class StreamDecoder:
         if "error" in chunk:
             raise StreamError(
                 f"The model server at {self._url!r} reported an error mid-answer after "
-                f"{self.chars} characters: {error_event_message(chunk['error'])!r}; "
+                f"{self.chars} characters: {self._redact(error_event_message(chunk['error']))!r}; "
                 "retry the request, and check the server's log if it happens again."
             )
         events = self._choice_events(chunk, payload)
@@ -170,7 +172,7 @@ class StreamDecoder:
     def _malformed(self, payload: str, why: str) -> StreamError:
         return StreamError(
             f"The model server at {self._url!r} sent a malformed stream chunk "
-            f"{excerpt(payload)!r}: {why}; check that the URL points at an "
+            f"{excerpt(self._redact(payload))!r}: {why}; check that the URL points at an "
             "OpenAI-compatible server such as SGLang."
         )
 

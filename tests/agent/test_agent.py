@@ -24,7 +24,7 @@ from kanjian.agent.events import (
     UsageEvent,
 )
 from kanjian.agent.loop import Agent
-from kanjian.agent.session import Session
+from kanjian.agent.session import Session, note_unsaved
 from kanjian.tools.base import DerivedImage, Tool, ToolContext, ToolOutput
 from kanjian.tools.errors import ToolFailed
 from kanjian.vlm.client import SGLangClient
@@ -551,16 +551,20 @@ async def test_a_failing_recall_does_not_fail_the_run(
     assert texts(server.chat_requests[0].json["messages"][1]) == ["Hi"]
 
 
-async def test_a_failed_save_leaves_the_session_as_it_was(
+async def test_a_failed_save_still_answers_and_says_why_it_was_not_saved(
     server: ScriptedServer, client: SGLangClient, tmp_path: Any
 ) -> None:
+    # A read-only KANJIAN_HOME: the user still gets the answer (the turn stays in this
+    # process's session); the reason it cannot be resumed becomes a warning (note_unsaved).
     server.enqueue(answer("Fine."))
     session = Session()
     blocker = tmp_path / "kanjian-home" / "sessions"
     await asyncio.to_thread(blocker.write_text, "a file where the folder should be")
     events = await collect(Agent(client).run("Hi", [png()], session=session))
     final = _last(events)
-    assert final.exit_code == 2 and final.error is not None
-    assert final.error.startswith(f"Cannot save session {session.id!r} to ")
-    assert final.error.endswith("Make the data folder writable or point KANJIAN_HOME elsewhere.")
-    assert (session.messages, session.images.image_ids()) == ([], [])
+    assert (final.exit_code, final.error, final.answer) == (0, None, "Fine.")
+    assert session.unsaved is not None
+    assert session.unsaved.startswith("The conversation was not saved to ")
+    assert session.unsaved.endswith("point KANJIAN_HOME elsewhere.")
+    assert note_unsaved(final, session).extra["session_error"] == session.unsaved
+    assert session.images.image_ids() == ["image_1"] and len(session.messages) == 2

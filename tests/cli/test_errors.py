@@ -15,6 +15,8 @@ import pytest
 
 from kanjian.vlm.fake_server import Reply, ScriptedServer
 from tests.cli.conftest import REPO, KanjianRunner
+from tests.faults import fault_server as fs
+from tests.faults.fault_server import FaultServer
 
 ANSWER = '{"thought": "", "answer": "fine"}'
 
@@ -67,7 +69,8 @@ def expect(case: str, stderr: str, code: int) -> None:
 def test_table_lists_every_case() -> None:
     assert set(ERRORS) == {
         "unreachable", "starting", "unauthorized", "bad-request", "timeout",
-        "stream-cut", "malformed-chunk", "missing-image", "bad-image",
+        "stream-cut", "malformed-chunk", "missing-image", "bad-image", "busy", "not-an-api",
+        "too-many-images",
     }  # fmt: skip
 
 
@@ -123,3 +126,33 @@ def test_corrupt_image(kanjian: KanjianRunner, fresh: ScriptedServer, tmp_path: 
     bad = tmp_path / "photo.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     expect("bad-image", *ask(kanjian, fresh.url, "-i", str(bad)))
+
+
+def test_busy_429_through_the_retries(kanjian: KanjianRunner) -> None:
+    with FaultServer() as srv:
+        srv.play(*[fs.too_many("0")] * 2)
+        expect("busy", *ask(kanjian, srv.url, env={"KANJIAN_VLM__RETRIES": "1"}))
+
+
+def test_not_an_api_html_page(kanjian: KanjianRunner) -> None:
+    with FaultServer() as srv:
+        srv.play(fs.html())
+        expect("not-an-api", *ask(kanjian, srv.url))
+
+
+def test_too_many_images(kanjian: KanjianRunner, fresh: ScriptedServer, tmp_path: Path) -> None:
+    image = tmp_path / "small.png"
+    image.write_bytes(fresh_png())
+    flags = [flag for _ in range(20) for flag in ("-i", str(image))]
+    expect("too-many-images", *ask(kanjian, fresh.url, *flags))
+    assert fresh.chat_requests == []  # nothing was sent
+
+
+def fresh_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(buffer, format="PNG")
+    return buffer.getvalue()

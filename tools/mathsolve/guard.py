@@ -1,4 +1,4 @@
-"""The gate in front of SymPy: what an expression may contain, checked before any parsing.
+r"""The gate in front of SymPy: what an expression may contain, checked before any parsing.
 
 SymPy's ``parse_expr`` ends in Python's ``eval``, so nothing reaches it unless every token
 passes a whitelist here (stdlib ``tokenize`` only, no SymPy import): numbers, operators of
@@ -10,7 +10,10 @@ parentheses is an error here rather than a RecursionError deep inside a parser.
 
 The result is a :class:`Plan`: plain data that the worker process turns into SymPy objects.
 LaTeX (anything with a backslash, or braces after ``^`` or ``_``) is parsed by SymPy's ANTLR LaTeX parser, which
-builds objects from a grammar and never evaluates code; it gets the same size bounds.
+builds objects from a grammar and never evaluates code; it gets the same size bounds, and
+its backslash commands must be ones of mathematics that the parser reads
+(:data:`LATEX_COMMANDS`): the parser reads an unknown command such as ``\input`` or
+``\write18`` as a run of letters (``-18*I*c*...``), a wrong answer given with confidence.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "ALIASES",
     "CONSTANTS",
     "FUNCTIONS",
+    "LATEX_COMMANDS",
     "MAX_DEPTH",
     "MAX_LENGTH",
     "Kind",
@@ -177,6 +181,28 @@ _UNICODE = str.maketrans(
         "√": "sqrt ",
     }
 )
+_GREEK = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
+    "nu xi omicron pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega "
+    "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+)
+# The backslash commands of mathematics SymPy's LaTeX grammar reads; any other is refused.
+LATEX_COMMANDS = frozenset(
+    (
+        "frac dfrac tfrac binom dbinom tbinom sqrt int iint iiint oint sum prod lim to infty "
+        "cdot times div ast pm mp le leq ge geq lt gt ne neq approx equiv left right big Big "
+        "bigg Bigg mathrm mathit mathbf operatorname text limits displaystyle "
+        "sin cos tan csc sec cot arcsin arccos arctan arccsc arcsec arccot sinh cosh tanh "
+        "arsinh arcosh artanh log ln lg exp det gcd lfloor rfloor lceil rceil lvert rvert "
+        "vert mid langle rangle lbrace rbrace lbrack rbrack partial prime overline bar "
+        "dot ddot hat vec quad qquad ldots cdots dots degree circ "
+        f"{_GREEK}"
+    ).split()
+)
+# Spacing and escaped brackets: \, \; \: \! \{ \} \| (and \\, a row break, split earlier).
+_LATEX_SYMBOLS = frozenset(",;:! {}|\\")
+_LATEX_COMMAND = re.compile(r"\\([A-Za-z]+|.?)", re.S)
+
 # A backslash command, or braces after ^ or _ (x^{2}), marks LaTeX.
 _LATEX = re.compile(r"\\|[\^_]\s*\{")
 _SYMBOL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*\Z")
@@ -253,6 +279,7 @@ def _bounded(expression: str) -> str:
 
 
 def _latex_plan(expression: str, text: str) -> Plan:
+    _check_latex_commands(expression, text)
     pieces = [piece.strip() for piece in re.split(r";|\\\\", text) if piece.strip()]
     # '=' inside braces belongs to the notation (\sum_{k=1}), not to an equation.
     if any(len(_split_top_level(piece, "=")) > 1 for piece in pieces):
@@ -264,6 +291,20 @@ def _latex_plan(expression: str, text: str) -> Plan:
             "give one expression, or equations separated by ';'."
         )
     return Plan("latex", None, parts=pieces)
+
+
+def _check_latex_commands(expression: str, text: str) -> None:
+    for match in _LATEX_COMMAND.finditer(text):
+        name = match.group(1)
+        if name in LATEX_COMMANDS or (len(name) == 1 and name in _LATEX_SYMBOLS):
+            continue
+        command = "\\" + name  # quoted by hand: repr would double the backslash
+        _refuse(
+            expression,
+            f"the LaTeX command '{command}' is not one of mathematics the parser reads "
+            "(such as \\frac, \\sqrt, \\int, \\sum, \\sin, \\pi); write the expression "
+            "without it",
+        )
 
 
 def _split_top(expression: str, text: str) -> list[str]:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from kanjian.agent.events import Event
 
 __all__ = ["register"]
@@ -64,21 +66,21 @@ async def _ask(
     session: str | None,
 ) -> int:
     import json
-    import sys
 
     from kanjian.agent.api import Kanjian
     from kanjian.agent.config import load_settings
     from kanjian.agent.events import RunFinished
 
     settings = load_settings(flags)
-    sources = [sys.stdin.buffer.read() if path == "-" else path for path in images]
+    sources = [_read_stdin() if path == "-" else path for path in _stdin_once(images)]
     printer = _StreamPrinter(quiet=as_json)
     async with Kanjian(settings, use_tools=not no_tools) as kanjian:
-        async for event in kanjian.stream(question, sources, session=session):
+        async for event in printer.ending_line(kanjian.stream(question, sources, session=session)):
             printer.show(event)
             if isinstance(event, RunFinished):
-                if note := event.extra.get("memory_error"):
-                    typer.echo(f"kanjian: warning: {note}", err=True)
+                for key in ("memory_error", "session_error"):
+                    if note := event.extra.get(key):
+                        typer.echo(f"kanjian: warning: {note}", err=True)
                 if as_json:
                     print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
                 elif event.error:
@@ -87,12 +89,47 @@ async def _ask(
     return 1
 
 
+def _stdin_once(images: list[str]) -> list[str]:
+    if images.count("-") > 1:
+        from kanjian.tui.runner import fail
+
+        fail(
+            f"'-i -' is given {images.count('-')} times, but stdin can be read only once; "
+            "pass '-' once and the other images as files.",
+            2,
+        )
+    return images
+
+
+def _read_stdin() -> bytes:
+    import sys
+
+    data = sys.stdin.buffer.read()
+    if not data:
+        from kanjian.tui.runner import fail
+
+        fail("'-i -' reads an image from stdin, but stdin was empty; pipe one in: "
+             "kanjian ask QUESTION -i - < photo.jpg", 2)  # fmt: skip
+    return data
+
+
 class _StreamPrinter:
     """Answer deltas to stdout as they come; tool steps as dim lines on stderr."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.answered = False
+        self.mid_line = False  # an answer is half printed: an interruption ends its line
+
+    async def ending_line(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """``events`` as they come; if the run is interrupted (Ctrl-C) mid-answer, the
+        partial answer's line is ended, so the shell prompt does not land on it."""
+        try:
+            async for event in events:
+                yield event
+        finally:
+            if self.mid_line:
+                typer.echo("")
 
     def show(self, event: Event) -> None:
         from kanjian.agent.events import AnswerDelta, AnswerDone, ToolResultEvent
@@ -100,12 +137,13 @@ class _StreamPrinter:
         if self.quiet:
             return
         if isinstance(event, AnswerDelta):
-            self.answered = True
+            self.answered = self.mid_line = True
             typer.echo(event.text, nl=False)
         elif isinstance(event, AnswerDone):
             if not self.answered:
                 typer.echo(event.text, nl=False)
             typer.echo("")
+            self.mid_line = False
         elif isinstance(event, ToolResultEvent):
             args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
             status = f"failed: {event.error}" if event.error else f"{event.seconds:.2f}s"
