@@ -116,9 +116,10 @@ def ocr_text(data: dict[str, Any], region: list[int] | None = None) -> str:
         "another, table cells joined by ' | '), each row as [x1, y1, x2, y2] (0–1000 frame) "
         "then its text:"
     )
-    parts = [head]
+    parts = []
     joiners = {"table": " | "}
-    for block in data.get("blocks") or [{"kind": "paragraph", "lines": [[i] for i in range(len(data["lines"]))]}]:
+    single = [{"kind": "paragraph", "lines": [[i] for i in range(len(data["lines"]))]}]
+    for block in data.get("blocks") or single:
         rows = []
         for row in block["lines"]:
             members = [data["lines"][i] for i in row]
@@ -127,4 +128,4 @@ def ocr_text(data: dict[str, Any], region: list[int] | None = None) -> str:
             text = joiners.get(block["kind"], " ").join(m["text"] for m in members)
             rows.append(f"{norm} {text}")
         parts.append("\n".join(rows))
-    return "\n\n".join(parts)
+    return head + "\n" + "\n\n".join(parts)
