@@ -167,8 +167,10 @@ def _ratio(a: float, b: float) -> float:
 def _report(tallies: dict[str, dict[str, Tally]], count: int, split: str) -> None:
     ours, theirs = tallies["kanjian"], tallies["tesseract"]
     print(f"{count} {split} pages; CER after normalisation (see module docstring); ms per image")
-    print(f"{'kind':<14}{'n':>3}{'kanjian CER':>13}{'tesseract CER':>15}{'ratio':>7}"
-          f"{'kanjian ms':>12}{'tesseract ms':>14}")
+    print(
+        f"{'kind':<14}{'n':>3}{'kanjian CER':>13}{'tesseract CER':>15}{'ratio':>7}"
+        f"{'kanjian ms':>12}{'tesseract ms':>14}"
+    )
     kinds = sorted(k for k in ours if k not in ("all", "multi-column"))
     for kind in [*kinds, "multi-column", "all"]:
         a, b = ours[kind], theirs[kind]

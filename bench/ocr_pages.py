@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from bench.ocr_images import Font, Sample, cjk_font
 from bench.ocr_texts import DEV, TEST, Pool
 
-__all__ = ["MULTI_COLUMN", "render_pages"]
+__all__ = ["MULTI_COLUMN", "render_pages", "wrap"]
 
 MULTI_COLUMN = frozenset({"columns-en", "columns-zh", "columns-3", "newspaper"})
 Page = tuple[Image.Image, list[str]]
@@ -46,7 +46,7 @@ def _is_cjk(text: str) -> bool:
     return any("\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" for ch in text)
 
 
-def _wrap(text: str, font: Font, width: int) -> list[str]:
+def wrap(text: str, font: Font, width: int) -> list[str]:
     """Greedy wrap to ``width`` px: by character for Chinese, by word for English."""
     cjk = _is_cjk(text)
     tokens = list(text) if cjk else text.split()
@@ -84,7 +84,7 @@ def _column(
     step = round(font.size * 1.6)
     drawn: list[str] = []
     for para in paras:
-        for line in _wrap(para, font, width):
+        for line in wrap(para, font, width):
             if y + step > max_y:
                 return drawn
             draw.text((x, y), line, font=font, fill=_INK)
@@ -113,7 +113,7 @@ def _columns_page(rng: random.Random, pool: Pool, langs: list[str], head: bool) 
         truth.append(title)
         y += round(title_font.size * 1.5)
         sub_font = cjk_font(size + 4, "sans")
-        for line in _wrap(rng.choice(pool.english + pool.chinese), sub_font, width - 2 * margin):
+        for line in wrap(rng.choice(pool.english + pool.chinese), sub_font, width - 2 * margin):
             draw.text((margin, y), line, font=sub_font, fill=(70, 70, 70))
             truth.append(line)
             y += round(sub_font.size * 1.5)
@@ -286,7 +286,9 @@ def _form(rng: random.Random, pool: Pool) -> Page:
             draw.text((x, y), label_text, font=font, fill=_INK)
             vx = x + round(font.getlength(label_text)) + rng.randint(12, 40)
             draw.text((vx, y), value, font=font, fill=(10, 30, 120))
-            draw.line([(vx - 4, y + size + 10), (x + half - 30, y + size + 10)], fill=(120, 120, 120))
+            draw.line(
+                [(vx - 4, y + size + 10), (x + half - 30, y + size + 10)], fill=(120, 120, 120)
+            )
             parts.append(f"{label_text} {value}")
         truth.append(" ".join(parts))
         y += step
@@ -336,7 +338,9 @@ def _photo(rng: random.Random, pool: Pool) -> Page:
     # Where each output corner samples from: a mild keystone and a small turn.
     quad = (j(cw), j(ch), j(cw), ch - j(ch), cw - j(cw), ch - j(ch), cw - j(cw), j(ch))
     photo = canvas.transform((cw, ch), Image.Transform.QUAD, quad, Image.Resampling.BICUBIC)
-    photo = photo.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, fillcolor=(90, 80, 70))
+    photo = photo.rotate(
+        rng.uniform(-3, 3), resample=Image.Resampling.BICUBIC, fillcolor=(90, 80, 70)
+    )
     photo = photo.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.3)))
     pixels = np.asarray(photo).astype(np.float32)
     light = np.linspace(rng.uniform(0.7, 0.9), 1.05, cw)[None, :, None]

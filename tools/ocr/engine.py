@@ -246,7 +246,9 @@ def _crop(bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
     return crop
 
 
-def _recognise_crops(session: Any, chars: list[str], crops: list[np.ndarray]) -> list[tuple[str, float]]:
+def _recognise_crops(
+    session: Any, chars: list[str], crops: list[np.ndarray]
+) -> list[tuple[str, float]]:
     import numpy as np
 
     results: list[tuple[str, float]] = [("", 0.0)] * len(crops)

@@ -125,7 +125,9 @@ def _upright(index: int, quad: Quad, angle: float) -> Piece:
 def _is_vertical(pieces: list[Piece], texts: Sequence[str]) -> bool:
     """Most lines are tall, narrow and Chinese: a page written in columns."""
     tall = [
-        p for p in pieces if p.height >= 2 * p.width and len(texts[p.index]) >= 2 and _cjk(texts[p.index])
+        p
+        for p in pieces
+        if p.height >= 2 * p.width and len(texts[p.index]) >= 2 and _cjk(texts[p.index])
     ]
     return len(tall) >= 2 and len(tall) >= 0.6 * len(pieces)
 
