@@ -76,8 +76,8 @@ def ocr_data(image: str, result: Any) -> dict[str, Any]:
                 "kind": block.kind,
                 "text": block.text,
                 "lines": [list(row) for row in block.rows],
-                "box": box,
-                "box_norm": list(pixels_to_norm(tuple(box), result.width, result.height)),
+                "box": list(box),
+                "box_norm": list(pixels_to_norm(box, result.width, result.height)),
             }
         )
     return {
@@ -91,13 +91,13 @@ def ocr_data(image: str, result: Any) -> dict[str, Any]:
     }
 
 
-def _union(boxes: list[list[int]]) -> list[int]:
-    return [
+def _union(boxes: list[list[int]]) -> tuple[int, int, int, int]:
+    return (
         min(b[0] for b in boxes),
         min(b[1] for b in boxes),
         max(b[2] for b in boxes),
         max(b[3] for b in boxes),
-    ]
+    )
 
 
 def ocr_text(data: dict[str, Any], region: list[int] | None = None) -> str:
@@ -118,13 +118,15 @@ def ocr_text(data: dict[str, Any], region: list[int] | None = None) -> str:
     )
     parts = []
     joiners = {"table": " | "}
-    single = [{"kind": "paragraph", "lines": [[i] for i in range(len(data["lines"]))]}]
+    single: list[dict[str, Any]] = [
+        {"kind": "paragraph", "lines": [[i] for i in range(len(data["lines"]))]}
+    ]
     for block in data.get("blocks") or single:
         rows = []
         for row in block["lines"]:
             members = [data["lines"][i] for i in row]
             box = _union([m["box"] for m in members])
-            norm = list(pixels_to_norm(tuple(box), data["width"], data["height"]))
+            norm = list(pixels_to_norm(box, data["width"], data["height"]))
             text = joiners.get(block["kind"], " ").join(m["text"] for m in members)
             rows.append(f"{norm} {text}")
         parts.append("\n".join(rows))
