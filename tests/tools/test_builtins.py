@@ -86,7 +86,7 @@ async def test_ocr_reads_lines_in_order_with_boxes(hello_image: Image.Image) -> 
     ctx = SimpleToolContext({"image_1": hello_image})
     out = await TOOLS["ocr"].run({"image": "image_1"}, ctx)
     data = out.data
-    assert set(data) == {"image", "width", "height", "lines", "text", "seconds"}
+    assert set(data) == {"image", "width", "height", "lines", "blocks", "text", "seconds"}
     assert (data["width"], data["height"]) == (640, 240)
     texts = [line["text"] for line in data["lines"]]
     assert texts == ["Hello World", "Total 42.50"]

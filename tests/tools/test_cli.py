@@ -95,7 +95,8 @@ def test_ocr_json_runs_as_the_real_command(receipt: Path) -> None:
     done = kanjian("ocr", str(receipt), "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert list(data) == ["image", "width", "height", "lines", "text", "seconds"]
+    assert list(data) == ["image", "width", "height", "lines", "blocks", "text", "seconds"]
+    assert [(b["kind"], b["lines"]) for b in data["blocks"]] == [("paragraph", [[0], [1]])]
     assert data["image"] == str(receipt)
     assert data["text"] == "Hello World\nTotal 42.50"
     assert list(data["lines"][0]) == ["text", "confidence", "box", "box_norm"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 # The --json keys, in order, exactly as DESIGN.md fixes them.
-OCR_KEYS = ("image", "width", "height", "lines", "text", "seconds")
+OCR_KEYS = ("image", "width", "height", "lines", "blocks", "text", "seconds")
 GROUND_KEYS = ("image", "query", "boxes", "overlay", "seconds")
 MATH_KEYS = ("input", "result", "numeric", "latex", "seconds")
 
@@ -36,12 +36,22 @@ def ocr(
     as_json: JsonOption = False,
 ) -> None:
     """Read the text in an image (Chinese and English), in reading order."""
+    import threading
+
+    from kanjian.tools.ocr.engine import warm
+
+    # The models load on another core while Python imports the rest and decodes the image:
+    # start-up is what a one-shot `kanjian ocr` mostly pays for.
+    loading = threading.Thread(target=warm, daemon=True)
+    loading.start()
     from kanjian.tui.runner import run
 
-    args: dict[str, Any] = {"image": "image_1"}
-    if region is not None:
-        args["region"] = parse_box(region, "--region")
-    output = run(_run_tool("ocr", args, image, url=None))
+    try:
+        box = parse_box(region, "--region") if region is not None else None
+        output = run(_read(image, box))
+    finally:
+        # Exiting (on a bad path, say) while onnxruntime is mid-load aborts the process.
+        loading.join()
     data = _select(output.data | {"image": str(image)}, OCR_KEYS)
     typer.echo(_json(data) if as_json else data["text"])
 
@@ -96,6 +106,15 @@ def parse_box(text: str, option: str) -> list[int]:
     if len(box) != 4:
         fail(f"{option} {text!r} is not a box; give four integers x1,y1,x2,y2 in 0–1000.")
     return box
+
+
+async def _read(image: Path, region: list[int] | None) -> ToolOutput:
+    """The ocr tool's own code on the image, without a model backend or settings to load."""
+    from kanjian.tools.builtin.ocr import read
+    from kanjian.vlm.images import aload_image
+
+    loaded = await aload_image(image)
+    return await read("image_1", loaded.image, region)
 
 
 async def _run_tool(
