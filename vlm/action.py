@@ -44,19 +44,19 @@ if TYPE_CHECKING:
     from kanjian.vlm.schema import AnswerSchema
 
 __all__ = [
+    "EVIDENCE_SCHEMA",
     "Action",
     "ActionParseError",
     "AnswerAction",
     "AnswerSchemaError",
     "AnswerStreamer",
     "Citation",
-    "EVIDENCE_SCHEMA",
     "ToolAction",
     "ToolSpec",
     "UnknownToolError",
     "action_schema",
-    "citations",
     "answer_schema",
+    "citations",
     "dump_action",
     "parse_action",
 ]
@@ -170,7 +170,11 @@ def _answer_branch(schema: AnswerSchema | None) -> dict[str, Any]:
     answer = schema.schema if schema is not None else {"type": "string"}
     return {
         "type": "object",
-        "properties": {"thought": {"type": "string"}, "answer": answer, "evidence": EVIDENCE_SCHEMA},
+        "properties": {
+            "thought": {"type": "string"},
+            "answer": answer,
+            "evidence": EVIDENCE_SCHEMA,
+        },
         "required": ["thought", "answer"],
         "additionalProperties": False,
     }

@@ -91,9 +91,11 @@ class AnswerSchema:
         return isinstance(other, AnswerSchema) and other.key == self.key
 
 
-def load_schema(spec: str | Path | Mapping[str, Any] | type) -> AnswerSchema:
+def load_schema(spec: AnswerSchema | str | Path | Mapping[str, Any] | type) -> AnswerSchema:
     """An :class:`AnswerSchema` from a file path, inline JSON, the concise form, a dict or a
     pydantic model class. Raises :class:`SchemaError` with one sentence."""
+    if isinstance(spec, AnswerSchema):
+        return spec
     if isinstance(spec, type):
         return _from_model(spec)
     if isinstance(spec, Mapping):
@@ -158,7 +160,9 @@ def _canonical(schema: dict[str, Any]) -> str:
         # Key order kept: the server emits properties in schema order.
         return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
-        raise SchemaError(f"The schema is not JSON-serialisable ({exc}); use plain JSON values.")
+        raise SchemaError(
+            f"The schema is not JSON-serialisable ({exc}); use plain JSON values."
+        ) from exc
 
 
 def concise_schema(text: str) -> dict[str, Any]:
@@ -234,8 +238,7 @@ class _Inliner:
             return node
         if depth > MAX_DEPTH:
             raise SchemaError(
-                f"The schema nests deeper than {MAX_DEPTH} levels at {where or '/'!r}; "
-                "flatten it."
+                f"The schema nests deeper than {MAX_DEPTH} levels at {where or '/'!r}; flatten it."
             )
         if "$ref" in node:
             return self._ref(node, where, depth, refs)
