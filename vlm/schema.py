@@ -24,6 +24,7 @@ compiled grammars by that text too).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -60,6 +61,7 @@ SUPPORTED = frozenset(
 _ANNOTATIONS = frozenset(
     {"title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated"}
 )
+_NAME = re.compile(r"[\w$-]+")
 _TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
 
 
@@ -110,7 +112,7 @@ def schema_from_text(text: str) -> AnswerSchema:
     stripped = text.strip()
     if not stripped:
         raise SchemaError("--schema is empty; pass a JSON Schema file, inline JSON or 'a, b int'.")
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         return _compiled(_canonical(_parse_json(stripped, "the inline schema")))
     path = Path(stripped).expanduser()
     if path.suffix.lower() == ".json" or path.is_file():
@@ -184,6 +186,11 @@ def concise_schema(text: str) -> dict[str, Any]:
                 "str, int, float and bool (write e.g. 'total float')."
             )
         name = parts[0]
+        if not _NAME.fullmatch(name):
+            raise SchemaError(
+                f"Schema field name {name!r} is not a plain name; use letters, digits, '_' or '-' "
+                "(or pass a JSON Schema)."
+            )
         if name in properties:
             raise SchemaError(f"Schema field {name!r} appears twice; name each field once.")
         prop: dict[str, Any] = {"type": _TYPES[parts[1]] if len(parts) == 2 else "string"}
