@@ -249,7 +249,7 @@ def _compare_schema(latency: float, repeat: int, count: int = 500, concurrency: 
         for run in range(max(repeat, 1)):
             # Alternate which goes first, so drift in the machine's load hits both alike.
             order = (None, SCHEMA) if run % 2 == 0 else (SCHEMA, None)
-            results = {bool(schema): _timed_batch(root, run, schema, server.url, count, concurrency)
+            results = {bool(schema): _timed_batch(root, run, schema, server, count, concurrency)
                        for schema in order}  # fmt: skip
             (t_with, c_with), (t_without, c_without) = results[True], results[False]
             ratios.append(t_with / t_without)
@@ -265,18 +265,19 @@ def _compare_schema(latency: float, repeat: int, count: int = 500, concurrency: 
 
 
 def _timed_batch(
-    root: Path, run: int, schema: str | None, url: str, count: int, concurrency: int
+    root: Path, run: int, schema: str | None, server: _Server, count: int, concurrency: int
 ) -> tuple[float, float]:
     """One batch of fresh images (neither run finds the other's already stored): its wall
     seconds and kanjian's CPU seconds per task."""
     label = "with" if schema else "without"
     tasks = _render_tasks(root / f"r{run}-{label}", count, 2 * run + bool(schema), None)
-    cpu = _cpu_seconds()
-    seconds, done, _ = asyncio.run(_run_one(tasks, url, concurrency, 1, schema))
+    cpu, served = _cpu_seconds(), server.cpu_seconds() or 0.0
+    seconds, done, _ = asyncio.run(_run_one(tasks, server.url, concurrency, 1, schema))
     cpu = (_cpu_seconds() - cpu) / done
+    served = ((server.cpu_seconds() or 0.0) - served) / done
     _check_answers(tasks.with_name("out.jsonl"), structured=schema is not None)
     print(f"  pair {run + 1} {label:<7} --schema: {seconds:6.2f} s, {done / seconds:6.1f} tasks/s, "
-          f"kanjian cpu {cpu * 1000:.1f} ms/task")  # fmt: skip
+          f"kanjian cpu {cpu * 1000:.1f} ms/task, server cpu {served * 1000:.1f} ms/task")  # fmt: skip
     return seconds, cpu
 
 

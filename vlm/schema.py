@@ -107,8 +107,12 @@ def load_schema(spec: AnswerSchema | str | Path | Mapping[str, Any] | type) -> A
     return schema_from_text(spec)
 
 
+@lru_cache(maxsize=256)
 def schema_from_text(text: str) -> AnswerSchema:
-    """``--schema``'s value: inline JSON (starts with ``{``), an existing file, or concise."""
+    """``--schema``'s value: inline JSON (starts with ``{``), an existing file, or concise.
+
+    Cached by the text: a script passing the same string for every question parses it once
+    (a file is read once per process; edit it and start a new one)."""
     stripped = text.strip()
     if not stripped:
         raise SchemaError("--schema is empty; pass a JSON Schema file, inline JSON or 'a, b int'.")
