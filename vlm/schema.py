@@ -79,7 +79,9 @@ class AnswerSchema:
 
     def error(self, value: Any) -> str | None:
         """None when ``value`` matches; else one sentence saying where and why it does not."""
-        if self._validator.is_valid(value):
+        # The quick check answers for the common case (a valid answer) in a few microseconds;
+        # jsonschema (~50 us even for a small object) decides everything else.
+        if _quick_valid(self.schema, value) or self._validator.is_valid(value):
             return None
         errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.path))
         first = errors[0]
@@ -321,3 +323,96 @@ class _Inliner:
                 f"The enum at {where or '/'!r} has {len(value):,} values, over the limit of "
                 f"{MAX_ENUM}; use a string with a pattern or fewer values."
             )
+
+
+# ---------------------------------------------------------------------------- quick check
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _quick_valid(schema: Any, value: Any) -> bool:
+    """True only when ``value`` certainly matches ``schema`` (refs inlined); False means "ask
+    jsonschema", which is the authority. Keywords whose semantics are subtle here (``pattern``
+    is ECMA-262 there, ``oneOf``, ``multipleOf``, ``prefixItems``, ``patternProperties``, enums of
+    containers) always defer; tests check it never says True where jsonschema says no."""
+    if schema is True or schema == {}:
+        return True
+    if not isinstance(schema, dict):
+        return False
+    for key, rule in schema.items():
+        check = _CHECKS.get(key)
+        if check is None:
+            if key not in _ANNOTATIONS and key != "format":  # format: annotation by default
+                return False
+        elif not check(rule, value, schema):
+            return False
+    return True
+
+
+def _is_type(name: str, value: Any) -> bool:
+    if name == "string":
+        return isinstance(value, str)
+    if name == "object":
+        return isinstance(value, dict)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "null":
+        return value is None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return name == "number" or isinstance(value, int) or value.is_integer()
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality for scalars of one Python type; anything else defers (False)."""
+    return type(a) is type(b) and isinstance(a, _SCALARS) and a == b
+
+
+def _properties(rule: Any, value: Any, _: Any) -> bool:
+    if not isinstance(value, dict):
+        return True
+    return all(_quick_valid(rule[k], v) for k, v in value.items() if k in rule)
+
+
+def _additional(rule: Any, value: Any, schema: dict[str, Any]) -> bool:
+    if not isinstance(value, dict):
+        return True  # the keyword applies to objects only
+    if "patternProperties" in schema:
+        return False  # defer
+    extra = [v for k, v in value.items() if k not in schema.get("properties", {})]
+    if rule is False:
+        return not extra
+    return all(_quick_valid(rule, v) for v in extra)
+
+
+_CHECKS: dict[str, Any] = {
+    "type": lambda r, v, _: any(_is_type(t, v) for t in (r if isinstance(r, list) else [r])),
+    "properties": _properties,
+    "required": lambda r, v, _: not isinstance(v, dict) or all(k in v for k in r),
+    "additionalProperties": _additional,
+    "items": lambda r, v, _: not isinstance(v, list) or all(_quick_valid(r, i) for i in v),
+    "minItems": lambda r, v, _: not isinstance(v, list) or len(v) >= r,
+    "maxItems": lambda r, v, _: not isinstance(v, list) or len(v) <= r,
+    "minLength": lambda r, v, _: not isinstance(v, str) or len(v) >= r,
+    "maxLength": lambda r, v, _: not isinstance(v, str) or len(v) <= r,
+    "minimum": lambda r, v, _: not _number(v) or v >= r,
+    "maximum": lambda r, v, _: not _number(v) or v <= r,
+    "exclusiveMinimum": lambda r, v, _: not _number(v) or v > r,
+    "exclusiveMaximum": lambda r, v, _: not _number(v) or v < r,
+    "enum": lambda r, v, _: any(_same(c, v) for c in r),
+    "const": lambda r, v, _: _same(r, v),
+    "anyOf": lambda r, v, _: any(_quick_valid(sub, v) for sub in r),
+    # re.search, as jsonschema itself checks "pattern".
+    "pattern": lambda r, v, _: not isinstance(v, str) or _regex(r).search(v) is not None,
+}
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
