@@ -391,6 +391,11 @@ def _additional(rule: Any, value: Any, schema: dict[str, Any]) -> bool:
     return all(_quick_valid(rule, v) for v in extra)
 
 
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 _CHECKS: dict[str, Any] = {
     "type": lambda r, v, _: any(_is_type(t, v) for t in (r if isinstance(r, list) else [r])),
     "properties": _properties,
@@ -411,8 +416,3 @@ _CHECKS: dict[str, Any] = {
     # re.search, as jsonschema itself checks "pattern".
     "pattern": lambda r, v, _: not isinstance(v, str) or _regex(r).search(v) is not None,
 }
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
