@@ -9,6 +9,7 @@ Async inside, with a thin blocking wrapper::
         print(result.answer)
         async for event in k.stream("And in English?", session=result.session):
             ...
+        receipt = await k.extract("Read the receipt.", ["r.jpg"], schema=Receipt)  # a pydantic model
 
     with Kanjian.blocking() as k:          # no event loop needed
         print(k.ask("2+2?").answer)
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
     from kanjian.memory.api import Memory
     from kanjian.tools.base import Tool
     from kanjian.tools.registry import PluginProblem
+    from kanjian.vlm.schema import AnswerSchema
     from kanjian.vlm.types import ChatBackend
 
 __all__ = ["BlockingKanjian", "Kanjian"]
 
 ImageInput = str | Path | bytes
 ApprovePolicy = Literal["ask", "always", "never"]
+# A JSON Schema (dict, file path, inline JSON text, llm's concise form) or a pydantic model.
+SchemaInput = Any
 
 
 class Kanjian:
@@ -211,12 +215,15 @@ class Kanjian:
         *,
         session: str | Session | None = None,
         run_id: str | None = None,
+        schema: SchemaInput | None = None,
     ) -> AsyncGenerator[Event]:
         """The events of one run (ending with RunFinished); the turn is then remembered.
 
         The run's own generator, not a wrapper around it: each event is yielded once here.
+        With ``schema`` the answer is a JSON value matching it (see :meth:`ask`); a bad
+        schema raises here, before any model call.
         """
-        return self._events(question, images, session, run_id, True)
+        return self._events(question, images, session, run_id, True, _schema(schema))
 
     async def _events(
         self,
@@ -225,6 +232,7 @@ class Kanjian:
         session: str | Session | None,
         run_id: str | None,
         deltas: bool,
+        schema: AnswerSchema | None = None,
     ) -> AsyncGenerator[Event]:
         from kanjian.agent.session import Session, note_unsaved
 
@@ -236,7 +244,7 @@ class Kanjian:
             return
         run = cast(
             "AsyncGenerator[Event]",
-            agent.run(question, images, session=convo, run_id=run_id, deltas=deltas),
+            agent.run(question, images, session=convo, run_id=run_id, deltas=deltas, schema=schema),
         )
         async with aclosing(run) as events:
             async for event in events:
@@ -254,15 +262,38 @@ class Kanjian:
         *,
         session: str | Session | None = None,
         run_id: str | None = None,
+        schema: SchemaInput | None = None,
     ) -> RunFinished:
-        """Run to the end; the final record (``answer``, ``steps``, ``usage``, ``error``)."""
+        """Run to the end; the final record (``answer``, ``steps``, ``usage``, ``error``).
+
+        ``schema`` (a JSON Schema dict, file path, inline JSON, llm's concise form
+        ``"merchant, total float"``, or a pydantic model class) makes ``answer`` the
+        validated JSON value instead of text; a bad schema raises
+        :class:`~kanjian.vlm.schema.SchemaError` before any model call.
+        """
+        answer_schema = _schema(schema)
         last: Event | None = None
         # Only the record is wanted: no per-token answer deltas (see Agent.run).
-        async with aclosing(self._events(question, images, session, run_id, False)) as events:
+        run = self._events(question, images, session, run_id, False, answer_schema)
+        async with aclosing(run) as events:
             async for event in events:
                 last = event
         assert isinstance(last, RunFinished)
         return last
+
+    async def extract(
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        schema: SchemaInput,
+        session: str | Session | None = None,
+    ) -> Any:
+        """The answer as the validated object: an instance of ``schema`` when it is a pydantic
+        model, else the JSON value. Raises :class:`~kanjian.agent.errors.RunFailed` (with the
+        run's error sentence) when no valid answer came back."""
+        finished = await self.ask(question, images, session=session, schema=schema)
+        return _extracted(finished, schema)
 
     async def _remember(
         self, session: Session, finished: RunFinished, question: str, first: int
@@ -280,6 +311,23 @@ class Kanjian:
             note = f"The answer was not saved to memory: {exc}"
             return replace(finished, extra={**finished.extra, "memory_error": note})
         return finished
+
+
+def _schema(schema: SchemaInput | None) -> AnswerSchema | None:
+    if schema is None:
+        return None
+    from kanjian.vlm.schema import load_schema
+
+    return load_schema(schema)
+
+
+def _extracted(finished: RunFinished, schema: SchemaInput) -> Any:
+    from kanjian.agent.errors import RunFailed
+
+    if finished.error is not None:
+        raise RunFailed(finished.error)
+    validate = getattr(schema, "model_validate", None)
+    return validate(finished.answer) if isinstance(schema, type) and validate else finished.answer
 
 
 def _setup_failure(exc: Exception, run_id: str | None, session: Any) -> RunFinished:
@@ -330,17 +378,41 @@ class BlockingKanjian(AbstractContextManager["BlockingKanjian"]):
         self._portal = self._kanjian = None
 
     def ask(
-        self, question: str, images: Sequence[ImageInput] = (), *, session: str | None = None
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        session: str | None = None,
+        schema: SchemaInput | None = None,
     ) -> RunFinished:
         portal, kanjian = self._parts()
-        return portal.call(lambda: kanjian.ask(question, images, session=session))
+        return portal.call(lambda: kanjian.ask(question, images, session=session, schema=schema))
+
+    def extract(
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        schema: SchemaInput,
+        session: str | None = None,
+    ) -> Any:
+        """The validated object (see :meth:`Kanjian.extract`)."""
+        portal, kanjian = self._parts()
+        return portal.call(
+            lambda: kanjian.extract(question, images, schema=schema, session=session)
+        )
 
     def stream(
-        self, question: str, images: Sequence[ImageInput] = (), *, session: str | None = None
+        self,
+        question: str,
+        images: Sequence[ImageInput] = (),
+        *,
+        session: str | None = None,
+        schema: SchemaInput | None = None,
     ) -> Iterator[Event]:
         """Events as they happen (the run proceeds while you iterate)."""
         portal, kanjian = self._parts()
-        agen = kanjian.stream(question, images, session=session)
+        agen = kanjian.stream(question, images, session=session, schema=schema)
         while True:
             try:
                 yield portal.call(agen.__anext__)

@@ -34,7 +34,7 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +42,7 @@ from kanjian.agent.errors import InputError
 
 if TYPE_CHECKING:
     from kanjian.vlm.pacing import Admission, Ticket
+    from kanjian.vlm.schema import AnswerSchema
 
 __all__ = [
     "BatchProgress",
@@ -61,6 +62,8 @@ class BatchTask:
     id: str
     question: str
     images: tuple[str, ...] = ()
+    # The task's "schema" (or ``batch --schema``'s), checked: the answer is then an object.
+    schema: AnswerSchema | None = None
 
 
 @dataclass(slots=True)
@@ -104,8 +107,13 @@ def prepared_ahead(concurrency: int) -> int:
     return max(1, concurrency // 4)
 
 
-def read_tasks(path: Path, *, base_dir: Path | None = None) -> list[BatchTask]:
-    """Parse and check every line before anything runs: bad input fails fast (exit 2)."""
+def read_tasks(
+    path: Path, *, base_dir: Path | None = None, schema: AnswerSchema | None = None
+) -> list[BatchTask]:
+    """Parse and check every line before anything runs: bad input fails fast (exit 2).
+
+    ``schema`` is for tasks without a ``"schema"`` of their own (``batch --schema``).
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError as exc:
@@ -118,6 +126,8 @@ def read_tasks(path: Path, *, base_dir: Path | None = None) -> list[BatchTask]:
         if not line.strip():
             continue
         task = _parse_task(line, number, path, base_dir or path.parent, len(tasks))
+        if task.schema is None and schema is not None:
+            task = replace(task, schema=schema)
         if task.id in seen:
             raise InputError(f"{path}:{number}: id {task.id!r} appears twice; ids must be unique.")
         seen.add(task.id)
@@ -147,7 +157,27 @@ def _parse_task(line: str, number: int, path: Path, base_dir: Path, index: int) 
     if not isinstance(task_id, str | int):
         raise InputError(f'{where}: "id" must be a string or a number.')
     resolved = tuple(str(_resolve(base_dir, image)) for image in images)
-    return BatchTask(index=index, id=str(task_id), question=question, images=resolved)
+    schema = _task_schema(data.get("schema"), where, base_dir)
+    return BatchTask(index, str(task_id), question, resolved, schema)
+
+
+def _task_schema(raw: Any, where: str, base_dir: Path) -> AnswerSchema | None:
+    """A task's ``"schema"``: a JSON Schema object, or a string as ``--schema`` takes it (a
+    file relative to the task file, inline JSON, the concise form)."""
+    if raw is None:
+        return None
+    from kanjian.vlm.schema import SchemaError, load_schema
+
+    if isinstance(raw, str) and not raw.lstrip().startswith("{"):
+        path = _resolve(base_dir, raw.strip())
+        if path.suffix.lower() == ".json" or path.is_file():
+            raw = path
+    if not isinstance(raw, str | dict | Path):
+        raise InputError(f'{where}: "schema" must be a JSON Schema object or a string.')
+    try:
+        return load_schema(raw)
+    except SchemaError as exc:
+        raise InputError(f"{where}: {exc}") from exc
 
 
 def _resolve(base_dir: Path, image: str) -> Path:

@@ -45,6 +45,7 @@ from kanjian.agent.events import (
     Thought,
     ToolCallEvent,
 )
+from kanjian.agent.evidence import resolve_evidence
 from kanjian.agent.images import ImageEntry, ImageRegistry, check_image_budget
 from kanjian.agent.session import Session
 from kanjian.agent.turn import ImageSource, Turn, attach, image_added, register
@@ -52,7 +53,8 @@ from kanjian.tools.base import Approver, Tool, ToolContext
 from kanjian.tools.pipeline import ToolResult, compose, failed, invoke, unknown_tool
 from kanjian.tools.results import DEFAULT_OUTPUT_LIMIT
 from kanjian.vlm.action import AnswerAction
-from kanjian.vlm.adapter import ActionModel, StepResult, bind, tool_infos
+from kanjian.vlm.adapter import ActionModel, Bound, StepResult, bind, tool_infos, with_schema
+from kanjian.vlm.schema import AnswerSchema
 from kanjian.vlm.types import ChatBackend, Message
 
 __all__ = ["Agent", "Approver", "Recall"]
@@ -90,6 +92,9 @@ class Agent:
         self.model = ActionModel(backend, temperature=temperature, max_tokens=max_tokens)
         self.bound = bind(tool_infos(list(self.tools.values())), instructions)
         self._system: Message = {"role": "system", "content": self.bound.system}
+        # The answer branch for each user schema seen, by its text: built once per schema
+        # (the system prompt stays the same, so runs with and without share its cache).
+        self._schema_bounds: dict[str, Bound] = {}
         # The tool pipeline, composed once: every call of every run goes through it.
         self.pipeline = {
             name: compose(
@@ -114,6 +119,7 @@ class Agent:
         session: Session | None = None,
         run_id: str | None = None,
         deltas: bool = True,
+        schema: AnswerSchema | None = None,
     ) -> AsyncIterator[Event]:
         """Answer ``question`` about ``images`` (and the session's earlier turns), as events.
 
@@ -122,10 +128,13 @@ class Agent:
         it was before the run. ``deltas=False`` leaves out the answer as it is generated
         and the thoughts (AnswerDelta, Thought): for callers that only want the result,
         such as batch, each step is asked for whole, so nothing is done per token.
+        With ``schema`` (:mod:`kanjian.vlm.schema`) the answer is a JSON value matching it:
+        constrained by the server where it can, validated either way.
         """
         session = session if session is not None else Session()
         session.images.backend = self.backend
         turn = Turn(session, run_id or uuid.uuid4().hex, time.perf_counter())
+        turn.schema = schema
         finished = False
         error: ErrorEvent | None = None
         try:
@@ -143,8 +152,9 @@ class Agent:
                     # The model's step: its deltas go straight out as events.
                     result: StepResult | None = None
                     wire = [self._system, *turn.wire()]
-                    final = bool(self.bound.tools) and step >= self.max_steps
-                    stepping = self.model.step(wire, self.bound, final=final, stream=deltas)
+                    bound = self._bound(turn.schema)
+                    final = bool(bound.tools) and step >= self.max_steps
+                    stepping = self.model.step(wire, bound, final=final, stream=deltas)
                     async with aclosing(stepping):
                         async for item in stepping:
                             if isinstance(item, StepResult):
@@ -238,10 +248,21 @@ class Agent:
             # Recall only helps; a memory that fails must not fail the question.
             return None
 
+    def _bound(self, schema: AnswerSchema | None) -> Bound:
+        if schema is None:
+            return self.bound
+        bound = self._schema_bounds.get(schema.key)
+        if bound is None:
+            bound = self._schema_bounds[schema.key] = with_schema(self.bound, schema)
+        return bound
+
     def _answer_done(self, turn: Turn, action: AnswerAction) -> AnswerDone:
-        """The answer branch: where evidence and a user schema would be read from the action."""
+        """The answer, its validated value (with a schema) and its evidence, on the original
+        images (a citation of an image that does not exist is dropped with a note)."""
         turn.answer = action.answer
-        return AnswerDone(action.answer)
+        turn.value = action.value if turn.schema is not None else None
+        turn.evidence, turn.notes = resolve_evidence(action.evidence, turn.session.images)
+        return AnswerDone(action.answer, turn.evidence, turn.value)
 
     async def _call(self, tool: Tool | None, call: ToolCallEvent, ctx: ToolContext) -> ToolResult:
         if tool is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kanjian.agent.events import (
     ErrorEvent,
     Event,
+    Evidence,
     ImageAdded,
     RunFinished,
     StepRecord,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from kanjian.agent.images import ImageEntry, ImageRegistry
     from kanjian.tools.pipeline import ToolResult
     from kanjian.vlm.images import LoadedImage
+    from kanjian.vlm.schema import AnswerSchema
 
 __all__ = ["ImageSource", "Turn", "attach", "image_added", "observation", "register"]
 
@@ -49,6 +51,12 @@ class Turn:
     records: list[StepRecord] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     answer: str | None = None
+    # The user's answer schema, and the validated value the answer came back as.
+    schema: AnswerSchema | None = None
+    value: Any = None
+    # What the answer rests on (on the original images), and notes on dropped citations.
+    evidence: tuple[Evidence, ...] = ()
+    notes: list[str] = field(default_factory=list)
     # The messages this run adds to the conversation, in stored form, in order.
     new: list[Stored] = field(default_factory=list)
     images_before: int = 0
@@ -63,6 +71,10 @@ class Turn:
         if notes:
             parts.append({"type": "text", "text": prompts.render("recall.md", notes=notes)})
         parts.append({"type": "text", "text": question})
+        if self.schema is not None:
+            # Told in words too: a server that cannot constrain decoding needs to know it.
+            note = prompts.render("schema.md", schema=self.schema.key)
+            parts.append({"type": "text", "text": note})
         self.new.append({"role": "user", "content": parts})
 
     def wire(self) -> list[Message]:
@@ -123,10 +135,14 @@ class Turn:
         del self.session.messages[self.messages_before :]
 
     def finished(self, error: ErrorEvent | None) -> RunFinished:
+        ok = error is None
+        answer = self.value if self.schema is not None else self.answer
         return RunFinished(
             id=self.run_id,
             session=self.session.id,
-            answer=self.answer if error is None else None,
+            answer=answer if ok else None,
+            evidence=self.evidence if ok else (),
+            extra={"evidence_notes": list(self.notes)} if ok and self.notes else {},
             steps=tuple(self.records),
             images=self.session.images.origins(),
             usage=self.usage,

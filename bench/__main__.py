@@ -19,6 +19,7 @@ ALL = (
     "ocr",
     "agent",
     "batch",
+    "schema",
     "recall",
     "memory",
     "tui",

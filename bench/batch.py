@@ -21,8 +21,16 @@ the wall-clock ratio swings with other load, while CPU per task is kanjian's own
 ``-c 32`` the batch is CPU-bound once kanjian plus the server need more than 1/160 s per task).
 
     .venv/bin/python -m bench.batch [--latency S] [--repeat N] [--only C] [--photo WxH]
+    .venv/bin/python -m bench.batch --schema [--repeat N]
 
 Goal: ``-c 32`` over 500 tasks reaches at least 90% of 32 / 0.2 s = 160 tasks/s.
+
+``--schema`` measures structured answers instead: 500 extraction tasks at ``-c 32 -j 1`` with
+``batch --schema`` beside the same 500 tasks without it, in pairs alternating which goes
+first, against one server (which answers an object when the request's answer branch asks
+for one, else a string). Goal: time with / time without <= 1.05 (the schema is compiled
+once, not per task). The figure is the median over the pairs, with kanjian's CPU per task
+beside it: on a shared machine one run's wall time swings with other load.
 """
 
 from __future__ import annotations
@@ -42,16 +50,50 @@ from typing import Any
 # others show the scaling, and -j 1 what one process reaches.
 CONFIGS = ((1, 25, None), (8, 100, None), (32, 500, None), (32, 500, 1))
 ANSWER = json.dumps({"thought": "I can read it", "answer": "A label that reads KANJIAN 看见."})
+SCHEMA = "label: the text on the label, language, lines int"
+OBJECT = {
+    "thought": "I can read it",
+    "answer": {"label": "KANJIAN 看见", "language": "en, zh", "lines": 1},
+}
+
+
+def _extraction_reply(request: dict[str, Any]) -> str:
+    """An object when the step's answer branch is a schema, else the plain answer."""
+    fmt = request.get("response_format") or {}
+    schema = fmt.get("json_schema", {}).get("schema", {})
+    branches = schema.get("anyOf", [schema])
+    wants_object = any(
+        b.get("properties", {}).get("answer", {}).get("type") == "object" for b in branches
+    )
+    return json.dumps(OBJECT, ensure_ascii=False) if wants_object else ANSWER
+
+
+def _serve(latency: float) -> None:
+    """``python -m bench.batch --serve``: the scripted server answering _extraction_reply."""
+    import signal
+    import threading
+
+    from kanjian.vlm.fake_server import ScriptedServer
+
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+    with ScriptedServer(_extraction_reply, latency=latency, record=False) as server:
+        print(server.url, flush=True)
+        while not done.wait(0.2):
+            pass
 
 
 class _Server:
     """``python -m vlm.fake_server`` in a child process, answering every request the same."""
 
-    def __init__(self, folder: Path, latency: float) -> None:
+    def __init__(self, folder: Path, latency: float, extraction: bool = False) -> None:
         script = folder / "script.json"
         script.write_text(json.dumps([ANSWER], ensure_ascii=False), encoding="utf-8")
         command = [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0"]
         command += ["--script", str(script), "--latency", str(latency)]
+        if extraction:
+            command = [sys.executable, "-m", "bench.batch", "--serve", "--latency", str(latency)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()
@@ -117,7 +159,7 @@ def _cpu_seconds() -> float:
 
 
 async def _run_one(
-    tasks: Path, url: str, concurrency: int, processes: int | None
+    tasks: Path, url: str, concurrency: int, processes: int | None, schema: str | None = None
 ) -> tuple[float, int, str]:
     from kanjian.tui.commands.batch_cmd import BatchOptions, execute
 
@@ -128,6 +170,7 @@ async def _run_one(
         url=url,
         live_progress=False,
         processes=processes,
+        schema=schema,
     )
     log = io.StringIO()
     cpu = _cpu_seconds()
@@ -150,7 +193,15 @@ def main() -> None:
     parser.add_argument(
         "--photo", metavar="WxH", help="one JPEG photo of this size per task (default: a small PNG)"
     )
+    parser.add_argument("--schema", action="store_true", help="with vs without --schema")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+    if args.serve:
+        _serve(args.latency)
+        return
+    if args.schema:
+        _compare_schema(args.latency, args.repeat if args.repeat > 1 else 5)
+        return
     photo = tuple(int(side) for side in args.photo.lower().split("x")) if args.photo else None
     root = Path(tempfile.mkdtemp(prefix="kanjian-bench-batch-"))
     # Sessions and images go to a throwaway data dir, not the user's.
@@ -178,6 +229,66 @@ def main() -> None:
     finally:
         server.close()
     print("goal: -c 32 (-j auto) over 500 tasks at >= 90% of ideal")
+
+
+def _compare_schema(latency: float, repeat: int, count: int = 500, concurrency: int = 32) -> None:
+    """The same ``count`` tasks with and without ``--schema``, alternating, one server."""
+    import statistics
+
+    root = Path(tempfile.mkdtemp(prefix="kanjian-bench-schema-"))
+    os.environ["KANJIAN_HOME"] = str(root / "home")
+    server = _Server(root, latency, extraction=True)
+    print(f"model latency {latency * 1000:.0f} ms, server {server.url} (own process)")
+    print(f"{count} tasks at -c {concurrency} -j 1, schema {SCHEMA!r}, with and without")
+    ratios: list[float] = []
+    cpu_ratios: list[float] = []
+    try:
+        for schema in (None, SCHEMA):  # warm-up, not timed: imports, server, first connects
+            warm = _render_tasks(root / f"warm-{bool(schema)}", 64, 99 + bool(schema), None)
+            asyncio.run(_run_one(warm, server.url, concurrency, 1, schema))
+        for run in range(max(repeat, 1)):
+            # Alternate which goes first, so drift in the machine's load hits both alike.
+            order = (None, SCHEMA) if run % 2 == 0 else (SCHEMA, None)
+            results = {bool(schema): _timed_batch(root, run, schema, server, count, concurrency)
+                       for schema in order}  # fmt: skip
+            (t_with, c_with), (t_without, c_without) = results[True], results[False]
+            ratios.append(t_with / t_without)
+            cpu_ratios.append(c_with / c_without)
+            print(f"  pair {run + 1} with/without: time {ratios[-1]:.3f}, cpu {cpu_ratios[-1]:.3f}")
+    finally:
+        server.close()
+    print(
+        f"time ratio with/without --schema, median of {len(ratios)} pairs: "
+        f"{statistics.median(ratios):.3f} (kanjian cpu per task: {statistics.median(cpu_ratios):.3f})"
+    )
+    print("goal: <= 1.05")
+
+
+def _timed_batch(
+    root: Path, run: int, schema: str | None, server: _Server, count: int, concurrency: int
+) -> tuple[float, float]:
+    """One batch of fresh images (neither run finds the other's already stored): its wall
+    seconds and kanjian's CPU seconds per task."""
+    label = "with" if schema else "without"
+    tasks = _render_tasks(root / f"r{run}-{label}", count, 2 * run + bool(schema), None)
+    cpu, served = _cpu_seconds(), server.cpu_seconds() or 0.0
+    seconds, done, _ = asyncio.run(_run_one(tasks, server.url, concurrency, 1, schema))
+    cpu = (_cpu_seconds() - cpu) / done
+    served = ((server.cpu_seconds() or 0.0) - served) / done
+    _check_answers(tasks.with_name("out.jsonl"), structured=schema is not None)
+    print(f"  pair {run + 1} {label:<7} --schema: {seconds:6.2f} s, {done / seconds:6.1f} tasks/s, "
+          f"kanjian cpu {cpu * 1000:.1f} ms/task, server cpu {served * 1000:.1f} ms/task")  # fmt: skip
+    return seconds, cpu
+
+
+def _check_answers(output: Path, *, structured: bool) -> None:
+    """Every line answered, in the shape asked for (a benchmark of wrong answers is void)."""
+    for line in output.read_text(encoding="utf-8").splitlines():
+        answer = json.loads(line)["answer"]
+        if isinstance(answer, dict) is not structured:
+            raise RuntimeError(
+                f"expected a {'structured' if structured else 'text'} answer: {line}"
+            )
 
 
 def _report(

@@ -132,6 +132,8 @@ class _Worker:
         self.outstanding[task.index] = future
         line = {"index": task.index, "id": task.id, "question": task.question}
         line["images"] = list(task.images)  # type: ignore[assignment]
+        if task.schema is not None:
+            line["schema"] = task.schema.key
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps(line, ensure_ascii=False).encode() + b"\n")
         return future
@@ -323,9 +325,12 @@ def _freeze_heap() -> None:
 
 
 async def _answer_all(kanjian: Any, config: WorkerConfig, out: BinaryIO) -> None:
+    from dataclasses import replace
+
     from kanjian.agent.batch import BatchTask, run_one
     from kanjian.tui.commands.batch_cmd import task_runner
     from kanjian.vlm.pacing import Admission
+    from kanjian.vlm.schema import load_schema
 
     run_task = task_runner(kanjian)
     running: set[asyncio.Task[None]] = set()
@@ -341,6 +346,8 @@ async def _answer_all(kanjian: Any, config: WorkerConfig, out: BinaryIO) -> None
     while line := await reader.readline():
         data = json.loads(line)
         task = BatchTask(data["index"], data["id"], data["question"], tuple(data["images"]))
+        if "schema" in data:  # checked by the parent; compiled once here (cached)
+            task = replace(task, schema=load_schema(json.loads(data["schema"])))
         job = asyncio.create_task(answer(task))
         running.add(job)
         job.add_done_callback(running.discard)

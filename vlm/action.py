@@ -3,7 +3,15 @@
 Each step the model emits exactly one of::
 
     {"thought": "...", "tool": "<name>", "args": {...}}
-    {"thought": "...", "answer": "<markdown>"}
+    {"thought": "...", "answer": "<markdown>", "evidence": [{"image": "image_1", "box": [...]}]}
+
+``evidence`` is optional: what the answer rests on, an image id with an optional box in the
+0–1000 frame and an optional step number. It comes after the answer (the server emits keys
+in schema order), so the answer starts streaming as early as without it. With a user schema
+(``--schema``, :mod:`kanjian.vlm.schema`) the answer branch's ``answer`` is that schema
+instead of a string, so a constraining server guarantees its shape; :func:`parse_action`
+validates it either way, and a mismatch is an :class:`AnswerSchemaError` (the adapter's one
+retry then carries the validation error back to the model).
 
 :func:`action_schema` builds the json_schema union sent as ``response_format`` where the
 server can constrain decoding (one branch per tool, one for the answer). Where it cannot,
@@ -16,6 +24,7 @@ reaches the user token by token.
 Errors (both :class:`vlm.errors.ModelOutputError`, so the CLI maps them the same way):
 
     ActionParseError        the text is not a usable action; the adapter retries once
+    ├── AnswerSchemaError   an answer that does not match the user's schema
     └── UnknownToolError    a well-formed action naming a tool that does not exist; the
                             agent turns it into an observation the model can react to
 """
@@ -26,20 +35,28 @@ import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from kanjian.vlm.errors import ModelOutputError
 
+if TYPE_CHECKING:
+    from kanjian.vlm.schema import AnswerSchema
+
 __all__ = [
+    "EVIDENCE_SCHEMA",
     "Action",
     "ActionParseError",
     "AnswerAction",
+    "AnswerSchemaError",
     "AnswerStreamer",
+    "Citation",
     "ToolAction",
     "ToolSpec",
     "UnknownToolError",
     "action_schema",
     "answer_schema",
+    "citations",
     "dump_action",
     "parse_action",
 ]
@@ -66,9 +83,25 @@ class ToolAction:
 
 
 @dataclass(frozen=True, slots=True)
+class Citation:
+    """One ``evidence`` item as the model wrote it (checked for shape, not for existence)."""
+
+    image: str
+    # [x1, y1, x2, y2] in the 0–1000 frame of ``image``; None: the whole image.
+    box: tuple[int, int, int, int] | None = None
+    # The step whose observation the answer rests on, when the model said so.
+    step: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerAction:
     thought: str
+    # The answer as text: the Markdown answer, or with a user schema the JSON text of
+    # ``value`` (a string value stays itself, so what was streamed matches).
     answer: str
+    evidence: tuple[Citation, ...] = ()
+    # The validated object when the step was asked for with a user schema, else None.
+    value: Any = None
 
 
 Action: TypeAlias = ToolAction | AnswerAction
@@ -76,6 +109,10 @@ Action: TypeAlias = ToolAction | AnswerAction
 
 class ActionParseError(ModelOutputError):
     """The model's text is not one usable action object."""
+
+
+class AnswerSchemaError(ActionParseError):
+    """An answer whose value does not match the user's schema."""
 
 
 class UnknownToolError(ActionParseError):
@@ -98,12 +135,46 @@ def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     return closed
 
 
-def answer_schema() -> dict[str, Any]:
+# Where the model points: an image id, optionally a box in its 0–1000 frame and a step.
+EVIDENCE_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "image": {"type": "string", "pattern": "^image_[1-9][0-9]*$"},
+            "box": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "minItems": 4,
+                "maxItems": 4,
+            },
+            "step": {"type": "integer", "minimum": 1},
+        },
+        "required": ["image"],
+        "additionalProperties": False,
+    },
+    "maxItems": 8,
+}
+
+
+def answer_schema(schema: AnswerSchema | None = None) -> dict[str, Any]:
+    """The answer branch: ``answer`` a string, or the user's schema when there is one."""
+    return _answer_branch(schema)
+
+
+@lru_cache(maxsize=64)
+def _answer_branch(schema: AnswerSchema | None) -> dict[str, Any]:
     # "thought" first: constrained decoding emits properties in schema order, and the
-    # answer streamer wants the reasoning out of the way before the answer starts.
+    # answer streamer wants the reasoning out of the way before the answer starts;
+    # "evidence" last, so it never delays the first token of the answer.
+    answer = schema.schema if schema is not None else {"type": "string"}
     return {
         "type": "object",
-        "properties": {"thought": {"type": "string"}, "answer": {"type": "string"}},
+        "properties": {
+            "thought": {"type": "string"},
+            "answer": answer,
+            "evidence": EVIDENCE_SCHEMA,
+        },
         "required": ["thought", "answer"],
         "additionalProperties": False,
     }
@@ -122,11 +193,14 @@ def _tool_branch(tool: ToolSpec) -> dict[str, Any]:
     }
 
 
-def action_schema(tools: Sequence[ToolSpec], *, answer_only: bool = False) -> dict[str, Any]:
-    """The JSON schema of one step: a union of one branch per tool and the answer branch."""
+def action_schema(
+    tools: Sequence[ToolSpec], *, answer_only: bool = False, schema: AnswerSchema | None = None
+) -> dict[str, Any]:
+    """The JSON schema of one step: a union of one branch per tool and the answer branch
+    (whose ``answer`` is ``schema`` when the user gave one)."""
     if answer_only or not tools:
-        return answer_schema()
-    return {"anyOf": [*(_tool_branch(t) for t in tools), answer_schema()]}
+        return answer_schema(schema)
+    return {"anyOf": [*(_tool_branch(t) for t in tools), answer_schema(schema)]}
 
 
 def dump_action(action: Action) -> str:
@@ -134,8 +208,20 @@ def dump_action(action: Action) -> str:
     if isinstance(action, ToolAction):
         data: dict[str, Any] = {"thought": action.thought, "tool": action.tool, "args": action.args}
     else:
-        data = {"thought": action.thought, "answer": action.answer}
+        answer = action.value if action.value is not None else action.answer
+        data = {"thought": action.thought, "answer": answer}
+        if action.evidence:
+            data["evidence"] = [_citation_json(c) for c in action.evidence]
     return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _citation_json(citation: Citation) -> dict[str, Any]:
+    item: dict[str, Any] = {"image": citation.image}
+    if citation.box is not None:
+        item["box"] = list(citation.box)
+    if citation.step is not None:
+        item["step"] = citation.step
+    return item
 
 
 # ---------------------------------------------------------------------------- parsing
@@ -264,9 +350,13 @@ def _load_object(text: str, original: str) -> Any:
         ) from exc
 
 
-def parse_action(text: str, tool_names: Collection[str] | None = None) -> Action:
+def parse_action(
+    text: str, tool_names: Collection[str] | None = None, schema: AnswerSchema | None = None
+) -> Action:
     """Read one action from the model's text, repairing what can safely be repaired.
 
+    With ``schema`` the answer must be a value matching it (:class:`AnswerSchemaError` if
+    not). Malformed ``evidence`` items are dropped, never fatal: they only support the answer.
     Raises :class:`UnknownToolError` for a tool not in ``tool_names`` (when given) and
     :class:`ActionParseError` for anything else that is not an action.
     """
@@ -277,14 +367,22 @@ def parse_action(text: str, tool_names: Collection[str] | None = None) -> Action
             "object; reply with one object holding 'answer' or 'tool' and 'args'.",
             output=text,
         )
-    return _validate(data, text, tool_names)
+    return _validate(data, text, tool_names, schema)
 
 
-def _validate(data: dict[str, Any], text: str, tool_names: Collection[str] | None) -> Action:
+def _validate(
+    data: dict[str, Any],
+    text: str,
+    tool_names: Collection[str] | None,
+    schema: AnswerSchema | None = None,
+) -> Action:
     thought = data.get("thought", "")
     thought = thought if isinstance(thought, str) else json.dumps(thought, ensure_ascii=False)
-    if isinstance(data.get("answer"), str) and "tool" not in data:
-        return AnswerAction(thought=thought, answer=data["answer"])
+    if "answer" in data and "tool" not in data:
+        if schema is not None:
+            return _structured_answer(data, thought, text, schema)
+        if isinstance(data["answer"], str):
+            return AnswerAction(thought, data["answer"], citations(data.get("evidence")))
     tool = data.get("tool")
     if not isinstance(tool, str) or not tool:
         raise ActionParseError(
@@ -309,6 +407,63 @@ def _validate(data: dict[str, Any], text: str, tool_names: Collection[str] | Non
             output=text,
         )
     return action
+
+
+def _structured_answer(
+    data: dict[str, Any], thought: str, text: str, schema: AnswerSchema
+) -> AnswerAction:
+    value = data["answer"]
+    problem = schema.error(value)
+    if problem is not None and isinstance(value, str):
+        # A model that was not constrained may write the object as a JSON string.
+        try:
+            unquoted = json.loads(value)
+        except json.JSONDecodeError:
+            unquoted = None
+        if unquoted is not None and schema.error(unquoted) is None:
+            value, problem = unquoted, None
+    if problem is not None:
+        raise AnswerSchemaError(
+            f"The answer does not match the requested schema {problem}; reply with an "
+            "'answer' value that matches the JSON Schema given with the question.",
+            output=text,
+        )
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return AnswerAction(thought, shown, citations(data.get("evidence")), value)
+
+
+def citations(raw: Any) -> tuple[Citation, ...]:
+    """The well-formed items of an ``evidence`` list; anything else is dropped."""
+    if not isinstance(raw, list):
+        return ()
+    found = (_citation(item) for item in raw[: EVIDENCE_SCHEMA["maxItems"]])
+    return tuple(c for c in found if c is not None)
+
+
+def _citation(item: Any) -> Citation | None:
+    if isinstance(item, str):
+        item = {"image": item}  # "evidence": ["image_1"], a common shorthand
+    if not isinstance(item, dict) or not isinstance(item.get("image"), str):
+        return None
+    box = item.get("box")
+    step = item.get("step")
+    return Citation(
+        image=item["image"].strip(),
+        box=_box(box),
+        step=step if isinstance(step, int) and not isinstance(step, bool) and step > 0 else None,
+    )
+
+
+def _box(raw: Any) -> tuple[int, int, int, int] | None:
+    """Four numbers, clamped to 0–1000 and put in order; anything else is no box."""
+    if not isinstance(raw, list | tuple) or len(raw) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw):
+        return None
+    x1, y1, x2, y2 = (min(1000, max(0, round(v))) for v in raw)
+    x1, x2 = sorted((x1, x2))
+    y1, y2 = sorted((y1, y2))
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 
 # ---------------------------------------------------------------------------- streaming

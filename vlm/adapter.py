@@ -24,7 +24,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kanjian.vlm import prompts
@@ -39,6 +39,7 @@ from kanjian.vlm.action import (
     parse_action,
 )
 from kanjian.vlm.errors import ModelOutputError, ServerTimeout, VLMError
+from kanjian.vlm.schema import AnswerSchema
 from kanjian.vlm.types import (
     ChatBackend,
     ChatRequest,
@@ -61,6 +62,7 @@ __all__ = [
     "render_stored",
     "system_prompt",
     "tool_infos",
+    "with_schema",
 ]
 
 # Separators fixed so that the rendered schema never changes between Python versions.
@@ -149,6 +151,9 @@ class Bound:
     response_format: dict[str, Any]
     final_format: dict[str, Any]
     names: frozenset[str]
+    # The user's answer schema (``--schema``): the answer branch carries it, and the parsed
+    # answer is validated against it. None: the answer is Markdown text.
+    schema: AnswerSchema | None = None
 
 
 def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +167,18 @@ def bind(tools: tuple[ToolInfo, ...], extra: str = "") -> Bound:
         response_format=_response_format(action_schema(tools)),
         final_format=_response_format(action_schema(tools, answer_only=True)),
         names=frozenset(t.name for t in tools),
+    )
+
+
+def with_schema(bound: Bound, schema: AnswerSchema | None) -> Bound:
+    """``bound`` whose answer branch is ``schema``: the same system prompt (so the prompt
+    prefix, and SGLang's cache of it, is shared with runs without a schema)."""
+    tools = bound.tools
+    return replace(
+        bound,
+        response_format=_response_format(action_schema(tools, schema=schema)),
+        final_format=_response_format(action_schema(tools, answer_only=True, schema=schema)),
+        schema=schema,
     )
 
 
@@ -356,7 +373,7 @@ def _read_action(
     text: str, bound: Bound, final: bool
 ) -> tuple[Action | None, ActionParseError | None]:
     try:
-        action: Action = parse_action(text, bound.names)
+        action: Action = parse_action(text, bound.names, bound.schema)
     except UnknownToolError as exc:
         # Well-formed: the agent tells the model the tool does not exist (an observation).
         action = exc.action

@@ -15,10 +15,13 @@ from xgrammar.testing import _is_grammar_accept_string as accepts
 from kanjian.vlm.action import (
     ActionParseError,
     AnswerAction,
+    AnswerSchemaError,
     AnswerStreamer,
+    Citation,
     ToolAction,
     UnknownToolError,
     action_schema,
+    dump_action,
     parse_action,
 )
 
@@ -238,3 +241,91 @@ def test_xgrammar_rejects_bad_args_for_the_real_builtin_tools(
 def test_the_first_complete_object_wins() -> None:
     text = '{"thought": "t", "answer": "one"} and then {"thought": "u", "answer": "two"}'
     assert parse_action(text, NAMES) == AnswerAction("t", "one")
+
+
+# ---------------------------------------------------------------------------- evidence
+
+
+def test_xgrammar_accepts_answers_with_and_without_evidence(grammar: Grammar) -> None:
+    assert accepts(grammar, '{"thought": "t", "answer": "a"}')
+    assert accepts(grammar, '{"thought": "t", "answer": "a", "evidence": []}')
+    cited = '{"thought": "t", "answer": "a", "evidence": [{"image": "image_2", "box": [0, 0, 1000, 500], "step": 2}, {"image": "image_1"}]}'
+    assert accepts(grammar, cited)
+    assert not accepts(
+        grammar,
+        '{"thought": "t", "answer": "a", "evidence": [{"image": "image_1", "box": [0, 0, 1001, 5]}]}',
+    )
+    assert not accepts(
+        grammar, '{"thought": "t", "answer": "a", "evidence": [{"box": [0, 0, 1, 5]}]}'
+    )
+
+
+def test_evidence_is_parsed_and_malformed_items_are_dropped() -> None:
+    text = json.dumps(
+        {
+            "thought": "t",
+            "answer": "42",
+            "evidence": [
+                {"image": "image_1", "box": [900, 10, 100, 500.4], "step": 1},  # corners swapped
+                "image_2",  # shorthand
+                {"image": "image_3", "box": [1, 2, 3], "step": "x"},  # bad box and step: kept bare
+                {"box": [1, 2, 3, 4]},  # no image: dropped
+                {"image": "image_4", "box": [-5, 0, 2000, 10]},  # clamped
+                7,
+            ],
+        }
+    )
+    action = parse_action(text, NAMES)
+    assert isinstance(action, AnswerAction) and action.answer == "42"
+    assert action.evidence == (
+        Citation("image_1", (100, 10, 900, 500), 1),
+        Citation("image_2"),
+        Citation("image_3"),
+        Citation("image_4", (0, 0, 1000, 10)),
+    )
+
+
+def test_evidence_that_is_not_a_list_is_no_evidence() -> None:
+    action = parse_action('{"thought": "t", "answer": "a", "evidence": "image_1"}', NAMES)
+    assert isinstance(action, AnswerAction) and action.evidence == ()
+
+
+def test_an_object_answer_without_a_schema_is_still_an_error() -> None:
+    with pytest.raises(ActionParseError, match="neither a string 'answer'"):
+        parse_action('{"thought": "t", "answer": {"a": 1}}', NAMES)
+
+
+def test_a_structured_answer_written_as_a_json_string_is_unwrapped() -> None:
+    from kanjian.vlm.schema import load_schema
+
+    schema = load_schema("a int")
+    action = parse_action('{"thought": "t", "answer": "{\\"a\\": 1}"}', NAMES, schema)
+    assert isinstance(action, AnswerAction) and action.value == {"a": 1}
+    assert action.answer == '{"a": 1}'
+    with pytest.raises(AnswerSchemaError, match="at 'a': 'x' is not of type 'integer'"):
+        parse_action('{"thought": "t", "answer": {"a": "x"}}', NAMES, schema)
+
+
+def test_dump_action_round_trips_value_and_evidence() -> None:
+    action = AnswerAction("t", '{"a": 1}', (Citation("image_1", (1, 2, 3, 4), 2),), {"a": 1})
+    text = dump_action(action)
+    assert json.loads(text) == {
+        "thought": "t",
+        "answer": {"a": 1},
+        "evidence": [{"image": "image_1", "box": [1, 2, 3, 4], "step": 2}],
+    }
+
+
+def test_streamer_streams_the_answer_and_skips_the_evidence_after_it() -> None:
+    streamer = AnswerStreamer()
+    text = '{"thought": "t", "answer": "on the sign", "evidence": [{"image": "image_1", "box": [1, 2, 3, 4]}]}'
+    out = "".join(streamer.feed(text[i : i + 3]) for i in range(0, len(text), 3))
+    assert out == "on the sign"
+
+
+def test_streamer_emits_nothing_for_an_object_answer() -> None:
+    streamer = AnswerStreamer()
+    assert (
+        streamer.feed('{"thought": "t", "answer": {"answer": "inner", "n": [1]}, "evidence": []}')
+        == ""
+    )

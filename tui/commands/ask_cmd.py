@@ -10,7 +10,8 @@ import typer
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from kanjian.agent.events import Event
+    from kanjian.agent.events import Event, Evidence
+    from kanjian.vlm.schema import AnswerSchema
 
 __all__ = ["register"]
 
@@ -42,9 +43,24 @@ def ask(
     no_memory: Annotated[
         bool, typer.Option("--no-memory", help="Neither recall nor remember.")
     ] = False,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            help="Answer as JSON matching a schema: a JSON Schema file, inline JSON, "
+            "or 'merchant, total float, date'.",
+        ),
+    ] = None,
 ) -> None:
     """Answer one question about images, streaming the answer to stdout."""
-    from kanjian.tui.runner import run
+    from kanjian.tui.runner import fail, run
+    from kanjian.vlm.schema import SchemaError, load_schema
+
+    try:
+        # Checked before anything else: a bad schema costs no model call (exit 2).
+        answer_schema = load_schema(schema) if schema is not None else None
+    except SchemaError as exc:
+        fail(str(exc), exc.exit_code)
 
     flags: dict[str, object] = {
         "vlm.url": url,
@@ -54,7 +70,7 @@ def ask(
     if no_memory:
         flags["memory.enabled"] = False
     images = [str(p) for p in image or []]
-    raise typer.Exit(run(_ask(question, images, flags, as_json, no_tools, session)))
+    raise typer.Exit(run(_ask(question, images, flags, as_json, no_tools, session, answer_schema)))
 
 
 async def _ask(
@@ -64,6 +80,7 @@ async def _ask(
     as_json: bool,
     no_tools: bool,
     session: str | None,
+    schema: AnswerSchema | None = None,
 ) -> int:
     import json
 
@@ -75,12 +92,15 @@ async def _ask(
     sources = [_read_stdin() if path == "-" else path for path in _stdin_once(images)]
     printer = _StreamPrinter(quiet=as_json)
     async with Kanjian(settings, use_tools=not no_tools) as kanjian:
-        async for event in printer.ending_line(kanjian.stream(question, sources, session=session)):
+        stream = kanjian.stream(question, sources, session=session, schema=schema)
+        async for event in printer.ending_line(stream):
             printer.show(event)
             if isinstance(event, RunFinished):
                 for key in ("memory_error", "session_error"):
                     if note := event.extra.get(key):
                         typer.echo(f"kanjian: warning: {note}", err=True)
+                for note in event.extra.get("evidence_notes", ()):
+                    typer.echo(f"kanjian: note: {note}", err=True)
                 if as_json:
                     print(json.dumps(event.to_json(), ensure_ascii=False), flush=True)
                 elif event.error:
@@ -132,7 +152,7 @@ class _StreamPrinter:
                 typer.echo("")
 
     def show(self, event: Event) -> None:
-        from kanjian.agent.events import AnswerDelta, AnswerDone, ToolResultEvent
+        from kanjian.agent.events import AnswerDelta, AnswerDone, RunFinished, ToolResultEvent
 
         if self.quiet:
             return
@@ -144,10 +164,19 @@ class _StreamPrinter:
                 typer.echo(event.text, nl=False)
             typer.echo("")
             self.mid_line = False
+        elif isinstance(event, RunFinished):
+            for evidence in event.evidence:
+                typer.echo(_evidence_line(evidence), err=True)
         elif isinstance(event, ToolResultEvent):
             args = ", ".join(f"{k}={v!r}" for k, v in event.args.items())
             status = f"failed: {event.error}" if event.error else f"{event.seconds:.2f}s"
             typer.secho(f"· {event.tool}({args}) {status}", err=True, dim=True)
+
+
+def _evidence_line(evidence: Evidence) -> str:
+    """``evidence: image_1 [x1,y1,x2,y2]`` (pixels of the original image), or just the id."""
+    box = f" [{','.join(str(v) for v in evidence.box_px)}]" if evidence.box_px else ""
+    return f"evidence: {evidence.image}{box}"
 
 
 def register(app: typer.Typer) -> None:

@@ -71,6 +71,8 @@ class BatchOptions:
     processes: int | None = None
     # None: a live bar when stderr is a terminal, plain lines otherwise.
     live_progress: bool | None = None
+    # ``--schema``: the answer schema of tasks that give none of their own.
+    schema: str | None = None
 
     def settings_flags(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,14 @@ def batch(
     max_steps: Annotated[
         int | None, typer.Option("--max-steps", min=1, help="Most tool steps per answer.")
     ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            help='Answer as JSON matching a schema (file, inline JSON or "a, b float"); '
+            'a task\'s own "schema" wins.',
+        ),
+    ] = None,
 ) -> None:
     """Answer a JSONL file of questions about images, -c at a time, one JSON line each."""
     from kanjian.tui.runner import fail, run
@@ -149,6 +159,7 @@ def batch(
         approve="always" if approve == "always" else "never",
         max_steps=max_steps,
         processes=workers,
+        schema=schema,
     )
     summary = run(execute(options))
     raise typer.Exit(1 if summary.failed else 0)
@@ -192,9 +203,12 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     from kanjian.agent.config import load_settings
     from kanjian.tui.batch_progress import format_summary
     from kanjian.vlm.pacing import Admission
+    from kanjian.vlm.schema import load_schema
 
     stream = err or sys.stderr
-    tasks = read_tasks(options.tasks_file)
+    # Every schema is checked (and compiled, once each) before the first model call.
+    default_schema = load_schema(options.schema) if options.schema is not None else None
+    tasks = read_tasks(options.tasks_file, schema=default_schema)
     done = completed_ids(options.output) if options.output else set()
     skipped = sum(task.id in done for task in tasks)
     if skipped:
@@ -255,7 +269,7 @@ def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
     warned: set[str] = set()
 
     async def run_task(task: BatchTask) -> dict[str, Any]:
-        finished = await kanjian.ask(task.question, task.images, run_id=task.id)
+        finished = await kanjian.ask(task.question, task.images, run_id=task.id, schema=task.schema)
         note = finished.extra.get("memory_error")
         if note and note not in warned:
             warned.add(note)
