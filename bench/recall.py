@@ -15,7 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.recall_set import CONVERSATIONS, QUERIES
+from collections.abc import Sequence
+
+from bench.recall_set import CONVERSATIONS, QUERIES, Conversation
 from kanjian.memory.core import MemoryCore
 from kanjian.memory.store import Filters
 
@@ -23,10 +25,12 @@ K = 5
 MODES = ("vector", "lexical", "hybrid")
 
 
-def build(root: Path, embedder: str) -> tuple[MemoryCore, dict[str, str]]:
+def build(
+    root: Path, embedder: str, conversations: Sequence[Conversation] = CONVERSATIONS
+) -> tuple[MemoryCore, dict[str, str]]:
     core = MemoryCore(root, embedder)
     sessions: dict[str, str] = {}
-    for conv in CONVERSATIONS:
+    for conv in conversations:
         sid = core.new_session(conv.id)
         core.store.add_turn(sid, conv.question, conv.answer, ocr_text=conv.ocr)
         sessions[sid] = conv.id

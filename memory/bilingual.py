@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["english_view", "gloss", "has_cjk", "stem", "terms"]
+__all__ = ["english_view", "first_sense", "gloss", "has_cjk", "known_words", "stem", "terms", "words"]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
@@ -330,3 +330,12 @@ def _known_words(word: str) -> list[str]:
                 i += size
                 break
     return out
+
+
+def words(text: str) -> list[str]:
+    """``text`` segmented by jieba's precise mode (spaces dropped), for callers that weigh words."""
+    return _segments(text, search=False)
+
+
+known_words = _known_words
+first_sense = _first_sense

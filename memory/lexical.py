@@ -360,6 +360,15 @@ class LexicalIndex:
                 scores = self._scores(weighted, mask)
             return self._top(scores, k)
 
+    def doc_freq(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many live turns contain each term (0 for a term no turn has)."""
+        with self.lock:
+            out: dict[str, int] = {}
+            for term in terms:
+                tid = self._vocab.get(term)
+                out[term] = 0 if tid is None else len(self._postings(tid)[0])
+            return out
+
     def _matches(self, terms: Sequence[str]) -> list[tuple[Any, Any]]:
         out = []
         for term in dict.fromkeys(terms):

@@ -1,0 +1,155 @@
+"""The recall gate: what a new conversation gets injected, calibrated and held out.
+
+    .venv/bin/python -m bench.recall_gate [--embedder auto|minilm|hash] [--calibrate]
+
+Stores the 160 conversations of :mod:`bench.recall_more` in a fresh memory, then asks the
+gate about related questions (each about one stored conversation, a third cross-lingual)
+and unrelated ones (topics no conversation touches, many worded "this image", "照片里").
+Prints, for the held-out questions: the false-injection rate (an unrelated question got
+anything injected), target injected (the related question's conversation was among the
+injected turns; overall and cross-lingual), the precision of the injected turns, and the
+mean number injected, beside the gate it replaced (any lexical hit among the 8 best of a
+hybrid search passes) measured in the same run. ``--calibrate`` grid-searches the cut on
+the development questions and prints the best one (what ``memory.gate.CALIBRATION`` holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.recall import build
+from bench.recall_more import STORE, dev, held_out
+from bench.recall_set import Query
+from kanjian.memory import gate
+from kanjian.memory.core import MemoryCore
+from kanjian.memory.records import Hit
+from kanjian.memory.retrieval import estimate_tokens, truncate_to_tokens
+
+Picker = Callable[[str], list[Hit]]
+
+
+def any_lexical_hit(core: MemoryCore, question: str, budget: int = 600) -> list[Hit]:
+    """The gate before this one: any of the 8 best hybrid hits that the lexical side found."""
+    out: list[Hit] = []
+    left = budget
+    for hit in core.search(question, k=8):
+        if "lexical" not in hit.ranks:
+            continue
+        cost = estimate_tokens(truncate_to_tokens(hit.text, min(200, left)))
+        if cost > left or cost < 8:
+            break
+        out.append(hit)
+        left -= cost
+    return out
+
+
+def measure(
+    pick: Picker, related: Sequence[Query], unrelated: Sequence[str], names: dict[str, str]
+) -> dict[str, float]:
+    false = sum(bool(pick(q)) for q in unrelated)
+    found: dict[str, list[bool]] = {"all": [], "cross": []}
+    right = injected = 0
+    for query in related:
+        got = [names.get(h.session, "") for h in pick(query.text)]
+        hit = query.target in got
+        found["all"].append(hit)
+        if query.kind == "cross":
+            found["cross"].append(hit)
+        right += got.count(query.target)
+        injected += len(got)
+    injected_unrelated = sum(len(pick(q)) for q in unrelated)
+    total = injected + injected_unrelated
+    return {
+        "false": false / len(unrelated),
+        "target": statistics.mean(found["all"]),
+        "cross": statistics.mean(found["cross"]),
+        "precision": right / total if total else 1.0,
+        "mean": total / (len(related) + len(unrelated)),
+    }
+
+
+def calibrate(
+    cache: dict[str, list[gate.Candidate]],
+    related: Sequence[Query],
+    unrelated: Sequence[str],
+    names: dict[str, str],
+    max_false: float = 0.03,
+) -> tuple[gate.Cut, dict[str, float]]:
+    """The cut with the most targets injected on the dev set within ``max_false``."""
+    best: tuple[tuple[float, ...], gate.Cut, dict[str, float]] | None = None
+    for lexical in [i / 10 for i in range(11)]:
+        for threshold in [i / 100 for i in range(20, 91)]:
+            for relative in (0.0, 0.6, 0.7, 0.8, 0.9):
+                cut = gate.Cut(lexical, threshold, relative)
+                row = measure(
+                    lambda q, cut=cut: [h for _, h in cut.select(cache[q])],
+                    related, unrelated, names,
+                )  # fmt: skip
+                if row["false"] > max_false:
+                    continue
+                # Most targets, then precision, then the middle of a plateau (lower cut).
+                key = (row["target"], row["precision"], -threshold)
+                if best is None or key > best[0]:
+                    best = (key, cut, row)
+    if best is None:
+        raise SystemExit("no cut meets the false-injection bound on the dev set")
+    return best[1], best[2]
+
+
+def fmt(row: dict[str, float]) -> str:
+    return (
+        f"false-injection {row['false']:6.1%}  target injected {row['target']:6.1%}  "
+        f"cross-lingual {row['cross']:6.1%}  precision {row['precision']:.2f}  "
+        f"turns/question {row['mean']:.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--embedder", default="auto", help="auto, minilm or hash")
+    parser.add_argument("--calibrate", action="store_true", help="grid-search the dev set")
+    args = parser.parse_args()
+    dev_related, dev_unrelated = dev()
+    test_related, test_unrelated = held_out()
+    with tempfile.TemporaryDirectory() as tmp:
+        core, names = build(Path(tmp), args.embedder, STORE)
+        cut = gate.cut_for(core.embedder.name)
+        questions = [q.text for q in (*dev_related, *test_related)] + [
+            *dev_unrelated, *test_unrelated
+        ]  # fmt: skip
+        cache = {q: core.recall_candidates(q) for q in questions}
+        timings = []
+        for q in test_related[:40]:
+            start = time.perf_counter()
+            cut.select(core.recall_candidates(q.text))
+            timings.append(time.perf_counter() - start)
+        old = {q: any_lexical_hit(core, q) for q in questions}
+        core.close()
+    print(
+        f"recall gate, {len(STORE)} conversations, embedder {core.embedder.name}; held-out: "
+        f"{len(test_related)} related ({sum(q.kind == 'cross' for q in test_related)} "
+        f"cross-lingual), {len(test_unrelated)} unrelated; dev: {len(dev_related)} related, "
+        f"{len(dev_unrelated)} unrelated"
+    )
+    print(f"cut {cut}")
+    new_row = measure(lambda q: [h for _, h in cut.select(cache[q])], test_related, test_unrelated, names)  # fmt: skip
+    old_row = measure(old.__getitem__, test_related, test_unrelated, names)
+    print(f"held-out  calibrated gate  {fmt(new_row)}")
+    print(f"held-out  any-lexical-hit  {fmt(old_row)}")
+    dev_row = measure(lambda q: [h for _, h in cut.select(cache[q])], dev_related, dev_unrelated, names)  # fmt: skip
+    print(f"dev       calibrated gate  {fmt(dev_row)}")
+    print(f"recall (candidates + gate) p50 {statistics.median(timings) * 1000:.1f} ms")
+    if args.calibrate:
+        best, row = calibrate(cache, dev_related, dev_unrelated, names)
+        print(f"best cut on dev: {best}\n  dev {fmt(row)}")
+        test = measure(lambda q: [h for _, h in best.select(cache[q])], test_related, test_unrelated, names)  # fmt: skip
+        print(f"  held-out {fmt(test)}")
+
+
+if __name__ == "__main__":
+    main()

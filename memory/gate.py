@@ -1,0 +1,168 @@
+"""The recall gate: does a past turn belong in a new conversation's prompt?
+
+(Calibration figures: see CALIBRATION below; filled in by bench.recall_gate.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from kanjian.memory import bilingual
+from kanjian.memory.records import Hit
+
+__all__ = [
+    "CALIBRATION",
+    "MAX_RECALLED",
+    "Candidate",
+    "Concept",
+    "Cut",
+    "concepts",
+    "content_text",
+    "coverage",
+    "cut_for",
+    "idf",
+]
+
+# Words that say a question is about an image, or how it is asked, but not what it is about:
+# "What is in this photo?" shares them with every stored turn and means none of them.
+_GENERIC_EN = """
+image picture pic photo photograph screenshot screen shot snapshot
+show say tell read write written describe description look see seen display appear
+kind type sort name call thing stuff something anything one ones
+please help again remind recall last earlier before previous ago still now
+much many get got do did doe done doing know think mean happen go going
+am be being use using used have having make made
+here there about like some any all which whose whom how what whats
+brief briefly sentence word detail
+""".split()
+_GENERIC_ZH = """
+图片 照片 图 图中 图里 图上 照片里 照片中 图片里 图片中 截图 相片 画面 这张 那张 张 这 这个 这些 那 那个 那些
+这是 那是 上面 里面 里 中 上 什么 怎么 怎么样 多少 几 哪 哪里 哪儿 哪个 哪些 是不是 是否 吗 呢 吧
+写 写着 写的 显示 说 看 看到 看看 能 可以 一下 描述 告诉 请 帮 帮我 我 你 他 她 它 我们 你们 他们
+上次 那次 之前 以前 来着 到底 一 有 没有 是 的 了 在 拍 拍的 东西 内容 叫 名字 干 做 干什么 在干什么
+""".split()
+MAX_RECALLED = 3
+import os
+PRIOR = float(os.environ.get("GATE_PRIOR", "0.5"))
+GENERIC = frozenset(bilingual.stem(w) for w in _GENERIC_EN) | frozenset(_GENERIC_ZH)
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One content word of a question, with the terms that count as meeting it."""
+
+    head: str
+    alternatives: frozenset[str]  # the head and, for a Chinese word, its English glosses
+
+
+def concepts(question: str) -> list[Concept]:
+    """The content words of ``question``: stop words and generic image words removed."""
+    out: dict[str, Concept] = {}
+    if not bilingual.has_cjk(question):
+        for term in bilingual.terms(question):
+            if is_content(term) and term not in out:
+                out[term] = Concept(term, frozenset([term]))
+        return list(out.values())
+    for segment in bilingual.words(question):
+        if segment in GENERIC or segment in out:
+            continue
+        if bilingual.has_cjk(segment):
+            glosses = [g for w in bilingual.known_words(segment) for g in bilingual.gloss(w)]
+            out[segment] = Concept(segment, frozenset([segment, *glosses]) - GENERIC)
+        else:
+            for term in bilingual.terms(segment):
+                if is_content(term) and term not in out:
+                    out[term] = Concept(term, frozenset([term]))
+    return list(out.values())
+
+
+def content_text(question: str) -> str:
+    """The question without generic words: what the vector index is asked for recall."""
+    return " ".join(c.head for c in concepts(question))
+
+
+def idf(df: int, n: int) -> float:
+    """BM25's idf, kept positive (a term in every turn still weighs a little)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def coverage(
+    question: Sequence[Concept],
+    doc_terms: Iterable[str],
+    weight: Callable[[str], float],
+    prior: float = 0.0,
+) -> float:
+    """IDF-weighted share of the question's concepts the turn contains, in [0, 1].
+
+    A concept met only through one of its glosses earns that gloss's weight relative to
+    the concept's own (capped at 1): a rare gloss ("receipt") counts fully, a gloss that
+    half the store contains ("person") barely counts.
+    """
+    terms = set(doc_terms)
+    total, met = prior, 0.0
+    for concept in question:
+        own = weight(concept.head)
+        total += own
+        if concept.head in terms:
+            met += own
+            continue
+        best = max((weight(t) for t in concept.alternatives & terms), default=0.0)
+        met += min(own, best)
+    return met / total if total else 0.0
+
+
+def is_content(term: str) -> bool:
+    """Not generic, and not a stray letter ("s" of "what's"): numbers and words count."""
+    return term not in GENERIC and (len(term) > 1 or term.isdigit())
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A past turn weighed for recall: its lexical coverage of the question and its cosine."""
+
+    hit: Hit
+    coverage: float
+    cosine: float
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A fused score ``lexical * coverage + (1 - lexical) * cosine`` and where it passes.
+
+    ``threshold`` is absolute; ``relative`` keeps only turns scoring at least that share of
+    the best one, so a near miss beside a clear hit stays out.
+    """
+
+    lexical: float
+    threshold: float
+    relative: float = 0.0
+
+    def score(self, candidate: Candidate) -> float:
+        cosine = max(candidate.cosine, 0.0)
+        return self.lexical * candidate.coverage + (1.0 - self.lexical) * cosine
+
+    def select(self, candidates: Iterable[Candidate]) -> list[tuple[float, Hit]]:
+        """The candidates that pass, best first, at most :data:`MAX_RECALLED`."""
+        scored = sorted(
+            ((self.score(c), c.hit) for c in candidates),
+            key=lambda pair: (-pair[0], pair[1].session, pair[1].turn),
+        )
+        if not scored or scored[0][0] < self.threshold:
+            return []
+        floor = max(self.threshold, self.relative * scored[0][0])
+        return [pair for pair in scored if pair[0] >= floor][:MAX_RECALLED]
+
+
+# Per embedder: cosine similarities differ between models. Any other embedder (an OpenAI
+# server) gets the lexical cut alone.
+CALIBRATION: dict[str, Cut] = {
+    "all-minilm-l6-v2": Cut(0.5, 0.45, 0.8),
+    "hash": Cut(0.5, 0.45, 0.8),
+}
+LEXICAL_ONLY = Cut(1.0, 0.6, 0.8)
+
+
+def cut_for(embedder: str) -> Cut:
+    return CALIBRATION.get(embedder, LEXICAL_ONLY)
