@@ -192,8 +192,8 @@ def has_cjk(text: str) -> bool:
 
 def stem(word: str) -> str:
     """A light English stemmer: enough to meet plural and -ing/-ed forms halfway."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
+    if len(word) <= 3 or not word.isalpha() or word.endswith("eed"):
+        return word  # "speed", "need": no -ed to take off (else "speeding" misses "speed")
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + repl
@@ -234,20 +234,35 @@ def _dictionary_path() -> Path:
 
 @cache
 def _cedict() -> dict[str, list[str]]:
-    """Simplified and traditional headword -> cleaned English senses, in dictionary order."""
-    table: dict[str, list[str]] = {}
+    """Simplified and traditional headword -> cleaned English senses, common meaning first.
+
+    A headword can have several entries: a place or person (capitalised pinyin, 成功 the
+    town) and a rare character that is only a variant of another (葯 as 药) come after the
+    common word, so the first sense of 成功 is "success" and of 药 "medicine".
+    """
+    entries: dict[str, list[tuple[int, int, list[str]]]] = {}
     with gzip.open(_dictionary_path(), "rt", encoding="utf-8") as fh:
-        for line in fh:
+        for order, line in enumerate(fh):
             if line.startswith("#"):
                 continue
             head, _, rest = line.partition(" [")
             trad, _, simp = head.partition(" ")
-            senses = _clean_senses(rest.partition("] /")[2].rstrip("/\n").split("/"))
+            pinyin, _, raw = rest.partition("] /")
+            raw_senses = raw.rstrip("/\n").split("/")
+            senses = _clean_senses(raw_senses)
             if not senses:
                 continue
+            rank = 2 if pinyin[:1].isupper() else 1 if _is_variant(raw_senses) else 0
             for word in {simp, trad}:
-                table.setdefault(word, []).extend(senses)
-    return table
+                entries.setdefault(word, []).append((rank, order, senses))
+    return {
+        word: [sense for _, _, senses in sorted(found) for sense in senses]
+        for word, found in entries.items()
+    }
+
+
+def _is_variant(raw: list[str]) -> bool:
+    return any(s.lower().startswith(("variant of", "old variant of")) for s in raw)
 
 
 def _clean_senses(raw: Iterable[str]) -> list[str]:

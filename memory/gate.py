@@ -44,8 +44,9 @@ _GENERIC_ZH = """
 上次 那次 之前 以前 来着 到底 一 有 没有 是 的 了 在 拍 拍的 东西 内容 叫 名字 干 做 干什么 在干什么
 """.split()
 MAX_RECALLED = 3
-import os
-PRIOR = float(os.environ.get("GATE_PRIOR", "0.5"))
+# Coverage is smoothed as if every question had half a rare word more that no turn meets:
+# one matching word of a one-word question is weak evidence, four of four strong.
+PRIOR = 0.5
 GENERIC = frozenset(bilingual.stem(w) for w in _GENERIC_EN) | frozenset(_GENERIC_ZH)
 
 
@@ -129,17 +130,23 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """A fused score ``lexical * coverage + (1 - lexical) * cosine`` and where it passes.
+    """Where the gate passes a turn.
 
-    ``threshold`` is absolute; ``relative`` keeps only turns scoring at least that share of
-    the best one, so a near miss beside a clear hit stays out.
+    The score is ``lexical * coverage + (1 - lexical) * cosine`` and must reach
+    ``threshold``; coverage must reach ``min_coverage`` too (a cosine alone, with no word
+    of the question in the turn, is a neighbouring topic: a butterfly for a bird).
+    ``relative`` keeps only turns scoring at least that share of the best one, so a near
+    miss beside a clear hit stays out.
     """
 
     lexical: float
     threshold: float
+    min_coverage: float = 0.0
     relative: float = 0.0
 
     def score(self, candidate: Candidate) -> float:
+        if candidate.coverage < self.min_coverage:
+            return 0.0
         cosine = max(candidate.cosine, 0.0)
         return self.lexical * candidate.coverage + (1.0 - self.lexical) * cosine
 
@@ -158,10 +165,10 @@ class Cut:
 # Per embedder: cosine similarities differ between models. Any other embedder (an OpenAI
 # server) gets the lexical cut alone.
 CALIBRATION: dict[str, Cut] = {
-    "all-minilm-l6-v2": Cut(0.5, 0.45, 0.8),
-    "hash": Cut(0.5, 0.45, 0.8),
+    "all-minilm-l6-v2": Cut(0.2, 0.37, min_coverage=0.2),
+    "hash": Cut(0.45, 0.35, relative=0.8),
 }
-LEXICAL_ONLY = Cut(1.0, 0.6, 0.8)
+LEXICAL_ONLY = Cut(1.0, 0.6, relative=0.8)
 
 
 def cut_for(embedder: str) -> Cut:
