@@ -223,12 +223,11 @@ class MemoryCore:
         lexical = self.store.lexical_index()
         df = lexical.doc_freq({t for c in concepts for t in c.alternatives})
         n = max(len(lexical), 1)
-        weights = {t: gate.idf(d, n) for t, d in df.items()}
         prior = gate.PRIOR * gate.idf(0, n)
         return [
             gate.Candidate(
                 self._hit(turn, 0.0, {}),
-                gate.coverage(concepts, _turn_terms(turn), weights.__getitem__, prior),
+                gate.coverage(concepts, _turn_terms(turn), df, n, prior),
                 cosines.get(key, 0.0),
             )
             for key, turn in turns.items()

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kanjian.memory import bilingual
@@ -47,7 +47,11 @@ MAX_RECALLED = 3
 # Coverage is smoothed as if every question had half a rare word more that no turn meets:
 # one matching word of a one-word question is weak evidence, four of four strong.
 PRIOR = 0.5
-GENERIC = frozenset(bilingual.stem(w) for w in _GENERIC_EN) | frozenset(_GENERIC_ZH)
+GENERIC = (
+    frozenset(bilingual.stem(w) for w in _GENERIC_EN)
+    | frozenset(_GENERIC_ZH)
+    | bilingual.ZH_STOP
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,27 +93,39 @@ def idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
+def concept_weight(concept: Concept, df: Mapping[str, int], n: int) -> float:
+    """How much meeting ``concept`` says: the idf of its head, or, when no turn has the
+    head (a Chinese word in an English store), of its rarest gloss that some turn has;
+    a concept no turn has at all weighs most."""
+    if df.get(concept.head, 0):
+        return idf(df[concept.head], n)
+    present = [df[t] for t in concept.alternatives if df.get(t, 0)]
+    return idf(min(present) if present else 0, n)
+
+
 def coverage(
     question: Sequence[Concept],
     doc_terms: Iterable[str],
-    weight: Callable[[str], float],
+    df: Mapping[str, int],
+    n: int,
     prior: float = 0.0,
 ) -> float:
     """IDF-weighted share of the question's concepts the turn contains, in [0, 1].
 
-    A concept met only through one of its glosses earns that gloss's weight relative to
-    the concept's own (capped at 1): a rare gloss ("receipt") counts fully, a gloss that
-    half the store contains ("person") barely counts.
+    ``df`` holds each alternative's document frequency among ``n`` turns. A concept met
+    through a gloss earns that gloss's weight (capped at the concept's): a rare gloss
+    ("receipt") counts fully, one that half the store contains ("person") barely counts.
+    ``prior`` is added to the denominator (see :data:`PRIOR`).
     """
     terms = set(doc_terms)
     total, met = prior, 0.0
     for concept in question:
-        own = weight(concept.head)
+        own = concept_weight(concept, df, n)
         total += own
         if concept.head in terms:
             met += own
             continue
-        best = max((weight(t) for t in concept.alternatives & terms), default=0.0)
+        best = max((idf(df.get(t, 0), n) for t in concept.alternatives & terms), default=0.0)
         met += min(own, best)
     return met / total if total else 0.0
 

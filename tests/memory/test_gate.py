@@ -34,7 +34,7 @@ async def test_unrelated_and_generic_questions_recall_nothing(
     ("question", "expected"),
     [
         ("How much was the Starbucks latte and muffin?", "receipt"),
-        ("星巴克拿铁和松饼一共多少钱？", "receipt"),  # Chinese -> English conversation
+        ("星巴克的松饼多少钱？", "receipt"),  # Chinese -> English conversation
         ("Which exit of the subway goes to People's Square?", "subway"),
         ("When is the rent due under my apartment lease?", "contract"),
     ],
@@ -60,14 +60,17 @@ def test_generic_words_are_not_content_in_either_language() -> None:
 
 def test_coverage_weighs_rare_words_and_discounts_common_glosses() -> None:
     question = gate.concepts("Starbucks receipt total")
-    weights = {"starbuck": 3.0, "receipt": 2.0, "total": 0.5}
-    assert gate.coverage(question, ["starbuck", "receipt", "total"], weights.__getitem__) == 1.0
-    only_common = gate.coverage(question, ["total"], weights.__getitem__)
-    only_rare = gate.coverage(question, ["starbuck"], weights.__getitem__)
+    df, n = {"starbuck": 1, "receipt": 3, "total": 40}, 50
+    assert gate.coverage(question, ["starbuck", "receipt", "total"], df, n) == 1.0
+    only_common = gate.coverage(question, ["total"], df, n)
+    only_rare = gate.coverage(question, ["starbuck"], df, n)
     assert 0 < only_common < only_rare < 1
+    # A Chinese word met through its gloss counts as much as the gloss says.
+    chinese = gate.concepts("收据")
+    assert gate.coverage(chinese, ["receipt"], {"receipt": 3}, n) == 1.0
     # The prior: one word met of a one-word question is weaker than four of four.
-    one = gate.coverage(gate.concepts("receipt"), ["receipt"], lambda t: 2.0, prior=1.0)
-    assert one == pytest.approx(2 / 3)
+    one = gate.coverage(gate.concepts("receipt"), ["receipt"], df, n, prior=gate.idf(3, n))
+    assert one == pytest.approx(0.5)
 
 
 def test_the_cut_passes_nothing_below_its_threshold_and_keeps_the_best_first() -> None:
