@@ -41,6 +41,8 @@ from kanjian.agent.events import (
     ApprovalRequest,
     ErrorEvent,
     Event,
+    RecallEvent,
+    Recalled,
     RunFinished,
     StepRecord,
     StepStarted,
@@ -59,7 +61,9 @@ from kanjian.vlm.types import ChatBackend
 
 __all__ = ["Agent", "Approver", "Recall"]
 
-Recall = Callable[[str], Awaitable[str | None]]
+# A recall hook returns the notes for the prompt (None: nothing), or the notes with what
+# was recalled, which the run reports (``RecallEvent``, ``RunFinished.recalled``).
+Recall = Callable[[str], Awaitable[str | tuple[str | None, tuple[Recalled, ...]] | None]]
 
 
 class Agent:
@@ -177,7 +181,9 @@ class Agent:
                 yield image_added(entry)
             await turn.warm_images()
             notes = await self._recall(turn, question)
-            turn.add_question(question, entries, notes)
+            if notes is not None:
+                yield RecallEvent(turn.recalled)
+            turn.add_question(question, entries, notes or None)
             async for event in self._steps(turn, deltas):
                 yield event
             await turn.commit()
@@ -189,15 +195,23 @@ class Agent:
         yield turn.finished(error)
 
     async def _recall(self, turn: Turn, question: str) -> str | None:
-        """The memory hook: notes for a new conversation, before its first prompt."""
+        """The memory hook: notes for a new conversation, before its first prompt.
+
+        None when there is no hook or this is not a new conversation; "" when the hook ran
+        and nothing passed its gate (the run still reports an empty ``RecallEvent``).
+        """
         # Only a new conversation is primed from memory; later turns have their own history.
         if self.recall is None or turn.session.messages:
             return None
         try:
-            return await self.recall(question)
+            found = await self.recall(question)
         except Exception:
             # Recall only helps; a memory that fails must not fail the question.
             return None
+        if isinstance(found, tuple):
+            notes, turn.recalled = found
+            return notes or ""
+        return found or ""
 
     async def _steps(self, turn: Turn, deltas: bool) -> AsyncGenerator[Event]:
         for step in range(1, self.max_steps + 1):

@@ -18,6 +18,7 @@ from kanjian.agent.events import (
     ErrorEvent,
     Event,
     ImageAdded,
+    Recalled,
     RunFinished,
     StepRecord,
     UsageEvent,
@@ -51,15 +52,19 @@ class Turn:
     new: list[Stored] = field(default_factory=list)
     images_before: int = 0
     messages_before: int = 0
+    # Past turns recalled into this conversation's first prompt.
+    recalled: tuple[Recalled, ...] = ()
 
     def __post_init__(self) -> None:
         self.images_before = len(self.session.images)
         self.messages_before = len(self.session.messages)
 
     def add_question(self, question: str, entries: list[ImageEntry], notes: str | None) -> None:
-        parts: list[Stored] = [{"type": "image", "image_id": e.id} for e in entries]
+        # Recalled notes come first, never between an image and the question about it.
+        parts: list[Stored] = []
         if notes:
             parts.append({"type": "text", "text": prompts.render("recall.md", notes=notes)})
+        parts += [{"type": "image", "image_id": e.id} for e in entries]
         parts.append({"type": "text", "text": question})
         self.new.append({"role": "user", "content": parts})
 
@@ -111,6 +116,7 @@ class Turn:
             seconds=time.perf_counter() - self.started,
             error=error.message if error else None,
             exit_code=error.exit_code if error else 0,
+            recalled=self.recalled,
         )
 
 

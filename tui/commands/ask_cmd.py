@@ -40,6 +40,9 @@ def ask(
     no_memory: Annotated[
         bool, typer.Option("--no-memory", help="Neither recall nor remember.")
     ] = False,
+    no_recall: Annotated[
+        bool, typer.Option("--no-recall", help="Recall no past turns (still remember this one).")
+    ] = False,
 ) -> None:
     """Answer one question about images, streaming the answer to stdout."""
     from kanjian.tui.runner import run
@@ -51,6 +54,8 @@ def ask(
     }
     if no_memory:
         flags["memory.enabled"] = False
+    if no_recall:
+        flags["memory.recall"] = "off"
     images = [str(p) for p in image or []]
     raise typer.Exit(run(_ask(question, images, flags, as_json, no_tools, session)))
 
