@@ -181,7 +181,7 @@ class Cut:
 # Per embedder: cosine similarities differ between models. Any other embedder (an OpenAI
 # server) gets the lexical cut alone.
 CALIBRATION: dict[str, Cut] = {
-    "all-minilm-l6-v2": Cut(0.2, 0.37, min_coverage=0.2),
+    "all-minilm-l6-v2": Cut(0.05, 0.38, relative=0.7),
     "hash": Cut(0.45, 0.35, relative=0.8),
 }
 LEXICAL_ONLY = Cut(1.0, 0.6, relative=0.8)
