@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kanjian.memory import bilingual, gate
+from kanjian.memory import gate
 from kanjian.memory.embedders import Embedder, embed_input, make_embedder
 from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
 from kanjian.memory.images import ImageFiles
-from kanjian.memory.index import VectorIndex, connect, turn_document
+from kanjian.memory.index import VectorIndex, connect
 from kanjian.memory.records import (
     Hit,
     ImageRecord,
@@ -224,17 +224,12 @@ class MemoryCore:
         df = lexical.doc_freq({t for c in concepts for t in c.alternatives})
         n = max(len(lexical), 1)
         prior = gate.PRIOR * gate.idf(0, n)
+        contained = lexical.terms_in(df, list(turns))
         return [
             gate.Candidate(
                 self._hit(turn, 0.0, {}),
-                gate.coverage(concepts, _turn_terms(turn), df, n, prior),
+                gate.coverage(concepts, contained.get(key, set()), df, n, prior),
                 cosines.get(key, 0.0),
             )
             for key, turn in turns.items()
         ]
-
-
-def _turn_terms(turn: TurnRecord) -> list[str]:
-    return bilingual.terms(turn_document(turn))
-
-

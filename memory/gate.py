@@ -1,6 +1,32 @@
 """The recall gate: does a past turn belong in a new conversation's prompt?
 
-(Calibration figures: see CALIBRATION below; filled in by bench.recall_gate.)
+Injected notes cost tokens in every later step and a model reads them as context, so a
+turn goes in only when a score with an absolute meaning says it is about the question:
+
+* **coverage** (0..1): the IDF-weighted share of the question's content words that the
+  turn contains. Stop words and generic image words ("this image", "photo", "这张图片",
+  "照片里", "describe", "什么") are dropped first; a Chinese word is met by itself or by
+  one of its CC-CEDICT glosses (a gloss counts as much as its own idf says, so "receipt"
+  counts fully and "person" barely); a prior of half a rare word in the denominator keeps
+  one matching word of a one-word question weak.
+* **cosine**: the embedder's similarity between the question's content words and the turn.
+
+The fused score ``lexical * coverage + (1 - lexical) * cosine`` must reach the embedder's
+``threshold``; turns under ``relative`` of the best one stay out; at most
+:data:`MAX_RECALLED` go in, best first. Nothing passes, nothing is injected.
+
+Calibration (``python -m bench.recall_gate --calibrate``): 160 stored conversations with
+overlapping topics; a development set of 37 related questions (12 cross-lingual) and 30
+unrelated ones picks the cut (most targets injected with at most 3.5 % false injections
+and precision at least 0.75); a held-out set of 73 related questions (24 cross-lingual)
+and 45 unrelated ones measures it. MiniLM (the default), held out::
+
+    calibrated gate   false-injection 2.2 %  target injected 87.7 %  cross-lingual 79.2 %  precision 0.65
+    any lexical hit   false-injection 97.8 %  target injected 98.6 %  cross-lingual 95.8 %  precision 0.09
+
+(the gate before this one: any of the 8 best hybrid hits the lexical side found). The
+hashing embedder (no model installed) has its own, weaker cut; an embedder the gate was
+not calibrated for (an OpenAI-compatible server) gets :data:`LEXICAL_ONLY`.
 """
 
 from __future__ import annotations
