@@ -142,7 +142,11 @@ class Kanjian:
         tools = await self._load_tools(memory)
         approve = self._approve or self.settings.agent.approve
         recall = None
-        if memory is not None and self.settings.agent.recall and self.settings.memory.recall == "auto":
+        if (
+            memory is not None
+            and self.settings.agent.recall
+            and self.settings.memory.recall == "auto"
+        ):
             recall = self._recall_with(memory)
         return Agent(
             backend,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kanjian.agent.events import RunFinished
+from kanjian.agent.events import Recalled, RunFinished
 
 if TYPE_CHECKING:
     from kanjian.agent.session import Session
@@ -96,8 +96,6 @@ async def format_recall(
 ) -> tuple[str | None, tuple[Recalled, ...]]:
     """Past turns for the prompt, each headed by its session id so the model can cite it,
     and what was recalled (for ``RecallEvent`` and ``recalled`` in ``ask --json``)."""
-    from kanjian.agent.events import Recalled
-
     hits = await memory.recall(question, budget_tokens, exclude_session=exclude)
     recalled = tuple(Recalled(h.session, h.turn, h.score, h.text) for h in hits)
     if not hits:

@@ -10,7 +10,20 @@ import importlib
 import sys
 import time
 
-ALL = ("cli", "client", "wire", "local", "ocr", "agent", "batch", "recall", "memory", "tui")
+ALL = (
+    "cli",
+    "client",
+    "wire",
+    "local",
+    "ocr",
+    "agent",
+    "batch",
+    "recall",
+    "recall_gate",
+    "memory",
+    "ask",
+    "tui",
+)
 
 
 def main(argv: list[str]) -> int:

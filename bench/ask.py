@@ -78,10 +78,14 @@ def main() -> None:
         server.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
     m_on, m_off = statistics.median(on), statistics.median(off)
-    print(f"kanjian ask, {len(STORE)} stored conversations, embedder {embedder}, {args.rounds} rounds")
+    print(
+        f"kanjian ask, {len(STORE)} stored conversations, embedder {embedder}, {args.rounds} rounds"
+    )
     print(f"memory on     median {m_on:6.2f} s  (min {min(on):.2f})")
     print(f"--no-memory   median {m_off:6.2f} s  (min {min(off):.2f})")
-    print(f"memory adds {m_on - m_off:+.2f} s at the median, ratio {m_on / m_off:.2f}x (goal <= +0.20 s)")
+    print(
+        f"memory adds {m_on - m_off:+.2f} s at the median, ratio {m_on / m_off:.2f}x (goal <= +0.20 s)"
+    )
 
 
 if __name__ == "__main__":

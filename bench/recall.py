@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
-
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.recall_set import CONVERSATIONS, QUERIES, Conversation, Query
 from kanjian.memory.core import MemoryCore
@@ -64,12 +63,17 @@ def main() -> None:
         core, sessions = build(Path(tmp), args.embedder, STORE)
         built = time.perf_counter() - start
         tables = {
-            "paraphrased questions (bench.recall_more)": (QUESTIONS, evaluate(core, sessions, QUESTIONS)),
+            "paraphrased questions (bench.recall_more)": (
+                QUESTIONS,
+                evaluate(core, sessions, QUESTIONS),
+            ),
             "keyword queries (bench.recall_set)": (QUERIES, evaluate(core, sessions, QUERIES)),
         }
         core.close()
-    print(f"recall@{K}, {len(STORE)} conversations; embedder {core.embedder.name} "
-          f"(stored and indexed in {built:.1f} s)")
+    print(
+        f"recall@{K}, {len(STORE)} conversations; embedder {core.embedder.name} "
+        f"(stored and indexed in {built:.1f} s)"
+    )
     for title, (queries, table) in tables.items():
         kinds = {k: sum(q.kind == k for q in queries) for k in ("en", "zh", "cross")}
         print(f"{title}: {len(queries)} {kinds}")

@@ -62,7 +62,9 @@ def _gate_alone(
     rescored = [
         gate.Candidate(
             c.hit,
-            gate.coverage(concepts, contained.get((c.hit.session, c.hit.turn), set()), df, n, prior),
+            gate.coverage(
+                concepts, contained.get((c.hit.session, c.hit.turn), set()), df, n, prior
+            ),
             c.cosine,
         )
         for c in candidates

@@ -24,70 +24,218 @@ __all__ = ["MORE", "QUESTIONS", "STORE", "UNRELATED", "Unrelated", "dev", "held_
 C = Conversation
 MORE: list[Conversation] = [
     # menus
-    C("n01", "What vegetarian dishes are on this Thai menu?", "Pad thai with tofu, green curry with vegetables and mango sticky rice; the green curry is marked spicy.", "GREEN CURRY 14 PAD THAI 13 MANGO STICKY RICE 8"),  # fmt: skip
-    C("n02", "How much is the brunch set at this cafe?", "The weekend brunch set is $18 with eggs benedict, a side salad and coffee."),  # fmt: skip
-    C("n03", "这家面馆的菜单上最贵的是什么？", "最贵的是牛肉面加卤蛋，38 元；清汤面只要 15 元。", "牛肉面 38 清汤面 15"),  # fmt: skip
+    C(
+        "n01",
+        "What vegetarian dishes are on this Thai menu?",
+        "Pad thai with tofu, green curry with vegetables and mango sticky rice; the green curry is marked spicy.",
+        "GREEN CURRY 14 PAD THAI 13 MANGO STICKY RICE 8",
+    ),
+    C(
+        "n02",
+        "How much is the brunch set at this cafe?",
+        "The weekend brunch set is $18 with eggs benedict, a side salad and coffee.",
+    ),
+    C(
+        "n03",
+        "这家面馆的菜单上最贵的是什么？",
+        "最贵的是牛肉面加卤蛋，38 元；清汤面只要 15 元。",
+        "牛肉面 38 清汤面 15",
+    ),
     C("n04", "菜单上有没有不辣的菜？", "有，清蒸鲈鱼和番茄炒蛋都不辣，水煮鱼是辣的。"),
     # tickets
-    C("n05", "What time does the concert on this ticket start?", "Coldplay at Wembley Stadium: doors open 5:30pm, the show starts at 7:45pm, block 112 row K.", "COLDPLAY WEMBLEY BLOCK 112 ROW K"),  # fmt: skip
-    C("n06", "Which seat is on this movie ticket?", "Dune Part Two on the IMAX screen 3, seat F14, Saturday 9:10pm."),  # fmt: skip
+    C(
+        "n05",
+        "What time does the concert on this ticket start?",
+        "Coldplay at Wembley Stadium: doors open 5:30pm, the show starts at 7:45pm, block 112 row K.",
+        "COLDPLAY WEMBLEY BLOCK 112 ROW K",
+    ),
+    C(
+        "n06",
+        "Which seat is on this movie ticket?",
+        "Dune Part Two on the IMAX screen 3, seat F14, Saturday 9:10pm.",
+    ),
     C("n07", "这张电影票是几点的？", "《流浪地球2》，晚上七点半，5 号厅 8 排 6 座。"),
-    C("n08", "故宫门票上写的参观日期是哪天？", "参观日期是 2024 年 5 月 2 日上午场，需携带身份证。", "故宫博物院 门票"),  # fmt: skip
-    C("n09", "Is my Amtrak ticket refundable?", "The Amtrak Saver fare from New York to Washington departing 8:05am is non-refundable."),  # fmt: skip
+    C(
+        "n08",
+        "故宫门票上写的参观日期是哪天？",
+        "参观日期是 2024 年 5 月 2 日上午场，需携带身份证。",
+        "故宫博物院 门票",
+    ),
+    C(
+        "n09",
+        "Is my Amtrak ticket refundable?",
+        "The Amtrak Saver fare from New York to Washington departing 8:05am is non-refundable.",
+    ),
     C("n10", "这张机票的登机口是几号？", "东航 MU5101 上海虹桥飞北京首都，登机口 15，座位 22A。"),
     # math homework
-    C("n11", "Solve the equation on the whiteboard.", "x^2 - 5x + 6 = 0 factors as (x - 2)(x - 3), so x = 2 or x = 3."),  # fmt: skip
-    C("n12", "What is the integral in my homework photo?", "The integral of x e^x dx is (x - 1) e^x + C, by integration by parts."),  # fmt: skip
+    C(
+        "n11",
+        "Solve the equation on the whiteboard.",
+        "x^2 - 5x + 6 = 0 factors as (x - 2)(x - 3), so x = 2 or x = 3.",
+    ),
+    C(
+        "n12",
+        "What is the integral in my homework photo?",
+        "The integral of x e^x dx is (x - 1) e^x + C, by integration by parts.",
+    ),
     C("n13", "这道几何题的三角形面积是多少？", "底边 8 厘米、高 5 厘米，面积是 20 平方厘米。"),
     C("n14", "帮我检查这道分数加法。", "三分之一加四分之一等于十二分之七，你写的七分之二是错的。"),
-    C("n15", "What's the derivative in this calculus problem?", "The derivative of sin(x) cos(x) is cos(2x)."),  # fmt: skip
+    C(
+        "n15",
+        "What's the derivative in this calculus problem?",
+        "The derivative of sin(x) cos(x) is cos(2x).",
+    ),
     # screenshots
-    C("n16", "What does this error message on my laptop mean?", "It says the disk is full: drive C has 0 bytes free; delete files or empty the recycle bin.", "Low Disk Space"),  # fmt: skip
-    C("n17", "Did my bank transfer go through?", "Yes, the transfer of $2,400 to Jordan Lee with reference rent-May is completed."),  # fmt: skip
+    C(
+        "n16",
+        "What does this error message on my laptop mean?",
+        "It says the disk is full: drive C has 0 bytes free; delete files or empty the recycle bin.",
+        "Low Disk Space",
+    ),
+    C(
+        "n17",
+        "Did my bank transfer go through?",
+        "Yes, the transfer of $2,400 to Jordan Lee with reference rent-May is completed.",
+    ),
     C("n18", "这个微信截图里他说几点见面？", "他说明天下午三点在星巴克门口见。"),
     C("n19", "手机设置截图里的存储空间还剩多少？", "存储空间还剩 12.4 GB，照片占了 58 GB。"),
-    C("n20", "What's my step count in this fitness app screenshot?", "You walked 11,240 steps, 8.3 km, and burned 420 calories on Sunday."),  # fmt: skip
+    C(
+        "n20",
+        "What's my step count in this fitness app screenshot?",
+        "You walked 11,240 steps, 8.3 km, and burned 420 calories on Sunday.",
+    ),
     # long-lived facts
-    C("n21", "What's the wifi password on the router sticker?", "The network is NETGEAR-57 and the password printed on the sticker is purple-cactus-219.", "SSID NETGEAR-57 KEY purple-cactus-219"),  # fmt: skip
+    C(
+        "n21",
+        "What's the wifi password on the router sticker?",
+        "The network is NETGEAR-57 and the password printed on the sticker is purple-cactus-219.",
+        "SSID NETGEAR-57 KEY purple-cactus-219",
+    ),
     C("n22", "Read the license plate of my new car.", "The plate reads 7KJL392, California."),
-    C("n23", "What's the dosage on my blood pressure medicine label?", "Lisinopril 10 mg, one tablet every morning; 3 refills remaining.", "LISINOPRIL 10MG"),  # fmt: skip
+    C(
+        "n23",
+        "What's the dosage on my blood pressure medicine label?",
+        "Lisinopril 10 mg, one tablet every morning; 3 refills remaining.",
+        "LISINOPRIL 10MG",
+    ),
     C("n24", "孩子的课程表周三下午是什么课？", "周三下午是美术和体育，第七节是课外活动。"),
     C("n25", "血压计上显示的读数是多少？", "收缩压 138，舒张压 88，心率 72，略高。"),
-    C("n26", "When does my car insurance renew?", "The Geico policy renews on 1 October; the premium is $1,140 for six months."),  # fmt: skip
+    C(
+        "n26",
+        "When does my car insurance renew?",
+        "The Geico policy renews on 1 October; the premium is $1,140 for six months.",
+    ),
     C("n27", "快递柜的取件码是多少？", "取件码是 682145，丰巢快递柜，请在 24 小时内取件。"),
     C("n28", "What's written on my gym locker tag?", "Locker 214, combination 31-07-22."),
-    C("n29", "这张信用卡账单的还款日是哪天？", "招商银行信用卡本期应还 3560 元，最后还款日是 15 号。"),
-    C("n30", "What's the serial number on the back of the TV?", "Samsung model UN55TU7000, serial 0B7C3CAN500123."),  # fmt: skip
+    C(
+        "n29",
+        "这张信用卡账单的还款日是哪天？",
+        "招商银行信用卡本期应还 3560 元，最后还款日是 15 号。",
+    ),
+    C(
+        "n30",
+        "What's the serial number on the back of the TV?",
+        "Samsung model UN55TU7000, serial 0B7C3CAN500123.",
+    ),
     # overlapping the first hundred: receipts, signs, charts, documents, photos
-    C("n31", "What did I get at Starbucks this morning?", "A cold brew and an egg sandwich, $9.85 at Starbucks.", "STARBUCKS COLD BREW EGG SANDWICH 9.85"),  # fmt: skip
-    C("n32", "How much did I spend at Costco?", "The Costco total is $212.48: paper towels, salmon, a rotisserie chicken and a case of water."),  # fmt: skip
+    C(
+        "n31",
+        "What did I get at Starbucks this morning?",
+        "A cold brew and an egg sandwich, $9.85 at Starbucks.",
+        "STARBUCKS COLD BREW EGG SANDWICH 9.85",
+    ),
+    C(
+        "n32",
+        "How much did I spend at Costco?",
+        "The Costco total is $212.48: paper towels, salmon, a rotisserie chicken and a case of water.",
+    ),
     C("n33", "这张加油小票加了多少升？", "中石化 92 号汽油 40.5 升，共 310 元。"),
     C("n34", "外卖小票上有几道菜？", "美团外卖三道菜：宫保鸡丁、酸辣土豆丝和米饭，合计 58 元。"),
-    C("n35", "What does the sign in the parking garage say about fees?", "The first hour is free, then $3 per hour, at most $24 per day; a lost ticket costs $30."),  # fmt: skip
+    C(
+        "n35",
+        "What does the sign in the parking garage say about fees?",
+        "The first hour is free, then $3 per hour, at most $24 per day; a lost ticket costs $30.",
+    ),
     C("n36", "停车场的收费标准是什么？", "首小时 10 元，之后每小时 5 元，每天封顶 60 元。"),
-    C("n37", "What are the pool rules on this sign?", "No diving in the shallow end, children under 12 must be supervised, and the pool closes at 9pm."),  # fmt: skip
-    C("n38", "景区告示牌上写的开放时间？", "黄山风景区开放时间 6:30 到 17:30，索道 16:30 停止售票。"),
-    C("n39", "What does the chart of my electricity usage show?", "Usage peaked in August at 910 kWh because of air conditioning and was lowest in April."),  # fmt: skip
-    C("n40", "这张体重变化图说明了什么？", "三个月体重从 78 公斤降到 71 公斤，下降最快的是第一个月。"),
-    C("n41", "What does this budget chart say about groceries?", "Groceries are 18% of monthly spending, second after rent at 40%."),  # fmt: skip
+    C(
+        "n37",
+        "What are the pool rules on this sign?",
+        "No diving in the shallow end, children under 12 must be supervised, and the pool closes at 9pm.",
+    ),
+    C(
+        "n38",
+        "景区告示牌上写的开放时间？",
+        "黄山风景区开放时间 6:30 到 17:30，索道 16:30 停止售票。",
+    ),
+    C(
+        "n39",
+        "What does the chart of my electricity usage show?",
+        "Usage peaked in August at 910 kWh because of air conditioning and was lowest in April.",
+    ),
+    C(
+        "n40",
+        "这张体重变化图说明了什么？",
+        "三个月体重从 78 公斤降到 71 公斤，下降最快的是第一个月。",
+    ),
+    C(
+        "n41",
+        "What does this budget chart say about groceries?",
+        "Groceries are 18% of monthly spending, second after rent at 40%.",
+    ),
     C("n42", "股票走势图上这只股票涨了多少？", "贵州茅台本月上涨 6%，成交量放大。"),
-    C("n43", "What are the terms of my car loan letter?", "A 60-month auto loan of $24,000 at 5.9% APR; the payment is $463 per month."),  # fmt: skip
+    C(
+        "n43",
+        "What are the terms of my car loan letter?",
+        "A 60-month auto loan of $24,000 at 5.9% APR; the payment is $463 per month.",
+    ),
     C("n44", "保修卡上写的保修期是多久？", "这台海尔冰箱整机保修三年，压缩机保修十年。"),
-    C("n45", "What vaccines are on my dog's vaccination record?", "Rabies was given on 12 May 2023 and is due again in May 2026; the DHPP booster is due next January."),  # fmt: skip
+    C(
+        "n45",
+        "What vaccines are on my dog's vaccination record?",
+        "Rabies was given on 12 May 2023 and is due again in May 2026; the DHPP booster is due next January.",
+    ),
     C("n46", "孩子的疫苗接种本下一针是什么？", "下一针是麻腮风疫苗，预约在 6 月 18 日。"),
-    C("n47", "What does the parking ticket on my windshield say?", "A $65 citation for an expired meter on Elm Street, payable within 21 days."),  # fmt: skip
+    C(
+        "n47",
+        "What does the parking ticket on my windshield say?",
+        "A $65 citation for an expired meter on Elm Street, payable within 21 days.",
+    ),
     C("n48", "这张罚单罚了多少钱？", "超速不到百分之二十，罚款 200 元，记 3 分。"),
-    C("n49", "What plant is this on my balcony?", "It's a monstera deliciosa; the yellow leaves suggest overwatering."),  # fmt: skip
+    C(
+        "n49",
+        "What plant is this on my balcony?",
+        "It's a monstera deliciosa; the yellow leaves suggest overwatering.",
+    ),
     C("n50", "这只鸟是什么鸟？", "这是一只白头鹎，常见于南方城市的公园。"),
-    C("n51", "What's the damage on my bike in this photo?", "The rear derailleur is bent and the chain has come off."),  # fmt: skip
+    C(
+        "n51",
+        "What's the damage on my bike in this photo?",
+        "The rear derailleur is bent and the chain has come off.",
+    ),
     C("n52", "照片里的蛋糕上写了什么字？", "蛋糕上写着生日快乐小雨六岁，是草莓奶油蛋糕。"),
-    C("n53", "What's the expiry date on this milk carton?", "Best before 14 June; it's 2% reduced-fat milk from Horizon."),  # fmt: skip
+    C(
+        "n53",
+        "What's the expiry date on this milk carton?",
+        "Best before 14 June; it's 2% reduced-fat milk from Horizon.",
+    ),
     C("n54", "这盒药的有效期到什么时候？", "这盒阿莫西林的有效期至 2025 年 3 月。"),
-    C("n55", "What's the address on this wedding invitation?", "The ceremony is at St. Mary's Church, 45 Oak Avenue, Portland, on 21 September at 3pm."),  # fmt: skip
+    C(
+        "n55",
+        "What's the address on this wedding invitation?",
+        "The ceremony is at St. Mary's Church, 45 Oak Avenue, Portland, on 21 September at 3pm.",
+    ),
     C("n56", "这张请柬上的婚礼在哪里举行？", "婚礼在杭州西湖国宾馆举行，十月二日中午十二点。"),
-    C("n57", "How long is the return window on this IKEA receipt?", "IKEA takes returns within 365 days; you bought a Billy bookcase for $79."),  # fmt: skip
+    C(
+        "n57",
+        "How long is the return window on this IKEA receipt?",
+        "IKEA takes returns within 365 days; you bought a Billy bookcase for $79.",
+    ),
     C("n58", "这张水费单用了多少吨水？", "本期用水 14 吨，水费 49 元。"),
-    C("n59", "What's the Python error in this screenshot?", "KeyError: 'user_id' on line 42 of app.py; the dictionary has no user_id key."),  # fmt: skip
+    C(
+        "n59",
+        "What's the Python error in this screenshot?",
+        "KeyError: 'user_id' on line 42 of app.py; the dictionary has no user_id key.",
+    ),
     C("n60", "这张截图里的火车是否晚点？", "G102 次列车晚点 25 分钟，预计 10:40 到达南京南站。"),
 ]
 STORE: list[Conversation] = [*CONVERSATIONS, *MORE]

@@ -22,7 +22,16 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["english_view", "first_sense", "gloss", "has_cjk", "known_words", "stem", "terms", "words"]
+__all__ = [
+    "english_view",
+    "first_sense",
+    "gloss",
+    "has_cjk",
+    "known_words",
+    "stem",
+    "terms",
+    "words",
+]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")

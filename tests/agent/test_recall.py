@@ -24,8 +24,16 @@ from kanjian.vlm.fake_server import ScriptedServer
 from .helpers import answer, collect, png, texts
 
 PAST = [
-    ("lease", "Summarise this rental contract.", "A one-year apartment lease; rent of $1,850 is due on the first of each month."),  # fmt: skip
-    ("receipt", "What's the total on this Starbucks receipt?", "The total is $12.50 for a latte and a blueberry muffin."),  # fmt: skip
+    (
+        "lease",
+        "Summarise this rental contract.",
+        "A one-year apartment lease; rent of $1,850 is due on the first of each month.",
+    ),
+    (
+        "receipt",
+        "What's the total on this Starbucks receipt?",
+        "The total is $12.50 for a latte and a blueberry muffin.",
+    ),
     ("subway", "地铁站出口标志上写着什么？", "标志写着 A 出口通往人民广场和南京路。"),
 ]
 NOTES_HEAD = "Notes from earlier conversations"
@@ -95,7 +103,9 @@ async def test_recall_keeps_the_prefix_byte_identical_for_follow_ups(
     agent, _ = await _agent(memory, client)
     server.enqueue(answer("On the first."), answer("$1,850."), answer("Yes."))
     session = Session()
-    await collect(agent.run("When is the rent due under my apartment lease?", [png()], session=session))
+    await collect(
+        agent.run("When is the rent due under my apartment lease?", [png()], session=session)
+    )
     resumed = Session.from_json(json.loads(json.dumps(session.to_json())))
     events = await collect(agent.run("And how much is the rent?", session=resumed))
     # A follow-up is not a new conversation: no recall, and earlier bytes stay as they were.
