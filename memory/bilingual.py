@@ -241,8 +241,49 @@ def _dictionary_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / _CEDICT_FILE
 
 
+CEDICT_CACHE_VERSION = 2  # bump when the parsing below changes
+
+
 @cache
 def _cedict() -> dict[str, list[str]]:
+    """The parsed dictionary, from a marshal cache when one matches the dictionary file.
+
+    Parsing 120,000 entries takes a second or more, paid by every process that meets a
+    Chinese word; the cache (under the user cache dir, keyed by the file's size and mtime)
+    loads in a tenth of that. It is only a cache: unreadable or stale means parse again.
+    """
+    import marshal
+    import os
+
+    source = _dictionary_path()
+    stat = source.stat()
+    key = f"{CEDICT_CACHE_VERSION}-{stat.st_size}-{int(stat.st_mtime)}"
+    cache_file = _cache_dir() / f"cedict-{key}.marshal"
+    try:
+        with open(cache_file, "rb") as fh:
+            table: dict[str, list[str]] = marshal.load(fh)
+        return table
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    table = _parse_cedict(source)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            marshal.dump(table, fh)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only home: parse every time, as before
+    return table
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kanjian", appauthor=False))
+
+
+def _parse_cedict(source: Path) -> dict[str, list[str]]:
     """Simplified and traditional headword -> cleaned English senses, common meaning first.
 
     A headword can have several entries: a place or person (capitalised pinyin, 成功 the
@@ -250,7 +291,7 @@ def _cedict() -> dict[str, list[str]]:
     common word, so the first sense of 成功 is "success" and of 药 "medicine".
     """
     entries: dict[str, list[tuple[int, int, list[str]]]] = {}
-    with gzip.open(_dictionary_path(), "rt", encoding="utf-8") as fh:
+    with gzip.open(source, "rt", encoding="utf-8") as fh:
         for order, line in enumerate(fh):
             if line.startswith("#"):
                 continue
