@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
-from kanjian.agent.events import Event, RunFinished
+from kanjian.agent.events import Event, Recalled, RunFinished
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -146,7 +146,11 @@ class Kanjian:
         tools = await self._load_tools(memory)
         approve = self._approve or self.settings.agent.approve
         recall = None
-        if memory is not None and self.settings.agent.recall:
+        if (
+            memory is not None
+            and self.settings.agent.recall
+            and self.settings.memory.recall == "auto"
+        ):
             recall = self._recall_with(memory)
         return Agent(
             backend,
@@ -186,7 +190,7 @@ class Kanjian:
 
         budget = self.settings.agent.recall_budget_tokens
 
-        async def recall(question: str) -> str | None:
+        async def recall(question: str) -> tuple[str | None, tuple[Recalled, ...]]:
             return await format_recall(memory, question, budget, None)
 
         return recall

@@ -135,6 +135,7 @@ ENV_ALIASES: dict[str, str] = {
     "KANJIAN_MEMORY_URL": "memory.url",
     "KANJIAN_EMBEDDER": "memory.embedder",
     "KANJIAN_EMBED_URL": "memory.embed_url",
+    "KANJIAN_RECALL": "memory.recall",
     "KANJIAN_PLUGIN_DIR": "tools.plugin_dir",
 }
 _SECTIONS = ("vlm", "agent", "memory", "tools", "serve", "tui")

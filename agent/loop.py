@@ -40,6 +40,8 @@ from kanjian.agent.events import (
     ApprovalRequest,
     ErrorEvent,
     Event,
+    Recalled,
+    RecallEvent,
     RunFinished,
     StepStarted,
     Thought,
@@ -59,7 +61,9 @@ from kanjian.vlm.types import ChatBackend, Message
 
 __all__ = ["Agent", "Approver", "Recall"]
 
-Recall = Callable[[str], Awaitable[str | None]]
+# A recall hook returns the notes for the prompt (None: nothing), or the notes with what
+# was recalled, which the run reports (``RecallEvent``, ``RunFinished.recalled``).
+Recall = Callable[[str], Awaitable[str | tuple[str | None, tuple[Recalled, ...]] | None]]
 
 
 class Agent:
@@ -145,7 +149,10 @@ class Agent:
                 for entry in entries:
                     yield image_added(entry)
                 await turn.warm_images()
-                turn.add_question(question, entries, await self._recall(turn, question))
+                notes = await self._recall(turn, question)
+                if notes is not None:
+                    yield RecallEvent(turn.recalled)
+                turn.add_question(question, entries, notes or None)
                 for step in range(1, self.max_steps + 1):
                     turn.step = step
                     yield StepStarted(step)
@@ -238,15 +245,23 @@ class Agent:
     # -- the parts of a run that yield nothing -----------------------------------------------
 
     async def _recall(self, turn: Turn, question: str) -> str | None:
-        """The memory hook: notes for a new conversation, before its first prompt."""
+        """The memory hook: notes for a new conversation, before its first prompt.
+
+        None when there is no hook or this is not a new conversation; "" when the hook ran
+        and nothing passed its gate (the run still reports an empty ``RecallEvent``).
+        """
         # Only a new conversation is primed from memory; later turns have their own history.
         if self.recall is None or turn.session.messages:
             return None
         try:
-            return await self.recall(question)
+            found = await self.recall(question)
         except Exception:
             # Recall only helps; a memory that fails must not fail the question.
             return None
+        if isinstance(found, tuple):
+            notes, turn.recalled = found
+            return notes or ""
+        return found or ""
 
     def _bound(self, schema: AnswerSchema | None) -> Bound:
         if schema is None:

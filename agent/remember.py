@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kanjian.agent.events import RunFinished
+from kanjian.agent.events import Recalled, RunFinished
 
 if TYPE_CHECKING:
     from kanjian.agent.session import Session
@@ -95,12 +95,15 @@ def _labels(finished: RunFinished) -> list[str]:
 
 async def format_recall(
     memory: Memory, question: str, budget_tokens: int, exclude: str | None
-) -> str | None:
-    """Past turns for the prompt, each headed by its session id so the model can cite it."""
+) -> tuple[str | None, tuple[Recalled, ...]]:
+    """Past turns for the prompt, each headed by its session id so the model can cite it,
+    and what was recalled (for ``RecallEvent`` and ``recalled`` in ``ask --json``)."""
     hits = await memory.recall(question, budget_tokens, exclude_session=exclude)
+    recalled = tuple(Recalled(h.session, h.turn, h.score, h.text) for h in hits)
     if not hits:
-        return None
-    return "\n\n".join(f"[session {h.session}, turn {h.turn}]\n{h.text}" for h in hits)
+        return None, recalled
+    notes = "\n\n".join(f"[session {h.session}, turn {h.turn}]\n{h.text}" for h in hits)
+    return notes, recalled
 
 
 def memory_search_tool(memory: Memory) -> Tool:

@@ -19,6 +19,7 @@ from kanjian.agent.events import (
     Event,
     Evidence,
     ImageAdded,
+    Recalled,
     RunFinished,
     StepRecord,
     ToolCallEvent,
@@ -61,15 +62,19 @@ class Turn:
     new: list[Stored] = field(default_factory=list)
     images_before: int = 0
     messages_before: int = 0
+    # Past turns recalled into this conversation's first prompt.
+    recalled: tuple[Recalled, ...] = ()
 
     def __post_init__(self) -> None:
         self.images_before = len(self.session.images)
         self.messages_before = len(self.session.messages)
 
     def add_question(self, question: str, entries: list[ImageEntry], notes: str | None) -> None:
-        parts: list[Stored] = [{"type": "image", "image_id": e.id} for e in entries]
+        # Recalled notes come first, never between an image and the question about it.
+        parts: list[Stored] = []
         if notes:
             parts.append({"type": "text", "text": prompts.render("recall.md", notes=notes)})
+        parts += [{"type": "image", "image_id": e.id} for e in entries]
         parts.append({"type": "text", "text": question})
         if self.schema is not None:
             # Told in words too: a server that cannot constrain decoding needs to know it.
@@ -149,6 +154,7 @@ class Turn:
             seconds=time.perf_counter() - self.started,
             error=error.message if error else None,
             exit_code=error.exit_code if error else 0,
+            recalled=self.recalled,
         )
 
 

@@ -21,7 +21,9 @@ ALL = (
     "batch",
     "schema",
     "recall",
+    "recall_gate",
     "memory",
+    "ask",
     "tui",
     "mcp",
 )

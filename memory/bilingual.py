@@ -22,7 +22,16 @@ from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["english_view", "gloss", "has_cjk", "stem", "terms"]
+__all__ = [
+    "english_view",
+    "first_sense",
+    "gloss",
+    "has_cjk",
+    "known_words",
+    "stem",
+    "terms",
+    "words",
+]
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
@@ -192,8 +201,8 @@ def has_cjk(text: str) -> bool:
 
 def stem(word: str) -> str:
     """A light English stemmer: enough to meet plural and -ing/-ed forms halfway."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
+    if len(word) <= 3 or not word.isalpha() or word.endswith("eed"):
+        return word  # "speed", "need": no -ed to take off (else "speeding" misses "speed")
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", "e")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)] + repl
@@ -232,22 +241,78 @@ def _dictionary_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / _CEDICT_FILE
 
 
+CEDICT_CACHE_VERSION = 2  # bump when the parsing below changes
+
+
 @cache
 def _cedict() -> dict[str, list[str]]:
-    """Simplified and traditional headword -> cleaned English senses, in dictionary order."""
-    table: dict[str, list[str]] = {}
-    with gzip.open(_dictionary_path(), "rt", encoding="utf-8") as fh:
-        for line in fh:
+    """The parsed dictionary, from a marshal cache when one matches the dictionary file.
+
+    Parsing 120,000 entries takes a second or more, paid by every process that meets a
+    Chinese word; the cache (under the user cache dir, keyed by the file's size and mtime)
+    loads in a tenth of that. It is only a cache: unreadable or stale means parse again.
+    """
+    import marshal
+    import os
+
+    source = _dictionary_path()
+    stat = source.stat()
+    key = f"{CEDICT_CACHE_VERSION}-{stat.st_size}-{int(stat.st_mtime)}"
+    cache_file = _cache_dir() / f"cedict-{key}.marshal"
+    try:
+        with open(cache_file, "rb") as fh:
+            table: dict[str, list[str]] = marshal.load(fh)
+        return table
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    table = _parse_cedict(source)
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            marshal.dump(table, fh)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a read-only home: parse every time, as before
+    return table
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("kanjian", appauthor=False))
+
+
+def _parse_cedict(source: Path) -> dict[str, list[str]]:
+    """Simplified and traditional headword -> cleaned English senses, common meaning first.
+
+    A headword can have several entries: a place or person (capitalised pinyin, 成功 the
+    town) and a rare character that is only a variant of another (葯 as 药) come after the
+    common word, so the first sense of 成功 is "success" and of 药 "medicine".
+    """
+    entries: dict[str, list[tuple[int, int, list[str]]]] = {}
+    with gzip.open(source, "rt", encoding="utf-8") as fh:
+        for order, line in enumerate(fh):
             if line.startswith("#"):
                 continue
             head, _, rest = line.partition(" [")
             trad, _, simp = head.partition(" ")
-            senses = _clean_senses(rest.partition("] /")[2].rstrip("/\n").split("/"))
+            pinyin, _, raw = rest.partition("] /")
+            raw_senses = raw.rstrip("/\n").split("/")
+            senses = _clean_senses(raw_senses)
             if not senses:
                 continue
+            rank = 2 if pinyin[:1].isupper() else 1 if _is_variant(raw_senses) else 0
             for word in {simp, trad}:
-                table.setdefault(word, []).extend(senses)
-    return table
+                entries.setdefault(word, []).append((rank, order, senses))
+    return {
+        word: [sense for _, _, senses in sorted(found) for sense in senses]
+        for word, found in entries.items()
+    }
+
+
+def _is_variant(raw: list[str]) -> bool:
+    return any(s.lower().startswith(("variant of", "old variant of")) for s in raw)
 
 
 def _clean_senses(raw: Iterable[str]) -> list[str]:
@@ -330,3 +395,12 @@ def _known_words(word: str) -> list[str]:
                 i += size
                 break
     return out
+
+
+def words(text: str) -> list[str]:
+    """``text`` segmented by jieba's precise mode (spaces dropped), for callers that weigh words."""
+    return _segments(text, search=False)
+
+
+known_words = _known_words
+first_sense = _first_sense

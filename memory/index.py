@@ -175,6 +175,27 @@ class VectorIndex:
             for m, d in zip(metas, dists, strict=True)
         ]
 
+    def similarities(
+        self, vector: Sequence[float], keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], float]:
+        """Cosine similarity of ``vector`` to each stored turn of ``keys`` (absent: left out)."""
+        if not keys:
+            return {}
+        ids = [f"{sid}:{seq}" for sid, seq in keys]
+        with self._lock:
+            result = self._guard(
+                lambda: self._collection.get(ids=ids, include=["embeddings", "metadatas"])
+            )
+        metas = result.get("metadatas")
+        embeddings = result.get("embeddings")
+        if metas is None or embeddings is None:
+            return {}
+        out: dict[tuple[str, int], float] = {}
+        for meta, emb in zip(metas, embeddings, strict=True):
+            dot = sum(float(a) * float(b) for a, b in zip(vector, emb, strict=True))
+            out[(str(meta["session"]), int(meta["seq"]))] = dot
+        return out
+
     def count(self) -> int:
         with self._lock:
             return int(self._guard(self._collection.count))

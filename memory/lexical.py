@@ -360,6 +360,43 @@ class LexicalIndex:
                 scores = self._scores(weighted, mask)
             return self._top(scores, k)
 
+    def doc_freq(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many live turns contain each term (0 for a term no turn has)."""
+        with self.lock:
+            out: dict[str, int] = {}
+            for term in terms:
+                tid = self._vocab.get(term)
+                out[term] = 0 if tid is None else len(self._postings(tid)[0])
+            return out
+
+    def terms_in(
+        self, terms: Iterable[str], keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[str]]:
+        """Which of ``terms`` each turn of ``keys`` contains (from the postings, no text)."""
+        np = _np()
+        with self.lock:
+            docs, n = self._docs, self._docs.n
+            positions: dict[int, tuple[str, int]] = {}
+            for sid, seq in keys:
+                code = self._sessions.get(sid)
+                if code is None:
+                    continue
+                found = np.flatnonzero(
+                    (docs.session[:n] == code) & (docs.seq[:n] == seq) & docs.alive[:n]
+                )
+                if len(found):
+                    positions[int(found[-1])] = (sid, seq)
+            out: dict[tuple[str, int], set[str]] = {key: set() for key in positions.values()}
+            wanted = np.fromiter(positions, np.int64, len(positions))
+            for term in set(terms):
+                tid = self._vocab.get(term)
+                if tid is None or not len(wanted):
+                    continue
+                hit = wanted[np.isin(wanted, self._postings(tid)[0])]
+                for pos in hit.tolist():
+                    out[positions[pos]].add(term)
+            return out
+
     def _matches(self, terms: Sequence[str]) -> list[tuple[Any, Any]]:
         out = []
         for term in dict.fromkeys(terms):

@@ -8,7 +8,7 @@ agent's settings: :meth:`kanjian.memory.api.Memory.open` takes anything shaped l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +25,9 @@ class MemorySettings(BaseModel):
     embedder: str = "auto"
     embed_url: str | None = None
     embed_model: str | None = None
+    # "auto": a new conversation gets the past turns that pass the recall gate
+    # (kanjian.memory.gate); "off": nothing is injected, though turns are still remembered.
+    recall: Literal["auto", "off"] = "auto"
 
 
 class _HasApiKey(Protocol):

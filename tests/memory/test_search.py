@@ -101,12 +101,17 @@ async def test_recall_fits_the_budget_and_skips_the_current_session(
     memory: Memory, png: Callable[..., bytes]
 ) -> None:
     sessions = await _fill(memory, png)
-    hits = await memory.recall("收据总金额多少", budget_tokens=60)
+    hits = await memory.recall("What was the total on the Starbucks receipt?", budget_tokens=60)
     assert hits and hits[0].session == sessions["receipt"]
     from kanjian.memory.retrieval import estimate_tokens
 
     assert sum(estimate_tokens(h.text) for h in hits) <= 60
-    assert await memory.recall("收据总金额多少", 60, exclude_session=sessions["receipt"]) == []
+    assert (
+        await memory.recall(
+            "What was the total on the Starbucks receipt?", 60, exclude_session=sessions["receipt"]
+        )
+        == []
+    )
 
 
 async def test_forget_removes_the_session_from_the_vector_index(

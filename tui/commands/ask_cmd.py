@@ -51,6 +51,9 @@ def ask(
             "or 'merchant, total float, date'.",
         ),
     ] = None,
+    no_recall: Annotated[
+        bool, typer.Option("--no-recall", help="Recall no past turns (still remember this one).")
+    ] = False,
 ) -> None:
     """Answer one question about images, streaming the answer to stdout."""
     from kanjian.tui.runner import fail, run
@@ -69,6 +72,8 @@ def ask(
     }
     if no_memory:
         flags["memory.enabled"] = False
+    if no_recall:
+        flags["memory.recall"] = "off"
     images = [str(p) for p in image or []]
     raise typer.Exit(run(_ask(question, images, flags, as_json, no_tools, session, answer_schema)))
 

