@@ -57,7 +57,8 @@ async def respond(request: dict[str, Any]) -> str:
     observed = [t for t in texts if t.startswith("Observation from")]
     if "slow" in asked:
         await asyncio.sleep(SLOW)
-    if asked.startswith("schema:"):
+    # With a schema the question is followed by the schema's note: look at every user text.
+    if any(t.startswith("schema:") for t in question):
         return json.dumps({"thought": "done", "answer": {"colour": "red", "sides": 4}})
     if "use ground" in asked and not observed:
         args = {"image": "image_1", "query": "the red square"}

@@ -9,7 +9,6 @@ as image content. A run that fails is an MCP tool error whose text is the run's 
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from mcp import types
 
 from kanjian.agent.events import ImageAdded, RunFinished, ToolResultEvent
-from kanjian.tools.errors import ToolInputError
 from kanjian.tui.mcp_server.inputs import IMAGE_DESCRIPTION, check_arguments, image_source
 
 if TYPE_CHECKING:
@@ -78,7 +76,8 @@ async def run_ask(
     sources = [image_source(str(v), f"images[{n}]") for n, v in enumerate(args.get("images", []))]
     options: dict[str, Any] = {"session": args.get("session") or None}
     if args.get("schema") is not None:
-        options["schema"] = _schema_option(args["schema"])
+        # A JSON Schema object or llm's concise form; a bad one fails before any model call.
+        options["schema"] = args["schema"]
     made: list[ImageAdded] = []
     finished: RunFinished | None = None
     # Closed at once if the client cancels the call.
@@ -122,14 +121,3 @@ async def _image(added: ImageAdded) -> types.ImageContent | None:
         mimeType=mimetypes.guess_type(path.name)[0] or "image/png",
         _meta={"kanjian/image": added.image_id, "kanjian/origin": added.origin},
     )
-
-
-def _schema_option(schema: Any) -> Any:
-    from kanjian.agent.api import Kanjian
-
-    if "schema" not in inspect.signature(Kanjian.stream).parameters:
-        raise ToolInputError(
-            "This kanjian cannot constrain answers to a schema (its Python API has no schema "
-            "option); ask without 'schema' or upgrade kanjian."
-        )
-    return schema
