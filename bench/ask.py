@@ -20,30 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench._commands import installed, timed
 from bench.recall import build
 from bench.recall_more import STORE
 
 QUESTIONS = ("How much tax was on my Walmart shopping?", "What instrument is this man playing?")
-
-
-def _kanjian() -> str:
-    local = Path(sys.executable).parent / "kanjian"
-    found = str(local) if local.exists() else shutil.which("kanjian")
-    if found is None:
-        raise SystemExit("'kanjian' is not installed in this environment; run `make install`.")
-    return found
-
-
-def _time(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    took = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-400:]}")
-    return took
 
 
 def main() -> None:
@@ -65,14 +48,14 @@ def main() -> None:
         embedder = core.embedder.name
         core.close()
         env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": args.embedder}
-        ask = [_kanjian(), "ask", "--url", url]
+        ask = [installed("kanjian"), "ask", "--url", url]
         on: list[float] = []
         off: list[float] = []
-        _time([*ask, QUESTIONS[0]], env)  # warm the page cache (model weights, modules)
+        timed([*ask, QUESTIONS[0]], env)  # warm the page cache (model weights, modules)
         for i in range(args.rounds):
             question = QUESTIONS[i % len(QUESTIONS)]
-            on.append(_time([*ask, question], env))
-            off.append(_time([*ask, question, "--no-memory"], env))
+            on.append(timed([*ask, question], env))
+            off.append(timed([*ask, question, "--no-memory"], env))
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from bench._commands import installed, timed
 
 ROUNDS = 9
 QUESTION = "What colour is this square?"
@@ -34,32 +33,15 @@ QUESTION = "What colour is this square?"
 KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 
 
-def _llm() -> str:
-    local = Path(sys.executable).parent / "llm"
-    found = str(local) if local.exists() else shutil.which("llm")
-    if found is None:
-        raise SystemExit("'llm' is not installed; run `make install` (the test extra has it).")
-    return found
-
-
-def _time(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{command[-8:]} failed ({done.returncode}): {done.stderr[-500:]}")
-    return seconds
-
-
 def _pair(
     ours: list[str], peer: list[str], env: dict[str, str], rounds: int
 ) -> tuple[list[float], list[float]]:
-    _time(ours, env), _time(peer, env)  # warm the page cache for both
+    timed(ours, env), timed(peer, env)  # warm the page cache for both
     a: list[float] = []
     b: list[float] = []
     for _ in range(rounds):
-        a.append(_time(ours, env))
-        b.append(_time(peer, env))
+        a.append(timed(ours, env))
+        b.append(timed(peer, env))
     return a, b
 
 
@@ -101,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     rounds = parser.parse_args(argv).rounds
-    llm = _llm()
+    llm = installed("llm")
     with tempfile.TemporaryDirectory() as tmp, ScriptedServer(responder=_answer) as server:
         image, env = _setup(Path(tmp), server.url)
         help_k, help_l = _pair([*KANJIAN, "--help"], [llm, "--help"], env, rounds)
@@ -112,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         task = {"id": "t1", "question": QUESTION, "images": [str(image)]}
         tasks.write_text(json.dumps(task) + "\n", encoding="utf-8")
         batch = [*KANJIAN, "batch", str(tasks), "--url", server.url]
-        batch_k = [_time(batch, env) for _ in range(rounds)]
+        batch_k = [timed(batch, env) for _ in range(rounds)]
     print(_line("kanjian --help", help_k))
     print(_line("llm --help", help_l))
     k = statistics.median(help_k)
