@@ -177,10 +177,10 @@ def _task_of(messages: list[dict[str, object]]) -> str:
 def test_killed_midway_and_resumed_every_task_is_written_exactly_once(
     server: ScriptedServer, write_tasks: TaskWriter, tmp_path: Path
 ) -> None:
-    count = 20
+    count = 100
     tasks = write_tasks([{"id": f"k{n}", "question": f"q{n}"} for n in range(count)])
     out = tmp_path / "out.jsonl"
-    server.latency = 0.5  # 10 rounds of 2: seconds of margin to kill it midway
+    server.latency = 0.5  # 50 rounds of 2: seconds of margin to kill it midway
     process = spawn_batch(str(tasks), "-o", str(out), "-c", "2", "--url", server.url)
     try:
         _wait_for_lines(out, 3, process)

@@ -107,7 +107,8 @@ def test_a_worker_that_dies_hands_its_tasks_to_the_other_and_the_run_goes_on(
 def test_killed_midway_with_two_processes_workers_exit_and_resume_writes_each_once(
     server: ScriptedServer, write_tasks: TaskWriter, tmp_path: Path
 ) -> None:
-    count = 24
+    # 25 s of work at -c 2: the run cannot finish before the kill lands, however it is timed.
+    count = 100
     tasks = write_tasks([{"id": f"k{n}", "question": f"q{n}"} for n in range(count)])
     out = tmp_path / "out.jsonl"
     server.latency = 0.5
