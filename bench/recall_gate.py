@@ -19,7 +19,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from bench.recall import build
@@ -31,6 +31,8 @@ from kanjian.memory.records import Hit
 from kanjian.memory.retrieval import estimate_tokens, truncate_to_tokens
 
 Picker = Callable[[str], list[Hit]]
+# The calibrated gate before the language-aware one (kanjian 2026-12-03), printed beside it.
+PREVIOUS = gate.Cut(0.05, 0.38, relative=0.7)
 
 
 def any_lexical_hit(core: MemoryCore, question: str, budget: int = 600) -> list[Hit]:
@@ -76,67 +78,41 @@ def _gate_alone(
 def measure(
     pick: Picker, related: Sequence[Query], unrelated: Sequence[str], names: dict[str, str]
 ) -> dict[str, float]:
-    false = sum(bool(pick(q)) for q in unrelated)
+    """The gate's figures on one set of questions; ``pick`` answers each with what it injects."""
+    false = injected = right = 0
     found: dict[str, list[bool]] = {"all": [], "cross": []}
-    right = injected = 0
+    for question in unrelated:
+        got = pick(question)
+        false += bool(got)
+        injected += len(got)
     for query in related:
-        got = [names.get(h.session, "") for h in pick(query.text)]
-        hit = query.target in got
+        names_got = [names.get(h.session, "") for h in pick(query.text)]
+        hit = query.target in names_got
         found["all"].append(hit)
         if query.kind == "cross":
             found["cross"].append(hit)
-        right += got.count(query.target)
-        injected += len(got)
-    injected_unrelated = sum(len(pick(q)) for q in unrelated)
-    total = injected + injected_unrelated
+        right += names_got.count(query.target)
+        injected += len(names_got)
     return {
         "false": false / len(unrelated),
         "target": statistics.mean(found["all"]),
         "cross": statistics.mean(found["cross"]),
-        "precision": right / total if total else 1.0,
-        "mean": total / (len(related) + len(unrelated)),
-    }
-
-
-Light = list[tuple[float, float, str]]  # (coverage, cosine, conversation) per candidate
-
-
-def _light_measure(
-    cut: gate.Cut, related: Sequence[tuple[Light, str, str]], unrelated: Sequence[Light]
-) -> dict[str, float]:
-    """:func:`measure` on plain tuples: the grid below calls it ten thousand times."""
-
-    def pick(cands: Light) -> list[str]:
-        scored = sorted(
-            (cut.score(gate.Candidate(None, cov, cos)), name)  # type: ignore[arg-type]
-            for cov, cos, name in cands
-        )[::-1]
-        if not scored or scored[0][0] < cut.threshold:
-            return []
-        floor = max(cut.threshold, cut.relative * scored[0][0])
-        return [name for score, name in scored if score >= floor][: gate.MAX_RECALLED]
-
-    false = injected = right = 0
-    found: list[bool] = []
-    cross: list[bool] = []
-    for cands in unrelated:
-        got = pick(cands)
-        false += bool(got)
-        injected += len(got)
-    for cands, target, kind in related:
-        got = pick(cands)
-        found.append(target in got)
-        if kind == "cross":
-            cross.append(target in got)
-        right += got.count(target)
-        injected += len(got)
-    return {
-        "false": false / len(unrelated),
-        "target": statistics.mean(found),
-        "cross": statistics.mean(cross),
         "precision": right / injected if injected else 1.0,
         "mean": injected / (len(related) + len(unrelated)),
     }
+
+
+def picker(cut: gate.Cut, cache: dict[str, list[gate.Candidate]]) -> Picker:
+    return lambda question: [hit for _, hit in cut.select(cache[question])]
+
+
+def grid() -> Iterator[gate.Cut]:
+    """The cuts :func:`calibrate` tries."""
+    for lexical in [i / 20 for i in range(11)]:
+        for threshold in [i / 100 for i in range(30, 61)]:
+            for relative in (0.6, 0.7, 0.75, 0.8, 0.85, 0.9):
+                for bonus in (0.0, 0.02, 0.04, 0.05, 0.06, 0.08, 0.1):
+                    yield gate.Cut(lexical, threshold, 0.0, relative, bonus)
 
 
 def calibrate(
@@ -145,30 +121,23 @@ def calibrate(
     unrelated: Sequence[str],
     names: dict[str, str],
     max_false: float = 0.035,
-    min_precision: float = 0.75,
+    min_precision: float = 0.8,
 ) -> tuple[gate.Cut, dict[str, float]]:
-    """The cut with the most targets injected on the dev set within both bounds."""
+    """The cut with the most targets injected on the dev set within both bounds.
 
-    def light(q: str) -> Light:
-        return [(c.coverage, c.cosine, names[c.hit.session]) for c in cache[q]]
-
-    rel = [(light(q.text), q.target, q.kind) for q in related]
-    unrel = [light(q) for q in unrelated]
+    The bounds are tighter than the goals (5 % and 0.7): a held-out set loses some of
+    what a cut picked on 90 questions gains. Among cuts injecting as many targets, the
+    one with the fewest false injections, then the most precise, wins: the safe side.
+    """
     best: tuple[tuple[float, ...], gate.Cut, dict[str, float]] | None = None
-    for lexical in [i / 20 for i in range(21)]:
-        for min_coverage in (0.0, 0.1, 0.2):
-            for threshold in [i / 100 for i in range(20, 91)]:
-                for relative in (0.0, 0.6, 0.7, 0.8, 0.9):
-                    cut = gate.Cut(lexical, threshold, min_coverage, relative)
-                    row = _light_measure(cut, rel, unrel)
-                    if row["false"] > max_false or row["precision"] < min_precision:
-                        continue
-                    # Most targets (cross-lingual ones weigh 1.5), then the lowest cut
-                    # (where on a plateau is unknown: the permissive side carried over
-                    # best), then precision.
-                    key = (row["target"] + 0.5 * row["cross"], -threshold, row["precision"])
-                    if best is None or key > best[0]:
-                        best = (key, cut, row)
+    for cut in grid():
+        row = measure(picker(cut, cache), related, unrelated, names)
+        if row["false"] > max_false or row["precision"] < min_precision:
+            continue
+        # Cross-lingual targets weigh 1.5: they are the ones an English embedder misses.
+        key = (row["target"] + 0.5 * row["cross"], -row["false"], row["precision"])
+        if best is None or key > best[0]:
+            best = (key, cut, row)
     if best is None:
         raise SystemExit("no cut meets the false-injection bound on the dev set")
     return best[1], best[2]
@@ -182,51 +151,64 @@ def fmt(row: dict[str, float]) -> str:
     )
 
 
+def ms(seconds: Sequence[float], q: float) -> float:
+    return statistics.quantiles(seconds, n=100)[int(q * 100) - 1] * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embedder", default="auto", help="auto, minilm or hash")
-    parser.add_argument("--calibrate", action="store_true", help="grid-search the dev set")
+    parser.add_argument(
+        "--calibrate", action="store_true", help="grid-search the dev set (held-out not read)"
+    )
     args = parser.parse_args()
     dev_related, dev_unrelated = dev()
     test_related, test_unrelated = held_out()
+    if args.calibrate:  # the held-out questions are not even asked
+        test_related, test_unrelated = [], []
     with tempfile.TemporaryDirectory() as tmp:
         core, names = build(Path(tmp), args.embedder, STORE)
         cut = gate.cut_for(core.embedder.name)
-        questions = [q.text for q in (*dev_related, *test_related)] + [
-            *dev_unrelated, *test_unrelated
-        ]  # fmt: skip
+        related = [*dev_related, *test_related]
+        questions = [q.text for q in related] + [*dev_unrelated, *test_unrelated]
         cache = {q: core.recall_candidates(q) for q in questions}
+        timed = [q.text for q in related[:60]]
         timings = []
-        for q in test_related[:40]:
+        for question in timed:
             start = time.perf_counter()
-            cut.select(core.recall_candidates(q.text))
+            cut.select(core.recall_candidates(question))
             timings.append(time.perf_counter() - start)
-        gate_only = [_gate_alone(core, cut, q.text, cache[q.text]) for q in test_related[:40]]
+        gate_only = [_gate_alone(core, cut, q, cache[q]) for q in timed for _ in range(5)]
         old = {q: any_lexical_hit(core, q) for q in questions}
         core.close()
     print(
         f"recall gate, {len(STORE)} conversations, embedder {core.embedder.name}; held-out: "
         f"{len(test_related)} related ({sum(q.kind == 'cross' for q in test_related)} "
-        f"cross-lingual), {len(test_unrelated)} unrelated; dev: {len(dev_related)} related, "
+        f"cross-lingual), {len(test_unrelated)} unrelated; dev: {len(dev_related)} related "
+        f"({sum(q.kind == 'cross' for q in dev_related)} cross-lingual), "
         f"{len(dev_unrelated)} unrelated"
     )
     print(f"cut {cut}")
-    new_row = measure(lambda q: [h for _, h in cut.select(cache[q])], test_related, test_unrelated, names)  # fmt: skip
+    if args.calibrate:
+        best, row = calibrate(cache, dev_related, dev_unrelated, names)
+        print(
+            f"dev       calibrated gate  {fmt(measure(picker(cut, cache), dev_related, dev_unrelated, names))}"
+        )
+        print(f"best cut on dev: {best}\n  dev {fmt(row)}")
+        return
+    new_row = measure(picker(cut, cache), test_related, test_unrelated, names)
     old_row = measure(old.__getitem__, test_related, test_unrelated, names)
+    previous = measure(picker(PREVIOUS, cache), test_related, test_unrelated, names)
     print(f"held-out  calibrated gate  {fmt(new_row)}")
+    print(f"held-out  previous gate    {fmt(previous)}")
     print(f"held-out  any-lexical-hit  {fmt(old_row)}")
-    dev_row = measure(lambda q: [h for _, h in cut.select(cache[q])], dev_related, dev_unrelated, names)  # fmt: skip
+    dev_row = measure(picker(cut, cache), dev_related, dev_unrelated, names)
     print(f"dev       calibrated gate  {fmt(dev_row)}")
     print(
         f"recall (both retrievers + gate) p50 {statistics.median(timings) * 1000:.1f} ms; "
-        f"the gate alone (content words, coverage of every candidate, cut) p50 "
-        f"{statistics.median(gate_only) * 1000:.2f} ms"
+        f"the gate's own cost per question (content words, coverage of every candidate, "
+        f"cut) p50 {ms(gate_only, 0.5):.2f} ms, p95 {ms(gate_only, 0.95):.2f} ms (goal <= 1 ms)"
     )
-    if args.calibrate:
-        best, row = calibrate(cache, dev_related, dev_unrelated, names)
-        print(f"best cut on dev: {best}\n  dev {fmt(row)}")
-        test = measure(lambda q: [h for _, h in best.select(cache[q])], test_related, test_unrelated, names)  # fmt: skip
-        print(f"  held-out {fmt(test)}")
 
 
 if __name__ == "__main__":

@@ -230,6 +230,7 @@ class MemoryCore:
                 self._hit(turn, 0.0, {}),
                 gate.coverage(concepts, contained.get(key, set()), df, n, prior),
                 cosines.get(key, 0.0),
+                gate.crosses(question, f"{turn.question} {turn.answer}"),
             )
             for key, turn in turns.items()
         ]

@@ -47,6 +47,7 @@ __all__ = [
     "concepts",
     "content_text",
     "coverage",
+    "crosses",
     "cut_for",
     "idf",
 ]
@@ -328,34 +329,46 @@ def is_content(term: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A past turn weighed for recall: its lexical coverage of the question and its cosine."""
+    """A past turn weighed for recall: its lexical coverage of the question, its cosine,
+    and whether the two are in different languages (see :attr:`Cut.cross_bonus`)."""
 
     hit: Hit
     coverage: float
     cosine: float
+    cross: bool = False
+
+
+def crosses(question: str, turn_text: str) -> bool:
+    """Whether ``question`` and a turn are in different languages (Chinese or not)."""
+    return bilingual.has_cjk(question) != bilingual.has_cjk(turn_text)
 
 
 @dataclass(frozen=True, slots=True)
 class Cut:
     """Where the gate passes a turn.
 
-    The score is ``lexical * coverage + (1 - lexical) * cosine`` and must reach
-    ``threshold``; coverage must reach ``min_coverage`` too (a cosine alone, with no word
-    of the question in the turn, is a neighbouring topic: a butterfly for a bird).
+    The score is ``lexical * coverage + (1 - lexical) * cosine``, plus ``cross_bonus`` for
+    a turn in the other language, and must reach ``threshold``; coverage must reach
+    ``min_coverage`` too (a cosine alone, with no word of the question in the turn, is a
+    neighbouring topic: a butterfly for a bird). The bonus is there because an
+    English-only embedder sees a Chinese text through the first sense of each word's
+    gloss: the same question scores a Chinese turn lower than its English twin.
     ``relative`` keeps only turns scoring at least that share of the best one, so a near
-    miss beside a clear hit stays out.
+    miss beside a clear hit (the other parking garage, the other prescription) stays out.
     """
 
     lexical: float
     threshold: float
     min_coverage: float = 0.0
     relative: float = 0.0
+    cross_bonus: float = 0.0
 
     def score(self, candidate: Candidate) -> float:
         if candidate.coverage < self.min_coverage:
             return 0.0
         cosine = max(candidate.cosine, 0.0)
-        return self.lexical * candidate.coverage + (1.0 - self.lexical) * cosine
+        bonus = self.cross_bonus if candidate.cross else 0.0
+        return self.lexical * candidate.coverage + (1.0 - self.lexical) * cosine + bonus
 
     def select(self, candidates: Iterable[Candidate]) -> list[tuple[float, Hit]]:
         """The candidates that pass, best first, at most :data:`MAX_RECALLED`."""
@@ -372,7 +385,7 @@ class Cut:
 # Per embedder: cosine similarities differ between models. Any other embedder (an OpenAI
 # server) gets the lexical cut alone.
 CALIBRATION: dict[str, Cut] = {
-    "all-minilm-l6-v2": Cut(0.05, 0.38, relative=0.7),
+    "all-minilm-l6-v2": Cut(0.1, 0.41, relative=0.8, cross_bonus=0.05),
     "hash": Cut(0.45, 0.35),
 }
 LEXICAL_ONLY = Cut(1.0, 0.6, relative=0.8)
