@@ -31,8 +31,11 @@ from kanjian.memory.records import Hit
 from kanjian.memory.retrieval import estimate_tokens, truncate_to_tokens
 
 Picker = Callable[[str], list[Hit]]
-# The calibrated gate before the language-aware one (kanjian 2026-12-03), printed beside it.
-PREVIOUS = gate.Cut(0.05, 0.38, relative=0.7)
+# The calibrated cuts before the language-aware gate (2026-12-03), printed beside it.
+PREVIOUS = {
+    "all-minilm-l6-v2": gate.Cut(0.05, 0.38, relative=0.7),
+    "hash": gate.Cut(0.45, 0.35),
+}
 
 
 def any_lexical_hit(core: MemoryCore, question: str, budget: int = 600) -> list[Hit]:
@@ -198,9 +201,12 @@ def main() -> None:
         return
     new_row = measure(picker(cut, cache), test_related, test_unrelated, names)
     old_row = measure(old.__getitem__, test_related, test_unrelated, names)
-    previous = measure(picker(PREVIOUS, cache), test_related, test_unrelated, names)
     print(f"held-out  calibrated gate  {fmt(new_row)}")
-    print(f"held-out  previous gate    {fmt(previous)}")
+    if core.embedder.name in PREVIOUS:
+        before = picker(PREVIOUS[core.embedder.name], cache)
+        print(
+            f"held-out  previous gate    {fmt(measure(before, test_related, test_unrelated, names))}"
+        )
     print(f"held-out  any-lexical-hit  {fmt(old_row)}")
     dev_row = measure(picker(cut, cache), dev_related, dev_unrelated, names)
     print(f"dev       calibrated gate  {fmt(dev_row)}")

@@ -386,7 +386,7 @@ class Cut:
 # server) gets the lexical cut alone.
 CALIBRATION: dict[str, Cut] = {
     "all-minilm-l6-v2": Cut(0.1, 0.41, relative=0.8, cross_bonus=0.05),
-    "hash": Cut(0.45, 0.35),
+    "hash": Cut(0.3, 0.35, relative=0.6, cross_bonus=0.06),
 }
 LEXICAL_ONLY = Cut(1.0, 0.6, relative=0.8)
 
