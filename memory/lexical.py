@@ -153,6 +153,8 @@ class LexicalIndex:
         self._sessions: dict[str, int] = {}
         self._session_names: list[str] = []
         self._vocab: dict[str, int] = {}
+        self._where: dict[tuple[int, int], int] = {}  # see _positions
+        self._where_n = 0
         self._live = 0
         self._dead = 0  # forgotten turns whose postings are still in the arrays
         self._total_length = 0.0
@@ -328,6 +330,7 @@ class LexicalIndex:
             setattr(self._docs, name, data[name])
         docs = self._docs
         docs.n = len(docs.rowid)
+        self._where, self._where_n = {}, 0
         self._indptr, self._post_doc = data["indptr"], data["post_doc"]
         self._post_tf = data["post_tf"].astype(np.float32)
         words: list[str] = json.loads(data["vocab"].tobytes())
@@ -372,30 +375,42 @@ class LexicalIndex:
     def terms_in(
         self, terms: Iterable[str], keys: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], set[str]]:
-        """Which of ``terms`` each turn of ``keys`` contains (from the postings, no text)."""
+        """Which of ``terms`` each turn of ``keys`` contains (from the postings, no text).
+
+        The recall gate calls this for every new conversation, so its cost follows the
+        candidates and the terms, not the store: turns are found through
+        :meth:`_positions` and each term's postings are binary-searched.
+        """
         np = _np()
         with self.lock:
-            docs, n = self._docs, self._docs.n
+            where, alive = self._positions(), self._docs.alive
             positions: dict[int, tuple[str, int]] = {}
             for sid, seq in keys:
-                code = self._sessions.get(sid)
-                if code is None:
-                    continue
-                found = np.flatnonzero(
-                    (docs.session[:n] == code) & (docs.seq[:n] == seq) & docs.alive[:n]
-                )
-                if len(found):
-                    positions[int(found[-1])] = (sid, seq)
+                pos = where.get((self._sessions.get(sid, -1), seq))
+                if pos is not None and alive[pos]:
+                    positions[pos] = (sid, seq)
             out: dict[tuple[str, int], set[str]] = {key: set() for key in positions.values()}
-            wanted = np.fromiter(positions, np.int64, len(positions))
+            wanted = np.fromiter(sorted(positions), np.int64, len(positions))
             for term in set(terms):
                 tid = self._vocab.get(term)
                 if tid is None or not len(wanted):
                     continue
-                hit = wanted[np.isin(wanted, self._postings(tid)[0])]
-                for pos in hit.tolist():
+                # A term's postings are in position order: the base is sorted by term with
+                # a stable sort of position-ordered postings, and the tail only appends.
+                docs = self._postings(tid)[0]
+                at = np.minimum(np.searchsorted(docs, wanted), len(docs) - 1)
+                for pos in wanted[docs[at] == wanted].tolist() if len(docs) else []:
                     out[positions[pos]].add(term)
             return out
+
+    def _positions(self) -> dict[tuple[int, int], int]:
+        """(session code, seq) -> the turn's latest position, extended over new appends."""
+        docs = self._docs
+        if self._where_n < docs.n:
+            pairs = zip(docs.session[self._where_n : docs.n].tolist(), docs.seq[self._where_n : docs.n].tolist(), strict=True)  # fmt: skip
+            self._where.update(zip(pairs, range(self._where_n, docs.n), strict=True))
+            self._where_n = docs.n
+        return self._where
 
     def _matches(self, terms: Sequence[str]) -> list[tuple[Any, Any]]:
         out = []
