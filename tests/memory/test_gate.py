@@ -83,3 +83,31 @@ def test_the_cut_passes_nothing_below_its_threshold_and_keeps_the_best_first() -
     picked = cut.select([cand("a", 0.5, 0.5), cand("b", 0.9, 0.7), cand("c", 0.45, 0.45)])
     # b scores 0.8; a 0.5 passes; c 0.45 is under 0.6 of the best.
     assert [(h.session, round(s, 2)) for s, h in picked] == [("b", 0.8), ("a", 0.5)]
+
+
+def test_a_turn_in_the_other_language_gets_the_cross_bonus_only() -> None:
+    cut = gate.Cut(lexical=0.0, threshold=0.45, cross_bonus=0.05)
+    hit = Hit("zh", 1, 0.0, "", (), 0.0)
+    assert cut.score(gate.Candidate(hit, 0.0, 0.42, cross=True)) == pytest.approx(0.47)
+    assert cut.score(gate.Candidate(hit, 0.0, 0.42)) == pytest.approx(0.42)
+    assert [h.session for _, h in cut.select([gate.Candidate(hit, 0.0, 0.42, cross=True)])] == [
+        "zh"
+    ]
+    assert gate.crosses("我的降压药每天吃几片？", "Lisinopril 10 mg, one tablet")
+    assert gate.crosses("How late is the train?", "G102 次列车晚点 25 分钟")
+    assert not gate.crosses("停车场一天最多收多少钱？", "停车三小时，收费 25 元。")
+    assert not gate.crosses("Was the curry spicy?", "The green curry is marked spicy.")
+
+
+def test_a_near_miss_beside_a_clear_hit_stays_out() -> None:
+    """The other parking garage scores 0.45 beside 0.63: under 0.8 of the best, it is not
+    injected though it passes the threshold on its own."""
+    cut = gate.cut_for("all-minilm-l6-v2")
+
+    def cand(name: str, cosine: float) -> gate.Candidate:
+        return gate.Candidate(Hit(name, 1, 0.0, "", (), 0.0), 0.4, cosine)
+
+    alone = cut.select([cand("other garage", 0.47)])
+    assert [h.session for _, h in alone] == ["other garage"]
+    both = cut.select([cand("this garage", 0.66), cand("other garage", 0.47)])
+    assert [h.session for _, h in both] == ["this garage"]
