@@ -9,10 +9,9 @@ Prints, for the held-out questions: the false-injection rate (an unrelated quest
 anything injected), target injected (the related question's conversation was among the
 injected turns; overall and cross-lingual), the precision of the injected turns, and the
 mean number injected, beside the previous calibrated cut and the first gate (any lexical
-hit among the 8 best of a
-hybrid search passes) measured in the same run. ``--calibrate`` grid-searches the cut on
-the development questions only (no held-out question is asked) and prints the best one
-(what ``memory.gate.CALIBRATION`` holds). The gate's own cost per question (goal <= 1 ms)
+hit among the 8 best of a hybrid search passes) measured in the same run. ``--calibrate``
+grid-searches the cut on the development questions only (no held-out question is asked)
+and prints the best one (what ``memory.gate.CALIBRATION`` holds). The gate's own cost per question (goal <= 1 ms)
 is printed last.
 """
 
