@@ -11,8 +11,8 @@ injected turns; overall and cross-lingual), the precision of the injected turns,
 mean number injected, beside the previous calibrated cut and the first gate (any lexical
 hit among the 8 best of a hybrid search passes) measured in the same run. ``--calibrate``
 grid-searches the cut on the development questions only (no held-out question is asked)
-and prints the best one (what ``memory.gate.CALIBRATION`` holds). The gate's own cost per question (goal <= 1 ms)
-is printed last.
+and prints the best one (what ``memory.gate.CALIBRATION`` holds). The gate's own cost per
+question (goal <= 1 ms) is printed last.
 """
 
 from __future__ import annotations
