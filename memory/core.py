@@ -220,17 +220,5 @@ class MemoryCore:
             cosines |= index.similarities(vector, [k for k in lexical_keys if k not in cosines])
         keys = [*dict.fromkeys([*cosines, *lexical_keys])]
         turns = self.store.turns_by_key([k for k in keys if k[0] != exclude_session])
-        lexical = self.store.lexical_index()
-        df = lexical.doc_freq({t for c in concepts for t in c.alternatives})
-        n = max(len(lexical), 1)
-        prior = gate.PRIOR * gate.idf(0, n)
-        contained = lexical.terms_in(df, list(turns))
-        return [
-            gate.Candidate(
-                self._hit(turn, 0.0, {}),
-                gate.coverage(concepts, contained.get(key, set()), df, n, prior),
-                cosines.get(key, 0.0),
-                gate.crosses(question, f"{turn.question} {turn.answer}"),
-            )
-            for key, turn in turns.items()
-        ]
+        hits = [self._hit(turn, 0.0, {}) for turn in turns.values()]
+        return gate.weigh(question, concepts, hits, cosines, self.store.lexical_index())

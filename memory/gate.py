@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from kanjian.memory import bilingual
 from kanjian.memory.records import Hit
@@ -56,6 +57,7 @@ __all__ = [
     "crosses",
     "cut_for",
     "idf",
+    "weigh",
 ]
 
 # Words that say a question is about an image, or how it is asked, but not what it is about:
@@ -347,6 +349,43 @@ class Candidate:
 def crosses(question: str, turn_text: str) -> bool:
     """Whether ``question`` and a turn are in different languages (Chinese or not)."""
     return bilingual.has_cjk(question) != bilingual.has_cjk(turn_text)
+
+
+class Postings(Protocol):
+    """What the gate reads from the lexical index (:class:`memory.lexical.LexicalIndex`)."""
+
+    def __len__(self) -> int: ...
+
+    def doc_freq(self, terms: Iterable[str]) -> dict[str, int]: ...
+
+    def terms_in(
+        self, terms: Iterable[str], keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], set[str]]: ...
+
+
+def weigh(
+    question: str,
+    content: Sequence[Concept],
+    hits: Sequence[Hit],
+    cosines: Mapping[tuple[str, int], float],
+    postings: Postings,
+) -> list[Candidate]:
+    """The retrievers' hits as candidates: coverage read from the postings (no text is
+    segmented again), the cosine each retriever found (0 if none), and the language."""
+    df = postings.doc_freq({t for c in content for t in c.alternatives})
+    n = max(len(postings), 1)
+    prior = PRIOR * idf(0, n)
+    keys = [(h.session, h.turn) for h in hits]
+    contained = postings.terms_in(df, keys)
+    return [
+        Candidate(
+            hit,
+            coverage(content, contained.get(key, set()), df, n, prior),
+            cosines.get(key, 0.0),
+            crosses(question, f"{hit.question} {hit.answer}"),
+        )
+        for hit, key in zip(hits, keys, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
