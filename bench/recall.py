@@ -18,10 +18,11 @@ from pathlib import Path
 
 from bench.recall_set import CONVERSATIONS, QUERIES, Conversation, Query
 from kanjian.memory.core import MemoryCore
+from kanjian.memory.records import SearchMode
 from kanjian.memory.store import Filters
 
 K = 5
-MODES = ("vector", "lexical", "hybrid")
+MODES: tuple[SearchMode, ...] = ("vector", "lexical", "hybrid")
 
 
 def build(
