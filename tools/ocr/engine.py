@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
 
-__all__ = ["Quad", "recognise"]
+__all__ = ["Quad", "model_files", "recognise"]
 
 Quad = list[tuple[float, float]]
 
@@ -95,6 +95,15 @@ def _get_models() -> tuple[Any, Any, list[str]]:
     return _models
 
 
+def model_files() -> tuple[Path, Path]:
+    """The detection and recognition models the engine loads (``kanjian doctor`` names them).
+
+    Raises :class:`~kanjian.tools.errors.ToolFailed` when the rapidocr wheel is not installed.
+    """
+    folder = _model_dir()
+    return folder / _DET_MODEL, folder / _REC_MODEL
+
+
 def _model_dir() -> Path:
     spec = importlib.util.find_spec("rapidocr")
     if spec is None or not spec.submodule_search_locations:
@@ -122,8 +131,7 @@ def _load_models() -> tuple[Any, Any, list[str]]:
     # idle one it gains nothing measurable.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sessions = []
-    for name in (_DET_MODEL, _REC_MODEL):
-        path = _model_dir() / name
+    for path in model_files():
         if not path.is_file():
             raise ToolFailed(
                 f"OCR model {str(path)!r} is missing from the rapidocr wheel; "
