@@ -1,28 +1,28 @@
 """The Textual chat app behind ``kanjian chat``.
 
-The app holds a :class:`~tui.chat_controller.ChatServices` and nothing else from kanjian:
-a question starts a ``turn`` worker that walks the agent's event stream and hands each event
-to the :class:`~tui.widgets.transcript.Transcript`; Esc cancels that worker, which closes
-the agent's run. A ``health`` worker polls the server every few seconds and drives the
-banner, so a server that goes away (or was never there) never takes the conversation with
-it. Slash commands and the command palette share one table (:mod:`kanjian.tui.slash_commands`).
+The app holds a :class:`~kanjian.tui.chat_controller.ChatServices` and nothing else from
+kanjian: a question starts a ``turn`` worker that walks the agent's event stream and hands
+each event to the :class:`~kanjian.tui.presenter.EventPresenter`, which puts it in the
+:class:`~kanjian.tui.widgets.transcript.Transcript` or the status bar; Esc cancels that
+worker, which closes the agent's run. A ``health`` worker polls the server every few seconds
+and drives the banner, so a server that goes away (or was never there) never takes the
+conversation with it. Past sessions open from the sidebar and from a "recalled" row alike
+(:meth:`KanjianApp.resume_session`).
 
-Start-up is ordered for the first paint: the first screen needs Textual and this package's
-widgets only. After it is on the terminal, ``start_services`` loads the settings (when
-``kanjian chat`` handed over a loader) and imports httpx and the memory store in a thread,
-then starts the health check and the sidebar; the warm-up thread imports textual-image and
-LangChain. The approval dialog, the palette's provider and Markdown load on first use.
+The parts live beside this module, one job each: :mod:`~kanjian.tui.startup` (what happens
+after the first paint), :mod:`~kanjian.tui.presenter` (events to widgets, errors to
+sentences), :mod:`~kanjian.tui.slash_actions` (what each slash command does; the table both
+they and the command palette read is :mod:`~kanjian.tui.slash_commands`). The approval
+dialog, the palette's provider and Markdown load on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Sequence
 from contextlib import aclosing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -39,7 +39,10 @@ from kanjian.tui.i18n import (
     t,
     translate_bindings,
 )
-from kanjian.tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, help_markdown, parse_slash
+from kanjian.tui.presenter import EventPresenter, describe_error
+from kanjian.tui.slash_actions import SlashActions
+from kanjian.tui.slash_commands import IMAGE_SUFFIXES, SlashCommand, parse_slash
+from kanjian.tui.startup import Startup
 from kanjian.tui.widgets.banner import Banner
 from kanjian.tui.widgets.graphics import prepare_graphics
 from kanjian.tui.widgets.prompt import AttachmentBar, PromptInput
@@ -50,14 +53,12 @@ from kanjian.tui.widgets.transcript import Transcript
 if TYPE_CHECKING:
     from textual.command import Provider
 
-    from kanjian.agent.events import ApprovalRequest, Event, UsageEvent
+    from kanjian.agent.events import ApprovalRequest
 
 __all__ = ["KanjianApp"]
 
 # The sidebar takes 30 columns; below this width the chat gets the whole screen by default.
 SIDEBAR_MIN_WIDTH = 100
-# After the first frame, how long the screen gets to reach the terminal before heavy work.
-SETTLE_S = 0.1
 
 
 def _slash_provider() -> type[Provider]:
@@ -105,7 +106,6 @@ class KanjianApp(App[None]):
     ) -> None:
         # Before any widget exists: the first frame is in this language (given, else the
         # locale's); tui.language may change it once the settings load.
-        self._language_given = language is not None
         set_language(language or choose_language())
         super().__init__()
         translate_bindings(self)
@@ -117,22 +117,22 @@ class KanjianApp(App[None]):
         self._initial_attachments = [str(a) for a in attachments]
         # Before the app runs: asking the terminal (when it must) is only possible now.
         self.renderer = prepare_graphics(image_mode)
-        # Given here, these win over the settings' tui.keymap and tui.theme.
-        self._keymap = dict(keymap or {})
-        self._theme_name = theme
-        self._settings_applied = False
         # Settings that failed to load after the first paint (the app then exits).
         self.startup_error: Exception | None = None
         # Set when the start after the first paint is over: settings applied, the first
         # health check and the sidebar's sessions done (or failed).
         self.ready = asyncio.Event()
-        self._warm_up = warm_up
-        # (server, model) the settings will name, for the first frame (see chat_launch).
-        self._status_hint = status_hint
+        self.startup = Startup(
+            self,
+            keymap=dict(keymap or {}),
+            theme=theme,
+            language_given=language is not None,
+            warm_up=warm_up,
+            status_hint=status_hint,
+        )
         self._sidebar_chosen = False
-        self._stream_started = 0.0
-        self._stream_deltas = 0
-        self._rate_shown = 0.0
+        self.presenter = EventPresenter(self)
+        self.slash = SlashActions(self)
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -164,39 +164,11 @@ class KanjianApp(App[None]):
         return self.query_one(Banner)
 
     async def on_mount(self) -> None:
-        if self.services.settings_loaded:
-            self._settings_ready()
-        elif self._status_hint is not None:
-            self.status.server, self.status.model = self._status_hint
+        self.startup.first_frame()
         self.prompt.focus()
         for path in self._initial_attachments:
             await self.attach(path)
         self.set_interval(self.health_interval, self.check_health)
-        # Everything that loads heavy modules waits until the first screen is on the terminal.
-        self.call_after_refresh(self._after_first_paint)
-
-    def _settings_ready(self) -> None:
-        """Apply what the settings say: keymap, theme, server; resume a session if asked."""
-        self._settings_applied = True
-        tui = self.services.settings.tui
-        if not self._language_given and tui.language != "auto":
-            self.apply_language(choose_language(tui.language))
-        self._apply_keymap_and_theme(
-            dict(self._keymap or tui.keymap), self._theme_name or tui.theme
-        )
-        self.status.server = self.services.server
-        self.status.model = self.services.model
-        if self.session_id:
-            self.resume_session(self.session_id)
-
-    def _apply_keymap_and_theme(self, keymap: dict[str, str], theme: str) -> None:
-        if keymap:
-            self.set_keymap(keymap)
-        if theme in self.available_themes:
-            self.theme = theme
-        else:
-            names = ", ".join(sorted(self.available_themes))
-            self.notify(t("notify.theme", theme=theme, names=names), severity="warning")
 
     def apply_language(self, lang: Language) -> None:
         """Switch the app's words to ``lang`` (tui.language, known only after the first paint)."""
@@ -209,57 +181,6 @@ class KanjianApp(App[None]):
         self.status.refresh()
         self.query_one(SessionSidebar).retranslate()
         self.watch_busy(self.busy)
-
-    def _after_first_paint(self) -> None:
-        # Textual's writer thread and the terminal still have to put that frame out; a busy
-        # import thread started now would hold them up (the GIL) by ~0.1 s.
-        self.set_timer(SETTLE_S, self.start_services)
-
-    @work(group="start", exit_on_error=False)
-    async def start_services(self) -> None:
-        """Settings, health and the sidebar, loaded off the event loop after the first paint."""
-        try:
-            await self._start_services()
-        finally:
-            self.ready.set()
-
-    async def _start_services(self) -> None:
-        # pydantic, httpx and the memory store's modules take a while to import; on the event
-        # loop they would hold up keys and paints. The settings come first, alone: the status
-        # bar names the server as soon as they are in, not after every other import.
-        try:
-            await asyncio.to_thread(self.services.load_settings)
-        except Exception as exc:
-            if self.services.settings_loaded:
-                raise
-            # Bad settings: leave, and let the launcher print the sentence.
-            self.startup_error = exc
-            self.exit(return_code=int(getattr(exc, "exit_code", 1)))
-            return
-        if not self._settings_applied:
-            self._settings_ready()
-        await asyncio.to_thread(self.services.preload)
-        started = [self.check_health(), self.refresh_sessions("")]
-        if self._warm_up:
-            self.warm_up()
-        for worker in started:
-            await worker.wait()
-
-    @work(thread=True, group="warm-up", exit_on_error=False)
-    def warm_up(self) -> None:
-        """Import the agent (LangChain) and textual-image in the background.
-
-        The first question then starts fast, and the first image shows without a wait.
-        """
-        import importlib
-
-        from kanjian.tui.widgets.graphics import image_widget_class
-
-        image_widget_class(self.renderer)
-        for name in ("kanjian.agent.loop", "kanjian.vlm.client"):
-            # A part not installed shows its own error when first used.
-            with contextlib.suppress(ImportError):
-                importlib.import_module(name)
 
     def on_resize(self) -> None:
         if not self._sidebar_chosen:
@@ -296,19 +217,19 @@ class KanjianApp(App[None]):
     async def run_turn(self, question: str, images: list[str]) -> None:
         """One agent run, its events shown as they arrive; errors stay inside the transcript."""
         self.busy = True
-        self._stream_deltas = 0
+        self.presenter.start_run()
         try:
             events = self.services.run(
                 question, images, session=self.session_id, approver=self.ask_approval
             )
             async with aclosing(events) as stream:
                 async for event in stream:
-                    await self.show_event(event)
+                    await self.presenter.show(event)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self.transcript.end_turn()
-            await self.transcript.add_error(_describe(exc))
+            await self.transcript.add_error(describe_error(exc))
         finally:
             self.busy = False
 
@@ -324,66 +245,6 @@ class KanjianApp(App[None]):
 
         self.push_screen(ApprovalScreen(request), callback=done)
         return await answer
-
-    async def show_event(self, event: Event) -> None:
-        """Put one agent event on the screen."""
-        from kanjian.agent import events as ev
-
-        transcript = self.transcript
-        if isinstance(event, ev.ImageAdded):
-            await self._image_added(event)
-        elif isinstance(event, ev.StepStarted):
-            self.status.activity = t("activity.step", step=event.step)
-        elif isinstance(event, ev.Thought):
-            await transcript.add_thought(event.text)
-        elif isinstance(event, ev.ToolCallEvent):
-            self.status.activity = t("activity.running", tool=event.tool)
-            await transcript.start_tool(event)
-        elif isinstance(event, ev.ApprovalRequest):
-            self.status.activity = t("activity.approval", tool=event.tool)
-        elif isinstance(event, ev.ToolResultEvent):
-            await transcript.finish_tool(event)
-        elif isinstance(event, ev.AnswerDelta):
-            self._count_delta()
-            await transcript.answer_delta(event.text)
-        elif isinstance(event, ev.AnswerDone):
-            await transcript.answer_done(event.text, event.evidence)
-        elif isinstance(event, ev.UsageEvent):
-            self._usage(event)
-        elif isinstance(event, ev.ErrorEvent):
-            await transcript.end_turn()
-            await transcript.add_error(event.message)
-        elif isinstance(event, ev.RunFinished):
-            self.session_id = event.session or self.session_id
-
-    async def _image_added(self, event: Any) -> None:
-        number = event.image_id.removeprefix("image_")
-        if number.isdigit():
-            self.image_count = max(self.image_count, int(number))
-        # A figure the status bar can do without, should tiling be unavailable.
-        with contextlib.suppress(ImportError, ValueError):
-            self.status.image_tokens += self.services.image_tokens(event.width, event.height)
-        await self.transcript.add_image(event)
-
-    def _count_delta(self) -> None:
-        now = time.perf_counter()
-        if self._stream_deltas == 0:
-            self._stream_started = now
-        self._stream_deltas += 1
-        elapsed = now - self._stream_started
-        # A few updates a second are plenty to read; one per token would repaint the bar
-        # hundreds of times a second.
-        if elapsed > 0.2 and now - self._rate_shown >= 0.25:
-            self._rate_shown = now
-            # Servers stream about one token per chunk: a live estimate until usage arrives.
-            self.status.tokens_per_s = self._stream_deltas / elapsed
-
-    def _usage(self, event: UsageEvent) -> None:
-        usage = event.usage
-        self.status.prompt_tokens = usage.prompt_tokens
-        self.status.cached_tokens = usage.cached_tokens
-        if event.seconds > 0 and usage.completion_tokens:
-            self.status.tokens_per_s = usage.completion_tokens / event.seconds
 
     # --- attachments ----------------------------------------------------------------------------
 
@@ -430,57 +291,14 @@ class KanjianApp(App[None]):
     # --- slash commands ---------------------------------------------------------------------------
 
     async def run_slash(self, name: str, arg: str) -> None:
-        handler = getattr(self, f"_slash_{name}")
-        await handler(arg)
+        await self.slash.run(name, arg)
 
     def palette_command(self, command: SlashCommand) -> None:
-        """From the command palette: fill the prompt when an argument is needed, else run."""
-        if command.needs_arg:
-            self.prompt.load_text(f"/{command.name} ")
-            self.prompt.move_cursor(self.prompt.document.end)
-            self.prompt.focus()
-        else:
-            self.call_later(self.run_slash, command.name, "")
+        """From the command palette (see :meth:`SlashActions.from_palette`)."""
+        self.slash.from_palette(command)
 
-    async def _slash_image(self, arg: str) -> None:
-        if not arg:
-            await self.transcript.add_error(t("error.image_needs_path"))
-            return
-        await self.attach(arg.strip("'\""))
-
-    async def _slash_paste(self, arg: str) -> None:
-        self.paste_from_clipboard()
-
-    async def _slash_ocr(self, arg: str) -> None:
-        path = arg.strip("'\"") or self._latest_image()
-        if not path:
-            await self.transcript.add_error(t("error.ocr_needs_image"))
-            return
-        self.direct(t("direct.ocr"), self.services.ocr(path))
-
-    async def _slash_math(self, arg: str) -> None:
-        if not arg:
-            await self.transcript.add_error(t("error.math_needs_expr"))
-            return
-        self.direct(t("direct.math"), self.services.math(arg))
-
-    async def _slash_memory(self, arg: str) -> None:
-        if not arg:
-            await self.transcript.add_error(t("error.memory_needs_query"))
-            return
-        self.direct(t("direct.memory"), self.services.memory_markdown(arg))
-
-    async def _slash_tools(self, arg: str) -> None:
-        self.direct(t("direct.tools"), self.services.tools_markdown())
-
-    async def _slash_model(self, arg: str) -> None:
-        status = self.status
-        health = t(f"status.health.{status.health}")
-        await self.transcript.add_note(
-            t("note.model", server=self.services.server, model=status.model, health=health)
-        )
-
-    async def _slash_new(self, arg: str) -> None:
+    async def new_conversation(self) -> None:
+        """Cancel the run in progress, clear the screen, and start afresh."""
         self.workers.cancel_group(self, "turn")
         await self._reset_conversation()
         self.prompt.focus()
@@ -495,59 +313,11 @@ class KanjianApp(App[None]):
         self.status.cached_tokens = 0
         self.status.prompt_tokens = 0
 
-    async def _slash_resume(self, arg: str) -> None:
-        if not arg:
-            self.show_sidebar = True
-            self._sidebar_chosen = True
-            self.query_one("#session-search").focus()
-            return
-        self.resume_session(arg)
-
-    async def _slash_export(self, arg: str) -> None:
-        target = _export_path(arg, self.session_id)
-        text = "\n\n".join(self.transcript.log_lines) + "\n"
-        try:
-            await asyncio.to_thread(target.write_text, text, encoding="utf-8")
-        except OSError as exc:
-            await self.transcript.add_error(
-                t("error.export", path=str(target), reason=exc.strerror)
-            )
-            return
-        self.notify(t("notify.saved", target=target))
-
-    async def _slash_help(self, arg: str) -> None:
-        keys = [
-            (binding.key, binding.description)
-            for _key, binding in self._bindings
-            if binding.description and binding.id and binding.id.startswith("kanjian.")
-        ]
-        keys += [
-            ("enter", t("key.send")),
-            ("ctrl+j", t("key.newline")),
-            ("up/down", t("key.history")),
-            ("ctrl+p", t("key.palette")),
-        ]
-        await self.transcript.add_note(help_markdown(keys))
-
-    async def _slash_quit(self, arg: str) -> None:
-        self.exit()
-
-    def _latest_image(self) -> str | None:
-        if self.pending:
-            return self.pending[-1][1]
-        views = self.transcript.query("ImageView")
-        return str(views.last().path) if views else None  # type: ignore[attr-defined]
-
-    @work(group="direct", exit_on_error=False)
-    async def direct(self, what: str, job: Any) -> None:
-        """A command that needs no model (/ocr, /math, /memory, /tools): result or error inline."""
-        self.status.activity = t("activity.direct", what=what)
-        try:
-            await self.transcript.add_note(await job, kind="direct")
-        except Exception as exc:
-            await self.transcript.add_error(_describe(exc))
-        finally:
-            self.watch_busy(self.busy)
+    def show_sessions(self) -> None:
+        """Open the session picker and put the cursor in its search box."""
+        self.show_sidebar = True
+        self._sidebar_chosen = True
+        self.query_one("#session-search").focus()
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -574,7 +344,7 @@ class KanjianApp(App[None]):
         try:
             turns = await self.services.load_session(session_id)
         except Exception as exc:
-            await self.transcript.add_error(_describe(exc))
+            await self.transcript.add_error(describe_error(exc))
             return
         # This worker is in the "turn" group: reset without cancelling the group (itself).
         await self._reset_conversation()
@@ -584,7 +354,7 @@ class KanjianApp(App[None]):
         for turn in turns:
             await self.transcript.add_user(turn.question, list(turn.images))
             for name, path in turn.images:
-                await self._image_added(ImageAdded(name, path, *_image_size(path)))
+                await self.presenter.image_added(ImageAdded(name, path, *_image_size(path)))
             await self.transcript.answer_done(turn.answer)
         self.notify(t("notify.resumed", session=session_id, turns=len(turns)))
 
@@ -616,7 +386,7 @@ class KanjianApp(App[None]):
             row.collapsed = collapse  # type: ignore[attr-defined]
 
     async def action_new_chat(self) -> None:
-        await self._slash_new("")
+        await self.new_conversation()
 
     @work(exclusive=True, group="health", exit_on_error=False)
     async def check_health(self) -> None:
@@ -643,26 +413,11 @@ class KanjianApp(App[None]):
         await self.services.aclose()
 
 
-def _describe(exc: BaseException) -> str:
-    """One sentence for an error inside the transcript: ours as is, others with their type."""
-    from kanjian.vlm.errors import KanjianError
-
-    if isinstance(exc, KanjianError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 def _image_file(path_text: str | Path) -> Path | None:
     path = Path(str(path_text)).expanduser()
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return path.resolve()
     return None
-
-
-def _export_path(arg: str, session_id: str | None) -> Path:
-    if arg:
-        return Path(arg).expanduser()
-    return Path.cwd() / f"kanjian-{session_id or 'chat'}-{time.strftime('%Y%m%d-%H%M%S')}.md"
 
 
 def _image_size(path: str) -> tuple[int, int]:

@@ -30,16 +30,16 @@ KANJIAN = [sys.executable, "-c", "from kanjian.tui.cli import main; main()"]
 FIRST_PAINT = """
 import json, sys
 sys.argv = ["kanjian", "chat"]
-from kanjian.tui.app import KanjianApp
 from kanjian.tui.chat_launch import build_app, parse_chat_args
+from kanjian.tui.startup import Startup
 
 loaded = []
 
 def first_paint(self):
     loaded.extend(sorted({name.split(".")[0] for name in sys.modules}))
-    self.exit()
+    self.app.exit()
 
-KanjianApp._after_first_paint = first_paint
+Startup._after_first_paint = first_paint
 build_app(parse_chat_args(sys.argv[1:])).run(headless=True, size=(100, 32))
 print(json.dumps(loaded))
 """
