@@ -46,6 +46,7 @@ from kanjian.tui.startup import Startup
 from kanjian.tui.widgets.banner import Banner
 from kanjian.tui.widgets.graphics import prepare_graphics
 from kanjian.tui.widgets.prompt import AttachmentBar, PromptInput
+from kanjian.tui.widgets.recall import RecallRow
 from kanjian.tui.widgets.sidebar import SessionSidebar
 from kanjian.tui.widgets.status import ChatFooter, StatusBar
 from kanjian.tui.widgets.transcript import Transcript
@@ -327,6 +328,10 @@ class KanjianApp(App[None]):
 
     @on(SessionSidebar.Selected)
     def sidebar_selected(self, message: SessionSidebar.Selected) -> None:
+        self.resume_session(message.session_id)
+
+    @on(RecallRow.Selected)
+    def recalled_selected(self, message: RecallRow.Selected) -> None:
         self.resume_session(message.session_id)
 
     @work(exclusive=True, group="sessions", exit_on_error=False)

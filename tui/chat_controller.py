@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from kanjian.agent.api import Kanjian
     from kanjian.agent.config import Settings
-    from kanjian.agent.events import ApprovalRequest, Event
+    from kanjian.agent.events import ApprovalRequest, Event, Recalled
     from kanjian.agent.session import Session
     from kanjian.memory.api import Memory
 
@@ -37,12 +37,17 @@ __all__ = [
     "Health",
     "MemoryHit",
     "PastTurn",
+    "RecalledSession",
     "SessionSummary",
     "ToolInfo",
     "no_server_banner",
 ]
 
 Approver = Callable[["ApprovalRequest"], Awaitable[bool]]
+
+# Recalled once after the start so that the first real recall finds everything loaded: the
+# embedder's model, the index, the lexical index and (for Chinese) the dictionary.
+WARM_QUESTION = "receipt total 收据"
 
 
 class EventSource(Protocol):
@@ -72,6 +77,19 @@ class SessionSummary:
     title: str
     created: str
     turns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecalledSession:
+    """A past conversation whose turns were recalled into this one (the "recalled" row)."""
+
+    id: str
+    # Its title (the first question's first line); the recalled text's when it is unknown.
+    title: str
+    # ISO 8601, or "" when the session's record could not be read.
+    created: str
+    # The best gate score among its recalled turns.
+    score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +342,46 @@ class ChatServices:
             SessionSummary(r.id, r.title or r.id, iso(r.created), r.turn_count) for r in records
         ]
 
+    async def recalled_sessions(self, recalled: Sequence[Recalled]) -> list[RecalledSession]:
+        """The sessions of ``recalled`` turns, best first, with their titles and dates.
+
+        A session memory cannot describe (memory off, forgotten since) keeps its id and the
+        recalled text's first line: the row is still shown and still opens what it can.
+        """
+        best: dict[str, Recalled] = {}
+        for item in recalled:
+            if item.session not in best or item.score > best[item.session].score:
+                best[item.session] = item
+        try:
+            memory = await self._get_memory()
+        except Exception:
+            memory = None
+        out = []
+        for item in sorted(best.values(), key=lambda r: -r.score):
+            title, created = _first_line(item.text).removeprefix("Q: ") or item.session, ""
+            if memory is not None:
+                with contextlib.suppress(Exception):
+                    from kanjian.memory.records import iso
+
+                    record = await memory.get_session(item.session)
+                    title, created = record.title or title, iso(record.created)
+            out.append(RecalledSession(item.session, title, created, item.score))
+        return out
+
+    async def warm_memory(self) -> None:
+        """Open the memory and recall once, so the first question does not wait for loads.
+
+        Nothing when recall is off (``--no-recall``, ``memory.recall = "off"``); recall runs
+        in a thread (:meth:`kanjian.memory.api.Memory.recall`), never on the event loop.
+        """
+        settings = self.settings
+        if not (settings.memory.enabled and settings.agent.recall):
+            return
+        if settings.memory.recall != "auto":
+            return
+        memory = await self._get_memory()
+        await memory.recall(WARM_QUESTION, settings.agent.recall_budget_tokens)
+
     async def load_session(self, session_id: str) -> list[PastTurn]:
         """The turns of a past conversation with their images' paths in the image store."""
         memory = await self._get_memory()
@@ -358,6 +416,11 @@ def _load_image(path: Path) -> PILImage:
         raise ToolInputError(
             f"Cannot read the image {str(path)!r} ({exc}); pass a PNG or JPEG path."
         ) from exc
+
+
+def _first_line(text: str, limit: int = 60) -> str:
+    line = text.strip().split("\n", 1)[0].strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _first_sentence(text: str) -> str:

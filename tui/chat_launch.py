@@ -2,8 +2,8 @@
 
 ``kanjian chat`` is the one command whose start people watch, so :func:`tui.cli.main` sends
 the plain forms of it here without importing typer, click or the other commands:
-:func:`parse_chat_args` understands images, ``--resume/-r``, ``--url``, ``--theme`` and
-``--images`` (with ``--opt value``, ``--opt=value`` and ``-rVALUE``, in any order, ``--``
+:func:`parse_chat_args` understands images, ``--resume/-r``, ``--url``, ``--theme``,
+``--images`` and ``--no-recall`` (with ``--opt value``, ``--opt=value`` and ``-rVALUE``, in any order, ``--``
 ending the options) and returns None for anything else — ``--help``, an unknown option, a
 missing value — so typer handles those and prints its usual help or error. The typer
 command in :mod:`kanjian.tui.commands.chat_cmd` calls the same :func:`launch`.
@@ -43,6 +43,8 @@ _OPTIONS = {
     "--theme": "theme",
     "--images": "images_as",
 }
+# Options that take no value.
+_SWITCHES = {"--no-recall": "no_recall"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,8 @@ class ChatArgs:
     url: str | None = None
     theme: str | None = None
     images_as: str = "auto"
+    # --no-recall: memory.recall = "off" for this app (turns are still remembered).
+    no_recall: bool = False
 
 
 class ChatLaunchError(KanjianError):
@@ -67,6 +71,7 @@ class ChatLaunchError(KanjianError):
 def parse_chat_args(argv: Sequence[str]) -> ChatArgs | None:
     """The arguments after ``chat``, or None when typer should handle them (help, errors)."""
     options: dict[str, str] = {}
+    switches: set[str] = set()
     images: list[Path] = []
     rest = list(argv)
     while rest:
@@ -76,6 +81,9 @@ def parse_chat_args(argv: Sequence[str]) -> ChatArgs | None:
             break
         if not word.startswith("-") or word == "-":
             images.append(Path(word))
+            continue
+        if word in _SWITCHES:
+            switches.add(_SWITCHES[word])
             continue
         option = _option(word, rest)
         if option is None:
@@ -87,6 +95,7 @@ def parse_chat_args(argv: Sequence[str]) -> ChatArgs | None:
         url=options.get("url"),
         theme=options.get("theme"),
         images_as=options.get("images_as", "auto"),
+        no_recall="no_recall" in switches,
     )
 
 
@@ -136,7 +145,11 @@ def build_app(args: ChatArgs) -> KanjianApp:
     from kanjian.tui.app import KanjianApp
     from kanjian.tui.chat_controller import ChatServices
 
-    flags = {"vlm.url": args.url, "tui.theme": args.theme}
+    flags = {
+        "vlm.url": args.url,
+        "tui.theme": args.theme,
+        "memory.recall": "off" if args.no_recall else None,
+    }
     return KanjianApp(
         ChatServices(partial(_load_settings, flags)),
         attachments=args.images,

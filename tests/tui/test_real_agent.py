@@ -182,3 +182,24 @@ async def test_a_user_message_names_its_attachment_once(image_path: Path) -> Non
             captions = [str(v.caption.render()) for v in app.query(ImageView)]
             # The path shows once: in the image's caption only.
             assert len(captions) == 1 and str(image_path) in captions[0]
+
+
+async def test_a_turn_that_could_not_be_saved_says_so_and_keeps_the_answer(
+    _hermetic_env: Path,
+) -> None:
+    # A file where the sessions folder should be: the save fails with an OSError, as on a
+    # full disk or a read-only home; the answer stands and a warning row says what happened.
+    (_hermetic_env / "sessions").write_text("not a folder")
+    with ScriptedServer() as srv:
+        srv.enqueue(answer("Blue."))
+        app = real_app(srv.url)
+        async with app.run_test(size=SIZE) as pilot:
+            await ask(pilot, "what colour is the sky?")
+            assert app.query_one(AnswerView).markdown.source == "Blue."
+            [warning] = [str(w.render()) for w in app.query(".note.-warning")]
+            assert warning.startswith("⚠ The conversation was not saved to ")
+            assert "KANJIAN_HOME" in warning
+            assert not app.query(".note.-error")
+            assert "> **Warning:** The conversation was not saved" in "\n".join(
+                app.transcript.log_lines
+            )

@@ -99,6 +99,8 @@ def test_the_cli_module_does_not_import_typer() -> None:
         ["a.png", "--theme", "nord", "--images", "none", "b.png"],
         ["--images=halfcell", "--url=http://x", "--", "-odd.png"],
         ["--url", "http://a", "--url", "http://b"],
+        ["--no-recall"],
+        ["a.png", "--no-recall", "--url", "http://h:1"],
     ],
 )
 def test_fast_path_reads_arguments_as_typer_does(argv: list[str]) -> None:
@@ -111,6 +113,7 @@ def test_fast_path_reads_arguments_as_typer_does(argv: list[str]) -> None:
         params["url"],
         params["theme"],
         params["images_as"],
+        params["no_recall"],
     )
     assert parse_chat_args(argv) == expected
 

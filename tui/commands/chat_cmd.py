@@ -40,15 +40,10 @@ def chat(
     ] = False,
 ) -> None:
     """Chat about images in the terminal (Enter sends; Ctrl+J adds a line; Esc cancels)."""
-    import os
-
     from kanjian.tui.chat_launch import ChatArgs, ChatLaunchError, launch
     from kanjian.tui.runner import fail
 
-    if no_recall:  # read by load_settings, in this process and in a tmux-hosted one alike
-        os.environ["KANJIAN_RECALL"] = "off"
-
-    args = ChatArgs(tuple(images or ()), resume, url, theme, images_as)
+    args = ChatArgs(tuple(images or ()), resume, url, theme, images_as, no_recall)
     try:
         launch(args)
     except ChatLaunchError as exc:

@@ -4,7 +4,9 @@
 Textual ``Markdown`` fed through a :class:`FrameStream`: deltas are appended to the last
 block instead of re-parsing the whole message, and at most once per frame, so a server
 streaming hundreds of tokens a second leaves the event loop time for keys. The transcript
-is anchored: it follows new content until the user scrolls up. A tool call becomes a collapsible
+is anchored: it follows new content until the user scrolls up. Past sessions memory recalled
+into a new conversation show as one collapsed :class:`~kanjian.tui.widgets.recall.RecallRow`.
+A tool call becomes a collapsible
 :class:`ToolRow` that fills in its result and seconds when the tool returns; images (the
 user's, grounding overlays, zoom crops) appear inline as soon as they enter the conversation.
 """
@@ -22,6 +24,7 @@ from textual.widgets import Button, Collapsible, Static
 from kanjian.tui.i18n import t
 from kanjian.tui.widgets.evidence import caption_text, evidence_list
 from kanjian.tui.widgets.image_view import ImageView
+from kanjian.tui.widgets.recall import RecallRow, recall_item, recall_title
 
 if TYPE_CHECKING:
     # Markdown (markdown-it and highlighting) loads with the first answer, not the first paint.
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
         ToolCallEvent,
         ToolResultEvent,
     )
+    from kanjian.tui.chat_controller import RecalledSession
 
 __all__ = [
     "AnswerView",
@@ -245,6 +249,19 @@ class Transcript(VerticalScroll):
     async def add_error(self, message: str) -> None:
         await self._add(Note(f"⚠ {message}", classes="note -error", markup=False))
         self.log_lines.append(f"> **Error:** {message}")
+
+    async def add_warning(self, message: str) -> None:
+        """Something the user should know that did not fail the turn (e.g. it was not saved)."""
+        await self._add(Note(f"⚠ {message}", classes="note -warning", markup=False))
+        self.log_lines.append(f"> **Warning:** {message}")
+
+    async def add_recalled(self, sessions: list[RecalledSession]) -> None:
+        """The collapsed "recalled" row naming the past sessions put into this prompt."""
+        if not sessions:
+            return
+        await self._add(RecallRow(sessions))
+        items = "".join(f"\n- {recall_item(s)} (`{s.id}`)" for s in sessions)
+        self.log_lines.append(f"_{recall_title(len(sessions))}:_\n{items}")
 
     async def add_thought(self, text: str) -> None:
         await self._add(ThoughtView(f"💭 {text}", classes="thought", markup=False))
