@@ -29,6 +29,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
+from textual.widgets import Input
 
 from kanjian.tui.chat_controller import ChatServices, no_server_banner
 from kanjian.tui.i18n import (
@@ -321,6 +322,11 @@ class KanjianApp(App[None]):
         self.query_one("#session-search").focus()
 
     # --- sessions ------------------------------------------------------------------------------------
+
+    @property
+    def session_query(self) -> str:
+        """What the sidebar's search box holds."""
+        return str(self.query_one("#session-search", Input).value)
 
     @on(SessionSidebar.Search)
     def sidebar_search(self, message: SessionSidebar.Search) -> None:

@@ -101,6 +101,8 @@ class EventPresenter:
 
     async def _finished(self, event: RunFinished) -> None:
         self.app.session_id = event.session or self.app.session_id
+        # The turn is remembered now: the sidebar lists its conversation.
+        self.app.refresh_sessions(self.app.session_query)
         # The answer is shown; say so when it was not kept, as `kanjian ask` does on stderr.
         for key in RUN_WARNINGS:
             note = event.extra.get(key)

@@ -7,8 +7,10 @@ scripted model server on 127.0.0.1. Conversations are remembered by asking them 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from kanjian.tui.widgets.transcript import AnswerView, UserMessage
 from kanjian.vlm.fake_server import ScriptedServer
 from tests.tui.conftest import SIZE, started
 from tests.tui.test_real_agent import answer, ask, chats, real_app
+from tests.tui.test_snapshots import check, normalise
 
 LEASE = "Summarise my apartment lease: rent $1,850 due on the first of each month."
 RECEIPT = "What's the total on this Starbucks receipt of a latte and a muffin?"
@@ -55,7 +58,23 @@ def rows(app: Any) -> list[RecallRow]:
     return list(app.query(RecallRow))
 
 
-async def test_a_related_question_shows_the_row_and_enter_opens_the_session() -> None:
+async def snapshot_recalled(pilot: Pilot[None], tmp_path: Path) -> None:
+    """The expanded row, as the README shows it (dates and the live rate made steady)."""
+    app: Any = pilot.app
+    app.query_one(PromptInput).cursor_blink = False
+    app.status.tokens_per_s = 0.0
+    await pilot.pause()
+    svg = normalise(app.export_screenshot(simplify=True), tmp_path)
+    # The scripted server's port (Linux's ephemeral ports have five digits: same layout).
+    svg = re.sub(r"127\.0\.0\.1:\d{5}", "127.0.0.1:30000", svg)
+    # Dates (the sidebar's with their time): one fixed day, the separator kept.
+    svg = re.sub(r"\d{4}-\d\d-\d\d(T|&#160;| )\d\d:\d\d", r"2026-12-04\g<1>21:30", svg)
+    check("recalled", re.sub(r"\d{4}-\d\d-\d\d", "2026-12-04", svg))
+
+
+async def test_a_related_question_shows_the_row_and_enter_opens_the_session(
+    tmp_path: Path,
+) -> None:
     with ScriptedServer() as srv:
         app = real_app(srv.url)
         async with app.run_test(size=SIZE) as pilot:
@@ -84,7 +103,8 @@ async def test_a_related_question_shows_the_row_and_enter_opens_the_session() ->
             options = row.query_one(OptionList)
             assert app.focused is options
             item = str(options.get_option_at_index(0).prompt)
-            assert item.startswith(LEASE[:40]) and "score" in item
+            assert item.startswith(LEASE[:30]) and "score" in item
+            await snapshot_recalled(pilot, tmp_path)
             await pilot.press("enter")
             await pilot.pause()
             await app.workers.wait_for_complete()

@@ -127,7 +127,7 @@ MESSAGES: dict[str, str] = {
     "approval.allow": "Allow (y)",
     "recall.title.one": "recalled {count} earlier conversation",
     "recall.title.many": "recalled {count} earlier conversations",
-    "recall.hint": "Notes from these went into the prompt of this question; Enter on one opens it.",
+    "recall.hint": "Their notes went into this prompt; Enter on one opens it.",
     "recall.item": "{title} · {created} · score {score:.2f}",
     "evidence.title": "Evidence (Enter on one opens the whole image)",
     "evidence.whole": "whole image",

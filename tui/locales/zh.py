@@ -95,7 +95,7 @@ MESSAGES: dict[str, str] = {
     "approval.allow": "允许 (y)",
     "recall.title.one": "想起了 {count} 段以前的对话",
     "recall.title.many": "想起了 {count} 段以前的对话",
-    "recall.hint": "这些笔记已放进本次提问。在其中一段上按 Enter 打开它。",
+    "recall.hint": "它们的笔记已放进这次提问;在其中一段上按 Enter 打开它。",
     "recall.item": "{title} · {created} · 相关度 {score:.2f}",
     "evidence.title": "依据(在某一项上按 Enter 打开整张图片)",
     "evidence.whole": "整张图片",

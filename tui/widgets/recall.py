@@ -20,6 +20,9 @@ from kanjian.tui.i18n import t
 
 __all__ = ["RecallRow", "recall_item", "recall_title"]
 
+# A title longer than this is cut, so that each session takes one line beside its date.
+TITLE_CHARS = 36
+
 
 def recall_title(count: int) -> str:
     """``recalled 2 earlier conversations`` in the app's language."""
@@ -27,16 +30,23 @@ def recall_title(count: int) -> str:
 
 
 def recall_item(session: RecalledSession) -> str:
-    """One past session as the expanded row lists it: title · date · score."""
-    created = session.created[:16].replace("T", " ") or "—"
-    return t("recall.item", title=session.title, created=created, score=session.score)
+    """One past session as the expanded row lists it: title · date · score (one line)."""
+    created = session.created[:10] or "—"
+    title = (
+        session.title
+        if len(session.title) <= TITLE_CHARS
+        else session.title[: TITLE_CHARS - 1] + "…"
+    )
+    return t("recall.item", title=title, created=created, score=session.score)
 
 
 class RecallRow(Collapsible):
     """The sessions memory recalled into this conversation, collapsed until asked for."""
 
     DEFAULT_CSS = """
-    RecallRow OptionList { height: auto; max-height: 8; border: none; padding: 0; }
+    RecallRow OptionList, RecallRow OptionList:focus {
+        height: auto; max-height: 8; border: none; padding: 0 1;
+    }
     """
 
     class Selected(Message):
