@@ -25,6 +25,7 @@ ALL = (
     "memory",
     "ask",
     "tui",
+    "chat_memory",
     "mcp",
 )
 

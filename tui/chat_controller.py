@@ -368,6 +368,16 @@ class ChatServices:
             out.append(RecalledSession(item.session, title, created, item.score))
         return out
 
+    async def warm_up(self) -> None:
+        """Build the agent (backend, tools, memory) and warm its recall, before any question.
+
+        What the first question would otherwise wait for; a scripted source needs none of it.
+        """
+        if self._source is not None:
+            return
+        await self._core().agent()
+        await self.warm_memory()
+
     async def warm_memory(self) -> None:
         """Open the memory and recall once, so the first question does not wait for loads.
 

@@ -4,8 +4,9 @@ The first screen needs Textual and this package's widgets only. After it is on t
 (and a short settle), :meth:`Startup.run` loads the settings (when ``kanjian chat`` handed
 over a loader) and imports httpx and the memory store in a thread, then starts the health
 check and the sidebar. Warm-ups follow in the background: one thread imports textual-image
-and the agent; the memory is opened and its recall run once (the embedder's model loaded,
-the lexical index read), so the first question does not wait for either. Recall itself
+and the agent's modules; the agent is built (backend, tools, memory) and its recall run
+once (the embedder's model loaded, the lexical index read), so the first question waits for
+none of it. Recall itself
 always runs in a thread (:class:`kanjian.memory.api.Memory`), never on the event loop.
 """
 
@@ -93,7 +94,7 @@ class Startup:
         started = [app.check_health(), app.refresh_sessions("")]
         if self._warm_up:
             app.run_worker(self._warm_imports, thread=True, group="warm-up", exit_on_error=False)
-            app.run_worker(self._warm_memory(), group="warm-memory", exit_on_error=False)
+            app.run_worker(self._warm_agent(), group="warm-agent", exit_on_error=False)
         for worker in started:
             await worker.wait()
 
@@ -135,7 +136,7 @@ class Startup:
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
 
-    async def _warm_memory(self) -> None:
-        # Only a warm-up: a memory that fails here says so when it is used.
+    async def _warm_agent(self) -> None:
+        # Only a warm-up: a part that fails here says so when it is used.
         with contextlib.suppress(Exception):
-            await self.app.services.warm_memory()
+            await self.app.services.warm_up()
