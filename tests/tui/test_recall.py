@@ -247,3 +247,22 @@ async def test_the_warm_up_loads_memory_before_the_first_question() -> None:
                 assert embeddings.requests and not chats(srv)
     finally:
         embeddings.close()
+
+
+def test_the_row_speaks_the_app_language() -> None:
+    from kanjian.tui.chat_controller import RecalledSession
+    from kanjian.tui.i18n import set_language
+    from kanjian.tui.widgets.recall import recall_item, recall_title
+
+    session = RecalledSession(
+        "s1",
+        "发票上的总金额是多少，包括税和小费以及服务费的明细？",
+        "2026-12-01T09:30:00+00:00",
+        0.6123,
+    )
+    assert recall_title(1) == "recalled 1 earlier conversation"
+    assert recall_title(2) == "recalled 2 earlier conversations"
+    set_language("zh")
+    assert recall_title(2) == "想起了 2 段以前的对话"
+    # A long title is cut to keep one line: title · date · score.
+    assert recall_item(session) == "发票上的总金额是多少，包括税和小费… · 2026-12-01 · 相关度 0.61"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.cells import cell_len, set_cell_size
 from textual.message import Message
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
@@ -20,8 +21,9 @@ from kanjian.tui.i18n import t
 
 __all__ = ["RecallRow", "recall_item", "recall_title"]
 
-# A title longer than this is cut, so that each session takes one line beside its date.
-TITLE_CHARS = 36
+# A title wider than this (terminal cells: a Chinese character takes two) is cut, so that
+# each session takes one line beside its date and score.
+TITLE_CELLS = 36
 
 
 def recall_title(count: int) -> str:
@@ -32,11 +34,9 @@ def recall_title(count: int) -> str:
 def recall_item(session: RecalledSession) -> str:
     """One past session as the expanded row lists it: title · date · score (one line)."""
     created = session.created[:10] or "—"
-    title = (
-        session.title
-        if len(session.title) <= TITLE_CHARS
-        else session.title[: TITLE_CHARS - 1] + "…"
-    )
+    title = session.title
+    if cell_len(title) > TITLE_CELLS:
+        title = set_cell_size(title, TITLE_CELLS - 1).rstrip() + "…"
     return t("recall.item", title=title, created=created, score=session.score)
 
 
