@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchOptions",
+    "Unsaved",
     "auto_processes",
     "execute",
     "prepare_agent",
@@ -211,6 +212,7 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     from kanjian.vlm.schema import load_schema
 
     stream = err or sys.stderr
+    unsaved = Unsaved()
     # Every schema is checked (and compiled, once each) before the first model call.
     default_schema = load_schema(options.schema) if options.schema is not None else None
     tasks = read_tasks(options.tasks_file, schema=default_schema)
@@ -224,12 +226,12 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     if skipped == len(tasks):
         summary = BatchSummary(total=len(tasks), skipped=skipped)
     elif processes > 1:
-        summary = await _run_in_processes(tasks, done, options, processes, stream)
+        summary = await _run_in_processes(tasks, done, options, processes, stream, unsaved)
     else:
         settings = load_settings(options.settings_flags())
         async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
             await prepare_agent(kanjian)
-            run_task = task_runner(kanjian, stream)
+            run_task = task_runner(kanjian, stream, unsaved.add)
             # -c requests in flight, and a few tasks more preparing theirs (vlm.pacing).
             concurrency = options.concurrency
             summary = await _run(
@@ -237,6 +239,8 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
                 concurrency + prepared_ahead(concurrency), options.timeout,
                 admission=Admission(requests=concurrency),
             )  # fmt: skip
+    if warning := unsaved.warning():
+        _say(stream, warning)
     _say(stream, format_summary(summary))
     return summary
 
@@ -264,12 +268,18 @@ def _import_image_codecs() -> None:
     Image.init()
 
 
-def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
+def task_runner(
+    kanjian: Kanjian,
+    err: IO[str] | None = None,
+    on_unsaved: Callable[[str], None] | None = None,
+) -> RunTask:
     """One task through the shared agent, as its ``ask --json`` record.
 
     A turn that ``--remember`` could not store is still answered (its line is the same),
     but the reason goes to ``err`` (stderr), once per distinct reason: a batch must not
-    lose its memory silently.
+    lose its memory silently. A task whose session file could not be written is answered
+    too; ``on_unsaved`` gets the reason (the run reports them once, counted: see
+    :class:`Unsaved`).
     """
     warned: set[str] = set()
 
@@ -279,9 +289,30 @@ def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
         if note and note not in warned:
             warned.add(note)
             _say(err or sys.stderr, f"kanjian: warning: task {task.id!r}: {note}")
+        if (unsaved := finished.extra.get("session_error")) and on_unsaved is not None:
+            on_unsaved(unsaved)
         return finished.to_json()
 
     return run_task
+
+
+class Unsaved:
+    """Tasks answered whose session could not be saved: one warning per run, not per task
+    (a read-only data folder would otherwise print a line per task)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        self.first = self.first or reason
+
+    def warning(self) -> str | None:
+        if not self.count:
+            return None
+        tasks = "1 task" if self.count == 1 else f"{self.count} tasks"
+        return f"kanjian: warning: the conversations of {tasks} were not saved; the first: {self.first}"
 
 
 async def _run_in_processes(
@@ -290,6 +321,7 @@ async def _run_in_processes(
     options: BatchOptions,
     processes: int,
     stream: IO[str],
+    unsaved: Unsaved,
 ) -> BatchSummary:
     """Probe the server here once (a wrong URL is one sentence), start the workers (each
     builds its agent before its first task), then run the same runner through them."""
@@ -304,7 +336,8 @@ async def _run_in_processes(
         await (await probe.backend()).model_info()
     config = WorkerConfig(flags, use_tools=not options.no_tools, timeout=options.timeout)
     start = time.perf_counter()
-    async with WorkerPool(processes, options.concurrency, config, stream) as pool:
+    pool = WorkerPool(processes, options.concurrency, config, stream, on_unsaved=unsaved.add)
+    async with pool:
         startup = time.perf_counter() - start
         _say(stream, f"kanjian: {pool.processes} worker processes ready in {startup:.1f} s.")
         # Timeouts apply in the workers, where the task runs; here it only waits. The
