@@ -83,6 +83,7 @@ class WorkerConfig:
     settings: dict[str, Any]
     use_tools: bool = True
     timeout: float | None = None
+    remember: bool = False
     # Model requests this worker has in flight at most (its share of -c).
     capacity: int = 1
 
@@ -317,7 +318,7 @@ async def _serve(config: WorkerConfig, out: BinaryIO) -> None:
     except Exception as exc:
         _emit(out, {"fatal": str(exc), "exit_code": error_exit_code(exc) or 1})
         return
-    async with Kanjian(settings, use_tools=config.use_tools) as kanjian:
+    async with Kanjian(settings, use_tools=config.use_tools, remember=config.remember) as kanjian:
         try:
             await prepare_agent(kanjian)
         except Exception as exc:

@@ -13,10 +13,13 @@ With ``-j N`` (default ``auto``: several processes only for a big batch above ``
 its own agent and connection pool: one process's CPU tops out near 400 one-step tasks per
 second. This process still reads the tasks and writes every line, so nothing else changes.
 
-Memory is off unless ``--remember`` (then each task is stored as its own conversation, but
-nothing is recalled into the prompts: a task's answer must not depend on which tasks
-happened to run before it). Side-effect tools default to ``--approve never``: nobody is at
-a terminal to ask.
+Past conversations are recalled into each task's prompt as ``ask`` does, but from memory
+as it was when the batch started (:func:`kanjian.agent.remember.snapshot_recall`): with
+``--remember`` each task is stored as its own conversation, and none of those is recalled
+into another task, whose answer so does not depend on which tasks finished first.
+``--no-recall`` (or ``memory.recall = "off"``) recalls nothing; without ``--remember`` and
+without a memory to recall from, memory is not opened at all. Side-effect tools default to
+``--approve never``: nobody is at a terminal to ask.
 
 Exit codes: 0 every task ok, 1 some task failed (its line has ``error``), 2 bad usage or
 input, 130 interrupted (every finished line is written).
@@ -73,15 +76,31 @@ class BatchOptions:
     live_progress: bool | None = None
     # ``--schema``: the answer schema of tasks that give none of their own.
     schema: str | None = None
+    no_recall: bool = False
 
     def settings_flags(self) -> dict[str, Any]:
-        return {
+        """The settings every process of the batch loads (see :func:`memory_flag`)."""
+        flags = {
             "vlm.url": self.url,
             "agent.approve": self.approve,
             "agent.max_steps": self.max_steps,
-            "agent.recall": False,
-            "memory.enabled": self.remember,
+            "memory.recall": "off" if self.no_recall else None,
+            "memory.enabled": True if self.remember else None,
         }
+        return flags | {"memory.enabled": memory_flag(self.remember, flags)}
+
+
+def memory_flag(remember: bool, flags: dict[str, Any]) -> bool:
+    """Whether the batch opens memory: to store (``--remember``), or only to recall from one
+    that exists (a batch that remembers nothing never creates the memory folder)."""
+    if remember:
+        return True
+    from kanjian.agent.config import load_settings
+
+    settings = load_settings(flags)
+    if not (settings.memory.enabled and settings.agent.recall):
+        return False
+    return settings.memory.recall == "auto" and (settings.memory_dir / "kanjian.db").exists()
 
 
 def batch(
@@ -135,6 +154,12 @@ def batch(
             'a task\'s own "schema" wins.',
         ),
     ] = None,
+    no_recall: Annotated[
+        bool,
+        typer.Option(
+            "--no-recall", help="Recall no past turns (--remember still stores the tasks)."
+        ),
+    ] = False,
 ) -> None:
     """Answer a JSONL file of questions about images, -c at a time, one JSON line each."""
     from kanjian.tui.runner import fail, run
@@ -160,6 +185,7 @@ def batch(
         max_steps=max_steps,
         processes=workers,
         schema=schema,
+        no_recall=no_recall,
     )
     summary = run(execute(options))
     raise typer.Exit(1 if summary.failed else 0)
@@ -229,7 +255,8 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
         summary = await _run_in_processes(tasks, done, options, processes, stream, unsaved)
     else:
         settings = load_settings(options.settings_flags())
-        async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
+        kanjian = Kanjian(settings, use_tools=not options.no_tools, remember=options.remember)
+        async with kanjian:
             await prepare_agent(kanjian)
             run_task = task_runner(kanjian, stream, unsaved.add)
             # -c requests in flight, and a few tasks more preparing theirs (vlm.pacing).
@@ -248,10 +275,16 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
 async def prepare_agent(kanjian: Kanjian) -> None:
     """Build the agent and reach the server before the first task: a setup error (bad URL,
     broken plugin) is one sentence instead of a failed line per task, and the first tasks
-    do not pay for imports or connecting."""
+    do not pay for imports or connecting. Recall, when on, reads memory as it is now."""
     import asyncio
 
     agent = await kanjian.agent()
+    memory = await kanjian.memory()
+    if agent.recall is not None and memory is not None:
+        from kanjian.agent.remember import snapshot_recall
+
+        budget = kanjian.settings.agent.recall_budget_tokens
+        agent.recall = await snapshot_recall(memory, budget)
     # Reach the server once now: a wrong URL fails here, and the connection is warm.
     await agent.backend.model_info()
     await asyncio.to_thread(_import_image_codecs)
@@ -334,7 +367,9 @@ async def _run_in_processes(
     flags = options.settings_flags()
     async with Kanjian(load_settings(flags), use_tools=False) as probe:
         await (await probe.backend()).model_info()
-    config = WorkerConfig(flags, use_tools=not options.no_tools, timeout=options.timeout)
+    config = WorkerConfig(
+        flags, use_tools=not options.no_tools, timeout=options.timeout, remember=options.remember
+    )
     start = time.perf_counter()
     pool = WorkerPool(processes, options.concurrency, config, stream, on_unsaved=unsaved.add)
     async with pool:
