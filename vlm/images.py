@@ -141,9 +141,11 @@ class _Pixels:
         with self.lock:
             image = self.by_scale.get(scale)
             if image is None:
-                # The bytes were verified when loaded; a decode here fails only for memory.
-                image = _decode(self.data, self.origin, None, lambda _: scale).image
-                self.by_scale[scale] = image
+                # The bytes were checked when loaded (a PNG by its CRCs only: one written
+                # with a broken pixel stream fails here, as one sentence, when first used).
+                decoded = _decode(self.data, self.origin, None, lambda _: scale).image
+                assert decoded is not None  # not lazy_png: always decoded
+                image = self.by_scale[scale] = decoded
             return image
 
 
