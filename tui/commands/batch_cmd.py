@@ -9,9 +9,11 @@ more prepare theirs meanwhile, paced by :mod:`kanjian.vlm.pacing`) and writes ea
 finishes; with ``-o`` the output is appended to and ids already in it are skipped, so
 rerunning the command resumes a killed batch.
 
-With ``-j N`` (default ``auto``: several processes only for a big batch above ``-c 32``) the tasks are spread over ``N`` worker processes (:mod:`kanjian.tui.batch_worker`), each with
-its own agent and connection pool: one process's CPU tops out near 400 one-step tasks per
-second. This process still reads the tasks and writes every line, so nothing else changes.
+With ``-j N`` (default ``auto``: several processes only for a big batch above ``-c 32``)
+the tasks are spread over ``N`` worker processes (:mod:`kanjian.tui.batch_worker`), each
+with its own agent and connection pool: one process's CPU tops out near 400 one-step tasks
+per second. This process still reads the tasks and writes every line, so nothing else
+changes.
 
 Past conversations are recalled into each task's prompt as ``ask`` does, but from memory
 as it was when the batch started (:func:`kanjian.agent.remember.snapshot_recall`): with
