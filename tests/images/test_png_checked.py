@@ -62,7 +62,8 @@ def test_sent_as_is_png_is_not_decoded_until_its_pixels_are_used(decodes: list[s
 
 
 def test_png_that_must_be_resized_is_decoded_at_load(decodes: list[str]) -> None:
-    load_image(encode(photo(4000, 3000), "PNG"))  # beyond 12 tiles: resized for the wire
+    # 1400x1400 is past the 3x3 grid's 1344x1344: resized for the wire, so decoded now.
+    load_image(encode(Image.new("RGB", (1400, 1400), (90, 160, 40)), "PNG"))
     assert decodes == ["PNG"]
 
 
