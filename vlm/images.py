@@ -19,7 +19,8 @@ any byte just as well. The full-resolution pixels (``LoadedImage.image``, which 
 need) are then decoded on first use. Other formats are decoded in full here.
 
 Loaded images are remembered by sha256 (a small LRU): a batch that asks several questions
-about one file reads and hashes it each time, but decodes and checks it once.
+about one file reads and hashes it each time, but decodes and checks it once. The cache
+keeps only what loading decoded; each caller gets its own copy for later decodes.
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ class _Pixels:
             width, height = height, width
         return draft_scale(*self.stored, width, height)
 
+    def copy(self) -> _Pixels:
+        """The same bytes and decodes so far; later decodes are the copy's own."""
+        return replace(self, by_scale=dict(self.by_scale), lock=threading.Lock())
+
     def at_scale(self, scale: int) -> Image.Image:
         # One lock for all scales: two threads asking at once must not decode twice.
         with self.lock:
@@ -167,7 +172,9 @@ def load_image(
     if known is not None:
         if known.width * known.height > max_pixels:
             _check_size(known.width, known.height, origin, max_pixels)
-        return known if known.origin == origin else replace(known, origin=origin)
+        # A copy: what this caller decodes later (OCR's full resolution) is freed with it,
+        # never kept by the cache.
+        return replace(known, origin=origin, _pixels=known._pixels.copy())
     decoded = _decode(data, origin, max_pixels, _wire_scale, lazy_png=True)
     width, height = decoded.upright
     pixels = _Pixels(
@@ -189,7 +196,7 @@ def load_image(
         pristine=decoded.pristine,
     )
     pixel_bytes = 0 if decoded.image is None else len(decoded.image.mode) * _area(decoded.image)
-    _loaded.put(loaded, len(data) + pixel_bytes)
+    _loaded.put(replace(loaded, _pixels=pixels.copy()), len(data) + pixel_bytes)
     return loaded
 
 

@@ -95,9 +95,19 @@ def test_the_same_bytes_are_checked_and_decoded_once(decodes: list[str]) -> None
     data = encode(photo(200, 100), "JPEG")
     first = load_image(data, name="a.jpg")
     second = load_image(data, name="b.jpg")
-    assert decodes == ["JPEG"]
+    assert decodes == ["JPEG"]  # the check at load (a DCT-scaled decode), once
     assert (first.origin, second.origin) == ("a.jpg", "b.jpg")
-    assert second.sha256 == first.sha256 and second.image is first.image
+    assert second.sha256 == first.sha256
+
+
+def test_full_resolution_pixels_are_not_kept_by_the_cache(decodes: list[str]) -> None:
+    data = encode(photo(200, 100), "JPEG")
+    first = load_image(data)
+    assert first.image.size == (200, 100)  # a tool's full decode: the caller's own
+    again = load_image(data)
+    assert again.image.size == (200, 100)
+    assert decodes == ["JPEG", "JPEG", "JPEG"]  # the check, then each caller's full decode
+    assert np.array_equal(np.asarray(first.image), np.asarray(again.image))
 
 
 def test_a_remembered_image_still_obeys_the_pixel_limit() -> None:
