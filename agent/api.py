@@ -66,6 +66,7 @@ class Kanjian:
         extra_tools: Sequence[Tool | Callable[..., Any]] = (),
         use_tools: bool = True,
         memory: bool | None = None,
+        remember: bool = True,
         approve: ApprovePolicy | Approver | None = None,
         max_steps: int | None = None,
     ) -> None:
@@ -80,6 +81,8 @@ class Kanjian:
         self._extra_tools = extra_tools
         self._use_tools = use_tools
         self._approve = approve
+        # False: memory is only read (recall, memory_search); no turn is stored in it.
+        self._remember_turns = remember
         self._agent: Agent | None = None
         self._memory: Memory | None = None
         self._lock = asyncio.Lock()
@@ -305,6 +308,8 @@ class Kanjian:
         """Store the turn; a memory failure never costs the user the answer they got."""
         if self.memory_error:
             return replace(finished, extra={**finished.extra, "memory_error": self.memory_error})
+        if not self._remember_turns:
+            return finished
         try:
             memory = await self.memory()
             if memory is not None:

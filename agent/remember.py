@@ -9,6 +9,7 @@ conversation, relevant past turns are recalled into the prompt with their sessio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,16 @@ from kanjian.agent.events import Recalled, RunFinished
 if TYPE_CHECKING:
     from kanjian.agent.session import Session
     from kanjian.memory.api import Memory
+    from kanjian.memory.core import RecallSnapshot
     from kanjian.tools.base import Tool
 
-__all__ = ["MemoryImageStore", "format_recall", "memory_search_tool", "record_turn"]
+__all__ = [
+    "MemoryImageStore",
+    "format_recall",
+    "memory_search_tool",
+    "record_turn",
+    "snapshot_recall",
+]
 
 
 class MemoryImageStore:
@@ -94,16 +102,33 @@ def _labels(finished: RunFinished) -> list[str]:
 
 
 async def format_recall(
-    memory: Memory, question: str, budget_tokens: int, exclude: str | None
+    memory: Memory,
+    question: str,
+    budget_tokens: int,
+    exclude: str | None,
+    as_of: RecallSnapshot | None = None,
 ) -> tuple[str | None, tuple[Recalled, ...]]:
     """Past turns for the prompt, each headed by its session id so the model can cite it,
-    and what was recalled (for ``RecallEvent`` and ``recalled`` in ``ask --json``)."""
-    hits = await memory.recall(question, budget_tokens, exclude_session=exclude)
+    and what was recalled (for ``RecallEvent`` and ``recalled`` in ``ask --json``); with
+    ``as_of``, from memory as it was then (see :meth:`kanjian.memory.api.Memory.snapshot`)."""
+    hits = await memory.recall(question, budget_tokens, exclude_session=exclude, as_of=as_of)
     recalled = tuple(Recalled(h.session, h.turn, h.score, h.text) for h in hits)
     if not hits:
         return None, recalled
     notes = "\n\n".join(f"[session {h.session}, turn {h.turn}]\n{h.text}" for h in hits)
     return notes, recalled
+
+
+async def snapshot_recall(memory: Memory, budget_tokens: int) -> Callable[[str], Any]:
+    """A recall hook that reads memory as it is now, whatever is remembered later: the
+    turns a batch stores while it runs are never recalled into its other tasks, whose
+    answers so do not depend on which tasks finished first."""
+    snapshot = await memory.snapshot()
+
+    async def recall(question: str) -> tuple[str | None, tuple[Recalled, ...]]:
+        return await format_recall(memory, question, budget_tokens, None, snapshot)
+
+    return recall
 
 
 def memory_search_tool(memory: Memory) -> Tool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -73,7 +74,7 @@ def _new_id() -> str:
 
 @dataclass(slots=True)
 class Session:
-    id: str = field(default_factory=_new_id)
+    id: str = ""  # "": a new id, made here (see ``new``)
     images: ImageRegistry = field(default_factory=ImageRegistry)
     messages: list[dict[str, Any]] = field(default_factory=list)
     created: float = field(default_factory=time.time)
@@ -86,6 +87,14 @@ class Session:
     turn_start: int = field(default=0, repr=False)
     # Why the latest save could not be written (a read-only KANJIAN_HOME), for a warning.
     unsaved: str | None = field(default=None, repr=False)
+    # Its id was made by this process and it was never saved: no other process can know
+    # the id, so the first save needs neither the lock nor a read of the file (a batch
+    # saves one such session per task).
+    new: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id, self.new = _new_id(), True
 
     # -- model history --------------------------------------------------------------------
 
@@ -169,12 +178,12 @@ class Session:
         target = self.path()
         self.unsaved = None
         try:
-            with _locked(target):
-                on_disk = _read_saved(target)
-                if on_disk is not None:
-                    self._merge(on_disk)
-                data = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
-                atomic_write(target, data.encode("utf-8"), durable=False)
+            if not (self.new and _create(target, self._encoded())):
+                with _locked(target):
+                    on_disk = _read_saved(target)
+                    if on_disk is not None:
+                        self._merge(on_disk)
+                    atomic_write(target, self._encoded(), durable=False)
         except OSError as exc:
             self.unsaved = (
                 f"The conversation was not saved to {str(target)!r} ({exc.strerror or exc}), "
@@ -184,7 +193,11 @@ class Session:
             return target
         self.saved_messages = len(self.messages)
         self.saved_images = len(self.images)
+        self.new = False
         return target
+
+    def _encoded(self) -> bytes:
+        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def _merge(self, on_disk: dict[str, Any]) -> None:
         """Put the turns others saved since we loaded before ours (compare-and-append)."""
@@ -239,6 +252,27 @@ def note_unsaved(finished: RunFinished, session: Session) -> RunFinished:
     if session.unsaved is None or finished.error:
         return finished
     return replace(finished, extra={**finished.extra, "session_error": session.unsaved})
+
+
+def _create(target: Path, data: bytes) -> bool:
+    """Write ``target``, which must not exist yet, whole or not at all; False when it exists
+    (or the file system cannot link): the caller then takes the lock and merges.
+
+    The bytes go to a temporary file that is then hard-linked to ``target``: a link never
+    replaces an existing file, and a reader never sees half of one.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(tmp, target)
+        except OSError:  # there already (FileExistsError), or no hard links here
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
 
 
 @contextmanager

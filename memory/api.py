@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kanjian.memory.core import MemoryCore
+from kanjian.memory.core import MemoryCore, RecallSnapshot
 from kanjian.memory.embedders import Embedder, make_embedder
 from kanjian.memory.records import (
     Hit,
@@ -136,12 +136,22 @@ class Memory:
         return await asyncio.to_thread(self.core.search, query, k, mode=mode, filters=filters)
 
     async def recall(
-        self, question: str, budget_tokens: int = 600, *, exclude_session: str | None = None
+        self,
+        question: str,
+        budget_tokens: int = 600,
+        *,
+        exclude_session: str | None = None,
+        as_of: RecallSnapshot | None = None,
     ) -> list[Hit]:
-        """Past turns to inject into a new conversation (cite ``hit.session``)."""
+        """Past turns to inject into a new conversation (cite ``hit.session``); with
+        ``as_of``, from memory as it was when that :meth:`snapshot` was taken."""
         return await asyncio.to_thread(
-            self.core.recall, question, budget_tokens, exclude_session=exclude_session
+            self.core.recall, question, budget_tokens, exclude_session=exclude_session, as_of=as_of
         )
+
+    async def snapshot(self) -> RecallSnapshot:
+        """Memory as it is now, for ``recall(as_of=...)``: later turns stay out of it."""
+        return await asyncio.to_thread(self.core.snapshot)
 
     async def reindex(self) -> int:
         return await asyncio.to_thread(self.core.reindex)

@@ -9,9 +9,11 @@ source of truth), then to the vector index; a turn the index has not taken yet k
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from kanjian.memory.embedders import Embedder, embed_input, make_embedder
 from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
 from kanjian.memory.images import ImageFiles
 from kanjian.memory.index import VectorIndex, connect
+from kanjian.memory.lexical import LexicalIndex, query_terms
 from kanjian.memory.records import (
     Hit,
     ImageRecord,
@@ -31,12 +34,22 @@ from kanjian.memory.records import (
 from kanjian.memory.retrieval import estimate_tokens, fuse, truncate_to_tokens
 from kanjian.memory.store import Filters, Store
 
-__all__ = ["MemoryCore"]
+__all__ = ["MemoryCore", "RecallSnapshot"]
 
 INDEX_BATCH = 512
 RECALL_TURN_TOKENS = 200
 RECALL_DEPTH = 10  # candidates from each retriever that the gate scores
 NO_FILTERS = Filters()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RecallSnapshot:
+    """Memory as it was at one moment, for recall only (``kanjian batch``): turns stored
+    later are neither found nor counted in the gate's statistics, so what a question recalls
+    does not depend on what was remembered meanwhile."""
+
+    until: float  # turns created from then on are left out of the vector side
+    lexical: LexicalIndex  # a frozen copy: its turns, and its IDF, as they were
 
 
 class MemoryCore:
@@ -180,8 +193,23 @@ class MemoryCore:
             question=turn.question, answer=turn.answer, ranks=dict(ranks),
         )  # fmt: skip
 
+    def snapshot(self) -> RecallSnapshot:
+        """Freeze memory as it is now for :meth:`recall` (``as_of``)."""
+        index = self.store.lexical_index()  # synced with SQLite now
+        until = time.time()
+        with tempfile.TemporaryDirectory(prefix="kanjian-recall-") as folder:
+            path = Path(folder) / "lexical.npz"
+            index.save(path)
+            frozen = LexicalIndex.restore(path)
+        return RecallSnapshot(until, frozen or LexicalIndex())
+
     def recall(
-        self, question: str, budget_tokens: int = 600, *, exclude_session: str | None = None
+        self,
+        question: str,
+        budget_tokens: int = 600,
+        *,
+        exclude_session: str | None = None,
+        as_of: RecallSnapshot | None = None,
     ) -> list[Hit]:
         """The past turns that pass the recall gate, best first, within a token budget.
 
@@ -189,7 +217,7 @@ class MemoryCore:
         calibration); at most :data:`kanjian.memory.gate.MAX_RECALLED` turns.
         """
         cut = gate.cut_for(self.embedder.name)
-        candidates = self.recall_candidates(question, exclude_session=exclude_session)
+        candidates = self.recall_candidates(question, exclude_session=exclude_session, as_of=as_of)
         out: list[Hit] = []
         left = budget_tokens
         for score, hit in cut.select(candidates):
@@ -202,23 +230,31 @@ class MemoryCore:
         return out
 
     def recall_candidates(
-        self, question: str, *, exclude_session: str | None = None
+        self,
+        question: str,
+        *,
+        exclude_session: str | None = None,
+        as_of: RecallSnapshot | None = None,
     ) -> list[gate.Candidate]:
         """The turns the gate weighs for ``question``: each retriever's best, with features."""
         concepts = gate.concepts(question)
         if not concepts:  # only generic words ("What is in this photo?"): nothing to recall
             return []
         text = " ".join(c.head for c in concepts)
-        lexical_keys = [(s, q) for s, q, _ in self.store.lexical(text, RECALL_DEPTH, NO_FILTERS)]
+        lexical = self.store.lexical_index() if as_of is None else as_of.lexical
+        filters = NO_FILTERS if as_of is None else Filters(until=as_of.until)
+        terms = query_terms(text)
+        found = lexical.search(terms, RECALL_DEPTH, filters) if terms else []
+        lexical_keys = [(s, q) for s, q, _ in found]
         cosines: dict[tuple[str, int], float] = {}
         with contextlib.suppress(IndexUnavailable):  # lexical evidence alone still counts
             index = self.index
             vector = index.embedder.embed([embed_input(index.embedder, text)])[0]
-            for sid, seq, cos in index.query_vector(vector, RECALL_DEPTH, NO_FILTERS):
+            for sid, seq, cos in index.query_vector(vector, RECALL_DEPTH, filters):
                 cosines[(sid, seq)] = cos
             # Turns only the lexical side found get their cosine too: the gate needs both.
             cosines |= index.similarities(vector, [k for k in lexical_keys if k not in cosines])
         keys = [*dict.fromkeys([*cosines, *lexical_keys])]
         turns = self.store.turns_by_key([k for k in keys if k[0] != exclude_session])
         hits = [self._hit(turn, 0.0, {}) for turn in turns.values()]
-        return gate.weigh(question, concepts, hits, cosines, self.store.lexical_index())
+        return gate.weigh(question, concepts, hits, cosines, lexical)

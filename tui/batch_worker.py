@@ -35,6 +35,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -82,6 +83,7 @@ class WorkerConfig:
     settings: dict[str, Any]
     use_tools: bool = True
     timeout: float | None = None
+    remember: bool = False
     # Model requests this worker has in flight at most (its share of -c).
     capacity: int = 1
 
@@ -112,6 +114,7 @@ class _Worker:
     outstanding: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     exited: int | None = None
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    on_unsaved: Callable[[str], None] | None = None
 
     @property
     def alive(self) -> bool:
@@ -143,6 +146,9 @@ class _Worker:
             future = self.outstanding.pop(message["index"], None)
             if future is not None and not future.done():
                 future.set_result(message["record"])
+        elif "unsaved" in message:
+            if self.on_unsaved is not None:
+                self.on_unsaved(str(message["unsaved"]))
         elif message.get("ready") and not self.ready.done():
             self.ready.set_result(None)
         elif "fatal" in message and not self.ready.done():
@@ -175,11 +181,19 @@ class WorkerPool:
     """
 
     def __init__(
-        self, processes: int, concurrency: int, config: WorkerConfig, err: IO[str]
+        self,
+        processes: int,
+        concurrency: int,
+        config: WorkerConfig,
+        err: IO[str],
+        *,
+        on_unsaved: Callable[[str], None] | None = None,
     ) -> None:
         self._capacities = split_concurrency(concurrency, max(1, min(processes, concurrency)))
         self._config = config
         self._err = err
+        # A task whose session a worker could not save: the reason, for the run's warning.
+        self._on_unsaved = on_unsaved
         self._workers: list[_Worker] = []
 
     async def __aenter__(self) -> WorkerPool:
@@ -251,7 +265,8 @@ class WorkerPool:
             stderr=asyncio.subprocess.PIPE,
             limit=_LINE_LIMIT,
         )
-        worker = _Worker(process, capacity, asyncio.get_running_loop().create_future())
+        ready = asyncio.get_running_loop().create_future()
+        worker = _Worker(process, capacity, ready, on_unsaved=self._on_unsaved)
         worker.ready.add_done_callback(_retrieve)  # a failure is raised by __aenter__
         worker.pumps = [
             asyncio.create_task(self._read_results(worker)),
@@ -303,7 +318,7 @@ async def _serve(config: WorkerConfig, out: BinaryIO) -> None:
     except Exception as exc:
         _emit(out, {"fatal": str(exc), "exit_code": error_exit_code(exc) or 1})
         return
-    async with Kanjian(settings, use_tools=config.use_tools) as kanjian:
+    async with Kanjian(settings, use_tools=config.use_tools, remember=config.remember) as kanjian:
         try:
             await prepare_agent(kanjian)
         except Exception as exc:
@@ -332,7 +347,7 @@ async def _answer_all(kanjian: Any, config: WorkerConfig, out: BinaryIO) -> None
     from kanjian.vlm.pacing import Admission
     from kanjian.vlm.schema import load_schema
 
-    run_task = task_runner(kanjian)
+    run_task = task_runner(kanjian, on_unsaved=lambda reason: _emit(out, {"unsaved": reason}))
     running: set[asyncio.Task[None]] = set()
     # The parent hands over a few more tasks than this worker's share of -c; all run,
     # paced, and the server never sees more than the share in flight.

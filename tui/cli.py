@@ -83,4 +83,38 @@ def main() -> None:
         if args is not None:
             launch_or_exit(args)
             return
-    build_app()()
+    try:
+        build_app()()
+    except SystemExit as done:
+        _exit(done.code)
+
+
+def _exit(code: object) -> None:
+    """End the process as ``sys.exit(code)`` would, without tearing the interpreter down.
+
+    Freeing every object of the ~600 modules a command imported costs 0.1-0.3 s at exit
+    (``kanjian batch`` on a loaded 2-core machine), for a process that is about to vanish.
+    What an exit must still do is done here: the atexit handlers run (logging, libraries)
+    and stdout and stderr are flushed. A thread still running (a library's) gets the
+    normal exit, which waits for it.
+    """
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            status = status or 1
+    os._exit(status)

@@ -48,7 +48,8 @@ def respond(request: dict[str, Any]) -> Reply | str:
     if ZOOM in question and not observed:
         args = {"image": "image_1", "box": [0, 0, 500, 500]}
         return json.dumps({"thought": "look closer", "tool": "zoom", "args": args})
-    delay = 0.0
+    # None: the server's own latency (a test sets ``server.latency``); a number overrides it.
+    delay = None
     if question.startswith("slow"):  # "slowN": later tasks answer sooner (see --ordered)
         delay = 0.04 * (10 - int(question[4:]))
     return Reply(text=json.dumps({"thought": "done", "answer": f"answer: {question}"}), delay=delay)

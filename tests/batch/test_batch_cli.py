@@ -180,7 +180,7 @@ def test_killed_midway_and_resumed_every_task_is_written_exactly_once(
     count = 100
     tasks = write_tasks([{"id": f"k{n}", "question": f"q{n}"} for n in range(count)])
     out = tmp_path / "out.jsonl"
-    server.latency = 0.5  # 50 rounds of 2: seconds of margin to kill it midway
+    server.latency = 0.5  # 50 rounds of 2: 25 s; it is killed after the first 3 lines
     process = spawn_batch(str(tasks), "-o", str(out), "-c", "2", "--url", server.url)
     try:
         _wait_for_lines(out, 3, process)
@@ -326,3 +326,29 @@ def test_an_unreachable_server_is_one_sentence_before_any_task(
     assert stderr.startswith("kanjian: ") and stderr.count("\n") == 1
     assert "127.0.0.1:9" in stderr
     assert not out.exists() or out.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_sessions_that_cannot_be_saved_are_one_warning_counting_them(
+    server: ScriptedServer,
+    write_tasks: TaskWriter,
+    tmp_path: Path,
+    _hermetic_env: Path,
+    processes: str,
+) -> None:
+    (_hermetic_env / "sessions").write_text("not a folder", encoding="utf-8")  # cannot save
+    rows = [{"id": f"s{n}", "question": f"what is {n}?"} for n in range(70)]
+    out = tmp_path / "out.jsonl"
+    args = (str(write_tasks(rows)), "-o", str(out), "-c", "4", "-j", processes)
+    code, _, stderr = batch(*args, "--url", server.url)
+    assert code == 0, stderr
+    assert len(read_lines(out)) == 70  # every task still answered
+    warnings = [line for line in stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, stderr
+    assert warnings[0].startswith(
+        "kanjian: warning: the conversations of 70 tasks were not saved; the first: "
+        "The conversation was not saved to "
+    )
+    assert "make the data folder writable" in warnings[0]
+    assert stderr.strip().splitlines()[-1].startswith("kanjian: 70 ok, 0 failed")
+    assert "Traceback" not in stderr

@@ -34,9 +34,9 @@ def batch(*args: str) -> tuple[int, str, str]:
 def test_concurrency_is_split_over_the_workers_and_auto_picks_few_processes() -> None:
     assert split_concurrency(32, 2) == [16, 16]
     assert split_concurrency(7, 3) == [3, 2, 2]
-    assert auto_processes(8, 10_000) == 1  # low -c: one process keeps up
-    assert auto_processes(32, 63) == 1  # small batch: start-up would cost more
-    assert auto_processes(32, 500) == min(os.cpu_count() or 1, 2)
+    assert auto_processes(32, 10_000) == 1  # -c 32: one process keeps up
+    assert auto_processes(64, 63) == 1  # small batch: start-up would cost more
+    assert auto_processes(64, 500) == min(os.cpu_count() or 1, 2)
     assert auto_processes(1000, 10_000) == os.cpu_count()
 
 

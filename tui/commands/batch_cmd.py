@@ -9,15 +9,19 @@ more prepare theirs meanwhile, paced by :mod:`kanjian.vlm.pacing`) and writes ea
 finishes; with ``-o`` the output is appended to and ids already in it are skipped, so
 rerunning the command resumes a killed batch.
 
-With ``-j N`` (default ``auto``: several processes only for a big batch at ``-c 16`` or
-more) the tasks are spread over ``N`` worker processes (:mod:`kanjian.tui.batch_worker`), each with
-its own agent and connection pool: one process's CPU tops out near 150 one-step tasks per
-second. This process still reads the tasks and writes every line, so nothing else changes.
+With ``-j N`` (default ``auto``: several processes only for a big batch above ``-c 32``)
+the tasks are spread over ``N`` worker processes (:mod:`kanjian.tui.batch_worker`), each
+with its own agent and connection pool: one process's CPU tops out near 400 one-step tasks
+per second. This process still reads the tasks and writes every line, so nothing else
+changes.
 
-Memory is off unless ``--remember`` (then each task is stored as its own conversation, but
-nothing is recalled into the prompts: a task's answer must not depend on which tasks
-happened to run before it). Side-effect tools default to ``--approve never``: nobody is at
-a terminal to ask.
+Past conversations are recalled into each task's prompt as ``ask`` does, but from memory
+as it was when the batch started (:func:`kanjian.agent.remember.snapshot_recall`): with
+``--remember`` each task is stored as its own conversation, and none of those is recalled
+into another task, whose answer so does not depend on which tasks finished first.
+``--no-recall`` (or ``memory.recall = "off"``) recalls nothing; without ``--remember`` and
+without a memory to recall from, memory is not opened at all. Side-effect tools default to
+``--approve never``: nobody is at a terminal to ask.
 
 Exit codes: 0 every task ok, 1 some task failed (its line has ``error``), 2 bad usage or
 input, 130 interrupted (every finished line is written).
@@ -28,7 +32,7 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchOptions",
+    "Unsaved",
     "auto_processes",
     "execute",
     "prepare_agent",
@@ -73,15 +78,31 @@ class BatchOptions:
     live_progress: bool | None = None
     # ``--schema``: the answer schema of tasks that give none of their own.
     schema: str | None = None
+    no_recall: bool = False
 
     def settings_flags(self) -> dict[str, Any]:
-        return {
+        """The settings every process of the batch loads (see :func:`memory_flag`)."""
+        flags = {
             "vlm.url": self.url,
             "agent.approve": self.approve,
             "agent.max_steps": self.max_steps,
-            "agent.recall": False,
-            "memory.enabled": self.remember,
+            "memory.recall": "off" if self.no_recall else None,
+            "memory.enabled": True if self.remember else None,
         }
+        return flags | {"memory.enabled": memory_flag(self.remember, flags)}
+
+
+def memory_flag(remember: bool, flags: dict[str, Any]) -> bool:
+    """Whether the batch opens memory: to store (``--remember``), or only to recall from one
+    that exists (a batch that remembers nothing never creates the memory folder)."""
+    if remember:
+        return True
+    from kanjian.agent.config import load_settings
+
+    settings = load_settings(flags)
+    if not (settings.memory.enabled and settings.agent.recall):
+        return False
+    return settings.memory.recall == "auto" and (settings.memory_dir / "kanjian.db").exists()
 
 
 def batch(
@@ -135,6 +156,12 @@ def batch(
             'a task\'s own "schema" wins.',
         ),
     ] = None,
+    no_recall: Annotated[
+        bool,
+        typer.Option(
+            "--no-recall", help="Recall no past turns (--remember still stores the tasks)."
+        ),
+    ] = False,
 ) -> None:
     """Answer a JSONL file of questions about images, -c at a time, one JSON line each."""
     from kanjian.tui.runner import fail, run
@@ -160,6 +187,7 @@ def batch(
         max_steps=max_steps,
         processes=workers,
         schema=schema,
+        no_recall=no_recall,
     )
     summary = run(execute(options))
     raise typer.Exit(1 if summary.failed else 0)
@@ -175,14 +203,20 @@ def _parse_processes(value: str) -> int | None:
     return int(value)
 
 
+# Requests in flight one process keeps up with: a one-step task costs it ~2.5 ms of CPU, so
+# 32 in flight against a 200 ms model (160 tasks/s) keep it 40 % busy; a second process
+# would cost more to start (~1 s of two cores) than it gives back.
+PER_PROCESS = 32
+
+
 def auto_processes(concurrency: int, tasks: int) -> int:
-    """``-j auto``: one process for a small batch or a low ``-c`` (start-up would cost more
-    than it saves), else one per 16 requests in flight, at most one per CPU core."""
+    """``-j auto``: one process for a small batch or up to ``-c 32`` (start-up would cost
+    more than it saves), else one per 32 requests in flight, at most one per CPU core."""
     import math
 
-    if tasks < 64 or concurrency < 16:
+    if tasks < 64 or concurrency <= PER_PROCESS:
         return 1
-    return max(1, min(os.cpu_count() or 1, math.ceil(concurrency / 16)))
+    return max(1, min(os.cpu_count() or 1, math.ceil(concurrency / PER_PROCESS)))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -206,6 +240,7 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     from kanjian.vlm.schema import load_schema
 
     stream = err or sys.stderr
+    unsaved = Unsaved()
     # Every schema is checked (and compiled, once each) before the first model call.
     default_schema = load_schema(options.schema) if options.schema is not None else None
     tasks = read_tasks(options.tasks_file, schema=default_schema)
@@ -219,12 +254,13 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
     if skipped == len(tasks):
         summary = BatchSummary(total=len(tasks), skipped=skipped)
     elif processes > 1:
-        summary = await _run_in_processes(tasks, done, options, processes, stream)
+        summary = await _run_in_processes(tasks, done, options, processes, stream, unsaved)
     else:
         settings = load_settings(options.settings_flags())
-        async with Kanjian(settings, use_tools=not options.no_tools) as kanjian:
+        kanjian = Kanjian(settings, use_tools=not options.no_tools, remember=options.remember)
+        async with kanjian:
             await prepare_agent(kanjian)
-            run_task = task_runner(kanjian, stream)
+            run_task = task_runner(kanjian, stream, unsaved.add)
             # -c requests in flight, and a few tasks more preparing theirs (vlm.pacing).
             concurrency = options.concurrency
             summary = await _run(
@@ -232,6 +268,8 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
                 concurrency + prepared_ahead(concurrency), options.timeout,
                 admission=Admission(requests=concurrency),
             )  # fmt: skip
+    if warning := unsaved.warning():
+        _say(stream, warning)
     _say(stream, format_summary(summary))
     return summary
 
@@ -239,10 +277,16 @@ async def execute(options: BatchOptions, *, err: IO[str] | None = None) -> Batch
 async def prepare_agent(kanjian: Kanjian) -> None:
     """Build the agent and reach the server before the first task: a setup error (bad URL,
     broken plugin) is one sentence instead of a failed line per task, and the first tasks
-    do not pay for imports or connecting."""
+    do not pay for imports or connecting. Recall, when on, reads memory as it is now."""
     import asyncio
 
     agent = await kanjian.agent()
+    memory = await kanjian.memory()
+    if agent.recall is not None and memory is not None:
+        from kanjian.agent.remember import snapshot_recall
+
+        budget = kanjian.settings.agent.recall_budget_tokens
+        agent.recall = await snapshot_recall(memory, budget)
     # Reach the server once now: a wrong URL fails here, and the connection is warm.
     await agent.backend.model_info()
     await asyncio.to_thread(_import_image_codecs)
@@ -259,12 +303,18 @@ def _import_image_codecs() -> None:
     Image.init()
 
 
-def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
+def task_runner(
+    kanjian: Kanjian,
+    err: IO[str] | None = None,
+    on_unsaved: Callable[[str], None] | None = None,
+) -> RunTask:
     """One task through the shared agent, as its ``ask --json`` record.
 
     A turn that ``--remember`` could not store is still answered (its line is the same),
     but the reason goes to ``err`` (stderr), once per distinct reason: a batch must not
-    lose its memory silently.
+    lose its memory silently. A task whose session file could not be written is answered
+    too; ``on_unsaved`` gets the reason (the run reports them once, counted: see
+    :class:`Unsaved`).
     """
     warned: set[str] = set()
 
@@ -274,9 +324,30 @@ def task_runner(kanjian: Kanjian, err: IO[str] | None = None) -> RunTask:
         if note and note not in warned:
             warned.add(note)
             _say(err or sys.stderr, f"kanjian: warning: task {task.id!r}: {note}")
+        if (unsaved := finished.extra.get("session_error")) and on_unsaved is not None:
+            on_unsaved(unsaved)
         return finished.to_json()
 
     return run_task
+
+
+class Unsaved:
+    """Tasks answered whose session could not be saved: one warning per run, not per task
+    (a read-only data folder would otherwise print a line per task)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        self.first = self.first or reason
+
+    def warning(self) -> str | None:
+        if not self.count:
+            return None
+        tasks = "1 task" if self.count == 1 else f"{self.count} tasks"
+        return f"kanjian: warning: the conversations of {tasks} were not saved; the first: {self.first}"
 
 
 async def _run_in_processes(
@@ -285,6 +356,7 @@ async def _run_in_processes(
     options: BatchOptions,
     processes: int,
     stream: IO[str],
+    unsaved: Unsaved,
 ) -> BatchSummary:
     """Probe the server here once (a wrong URL is one sentence), start the workers (each
     builds its agent before its first task), then run the same runner through them."""
@@ -297,9 +369,12 @@ async def _run_in_processes(
     flags = options.settings_flags()
     async with Kanjian(load_settings(flags), use_tools=False) as probe:
         await (await probe.backend()).model_info()
-    config = WorkerConfig(flags, use_tools=not options.no_tools, timeout=options.timeout)
+    config = WorkerConfig(
+        flags, use_tools=not options.no_tools, timeout=options.timeout, remember=options.remember
+    )
     start = time.perf_counter()
-    async with WorkerPool(processes, options.concurrency, config, stream) as pool:
+    pool = WorkerPool(processes, options.concurrency, config, stream, on_unsaved=unsaved.add)
+    async with pool:
         startup = time.perf_counter() - start
         _say(stream, f"kanjian: {pool.processes} worker processes ready in {startup:.1f} s.")
         # Timeouts apply in the workers, where the task runs; here it only waits. The
