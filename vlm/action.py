@@ -17,9 +17,9 @@ retry then carries the validation error back to the model).
 server can constrain decoding (one branch per tool, one for the answer). Where it cannot,
 :func:`parse_action` reads what the model wrote leniently: prose and code fences around the
 object are dropped and common breakage is repaired (trailing commas, single quotes, raw
-newlines in strings, Python literals, a missing closing brace). :class:`AnswerStreamer`
-decodes the ``"answer"`` string while it is still being generated, so the final answer
-reaches the user token by token.
+newlines in strings, Python literals, a missing closing brace; :mod:`kanjian.vlm.json_repair`).
+:class:`AnswerStreamer` (:mod:`kanjian.vlm.answer_stream`) decodes the ``"answer"`` string
+while it is still being generated, so the final answer reaches the user token by token.
 
 Errors (both :class:`vlm.errors.ModelOutputError`, so the CLI maps them the same way):
 
@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from kanjian.vlm.answer_stream import AnswerStreamer
 from kanjian.vlm.errors import ModelOutputError
+from kanjian.vlm.json_repair import repair
 
 if TYPE_CHECKING:
     from kanjian.vlm.schema import AnswerSchema
@@ -227,7 +229,6 @@ def _citation_json(citation: Citation) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- parsing
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*")
-_PY_LITERALS = {"True": "true", "False": "false", "None": "null"}
 
 
 def _extract_object(text: str) -> str:
@@ -248,98 +249,13 @@ def _preview(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class _Repairer:
-    """One pass over almost-JSON: quotes, escapes, commas, literals and closers fixed."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.out: list[str] = []
-        self.stack: list[str] = []
-        self.quote: str | None = None
-        self.escape = False
-
-    def run(self) -> str:
-        i = 0
-        while i < len(self.text):
-            i = self._step(i)
-        if self.quote is not None:
-            self.out.append('"')
-        self._drop_trailing_comma()
-        self.out.extend("}" if c == "{" else "]" for c in reversed(self.stack))
-        return "".join(self.out)
-
-    def _step(self, i: int) -> int:
-        ch = self.text[i]
-        if self.quote is not None:
-            self._in_string(ch)
-            return i + 1
-        if ch in "\"'":
-            self.quote = ch
-            self.out.append('"')
-        elif ch in "{[":
-            self.stack.append(ch)
-            self.out.append(ch)
-        elif ch in "}]":
-            self._drop_trailing_comma()
-            if self.stack:
-                self.stack.pop()
-            self.out.append(ch)
-        elif ch.isalpha():
-            return self._word(i)
-        else:
-            self.out.append(ch)
-        return i + 1
-
-    def _word(self, i: int) -> int:
-        j = i
-        while j < len(self.text) and (self.text[j].isalnum() or self.text[j] == "_"):
-            j += 1
-        word = self.text[i:j]
-        k = j
-        while k < len(self.text) and self.text[k].isspace():
-            k += 1
-        if k < len(self.text) and self.text[k] == ":" and word not in ("true", "false", "null"):
-            self.out.append(f'"{word}"')  # a bare key, JavaScript style
-        else:
-            self.out.append(_PY_LITERALS.get(word, word))
-        return j
-
-    def _in_string(self, ch: str) -> None:
-        if self.escape:
-            self.escape = False
-            # \' is not a JSON escape: inside a single-quoted string it just means a quote.
-            self.out.append("'" if ch == "'" else "\\" + ch)
-        elif ch == "\\":
-            self.escape = True
-        elif ch == self.quote:
-            self.quote = None
-            self.out.append('"')
-        elif ch == '"':
-            self.out.append('\\"')
-        elif ch == "\n":
-            self.out.append("\\n")
-        elif ch == "\r":
-            self.out.append("\\r")
-        elif ch == "\t":
-            self.out.append("\\t")
-        else:
-            self.out.append(ch)
-
-    def _drop_trailing_comma(self) -> None:
-        k = len(self.out) - 1
-        while k >= 0 and self.out[k].isspace():
-            k -= 1
-        if k >= 0 and self.out[k] == ",":
-            del self.out[k]
-
-
 def _load_object(text: str, original: str) -> Any:
     try:
         # The first complete value wins: models sometimes add prose or a second object.
         return json.JSONDecoder().raw_decode(text)[0]
     except json.JSONDecodeError:
         pass
-    repaired = _Repairer(text).run()
+    repaired = repair(text)
     try:
         return json.loads(repaired)
     except json.JSONDecodeError as exc:
@@ -464,124 +380,3 @@ def _box(raw: Any) -> tuple[int, int, int, int] | None:
     x1, x2 = sorted((x1, x2))
     y1, y2 = sorted((y1, y2))
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
-
-
-# ---------------------------------------------------------------------------- streaming
-
-_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r"}
-_SIMPLE_ESCAPES["t"] = "\t"
-
-
-class AnswerStreamer:
-    """Incrementally decode the top-level ``"answer"`` (and ``"thought"``) string values.
-
-    Feed raw deltas as they arrive; :meth:`feed` returns the newly decoded answer
-    characters. Escapes split across deltas (``\\`` at the end of one, ``u4e2d`` in the
-    next) are handled. Anything before the first ``{`` (prose, a code fence) is skipped.
-    ``thought`` is set once the thought string has closed.
-    """
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.in_string = False
-        self.expect_key = False
-        self.key: str | None = None
-        self.buf: list[str] = []
-        # Which top-level value string is being read: "key", "answer", "thought" or "other".
-        self.role = ""
-        self.escape: str | None = None
-        self.high_surrogate: int | None = None
-        self.thought: str | None = None
-        self.answer: list[str] = []
-
-    def feed(self, delta: str) -> str:
-        emitted: list[str] = []
-        for ch in delta:
-            if self.in_string:
-                self._string_char(ch, emitted)
-            else:
-                self._structure_char(ch)
-        return "".join(emitted)
-
-    def _structure_char(self, ch: str) -> None:
-        if ch == '"':
-            self._open_string()
-        elif ch in "{[":
-            self.depth += 1
-            self.expect_key = ch == "{" and self.depth == 1
-        elif ch in "}]":
-            self.depth -= 1
-        elif self.depth == 1 and ch == ",":
-            self.expect_key = True
-        elif self.depth == 1 and ch == ":":
-            self.expect_key = False
-
-    def _open_string(self) -> None:
-        self.in_string = True
-        self.buf = []
-        if self.depth != 1:
-            self.role = "other"
-        elif self.expect_key:
-            self.role = "key"
-        elif self.key in ("answer", "thought"):
-            self.role = self.key
-        else:
-            self.role = "other"
-
-    def _close_string(self) -> None:
-        self.in_string = False
-        if self.role == "key":
-            self.key = "".join(self.buf)
-        elif self.role == "thought":
-            self.thought = "".join(self.buf)
-
-    def _string_char(self, ch: str, emitted: list[str]) -> None:
-        if self.escape is not None:
-            self._escape_char(ch, emitted)
-        elif ch == "\\":
-            self.escape = ""
-        elif ch == '"':
-            self._close_string()
-        else:
-            self._emit(ch, emitted)
-
-    def _escape_char(self, ch: str, emitted: list[str]) -> None:
-        if self.escape == "":
-            if ch == "u":
-                self.escape = "u"
-                return
-            self.escape = None
-            self._emit(_SIMPLE_ESCAPES.get(ch, ch), emitted)
-            return
-        assert self.escape is not None
-        self.escape += ch
-        if len(self.escape) < 5:
-            return
-        code = int(self.escape[1:], 16) if _is_hex(self.escape[1:]) else 0xFFFD
-        self.escape = None
-        self._emit_code(code, emitted)
-
-    def _emit_code(self, code: int, emitted: list[str]) -> None:
-        # A character outside the BMP arrives as two \u escapes (a surrogate pair).
-        if 0xD800 <= code < 0xDC00:
-            self.high_surrogate = code
-            return
-        if 0xDC00 <= code < 0xE000 and self.high_surrogate is not None:
-            code = 0x10000 + ((self.high_surrogate - 0xD800) << 10) + (code - 0xDC00)
-        self.high_surrogate = None
-        self._emit(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd", emitted)
-
-    def _emit(self, ch: str, emitted: list[str]) -> None:
-        self.buf.append(ch)
-        if self.role == "answer":
-            self.answer.append(ch)
-            emitted.append(ch)
-
-    @property
-    def streamed(self) -> str:
-        """All answer characters emitted so far."""
-        return "".join(self.answer)
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)

@@ -32,12 +32,12 @@ from kanjian.vlm.action import (
     Action,
     ActionParseError,
     AnswerAction,
-    AnswerStreamer,
     ToolAction,
     UnknownToolError,
     action_schema,
     parse_action,
 )
+from kanjian.vlm.answer_stream import AnswerStreamer
 from kanjian.vlm.errors import ModelOutputError, ServerTimeout, VLMError
 from kanjian.vlm.schema import AnswerSchema
 from kanjian.vlm.types import (

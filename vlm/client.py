@@ -6,12 +6,13 @@ streamed or not, ``/health`` with a bounded wait while the model loads, and ``/m
 :func:`build_body` is the only place a request body is made, so the conformance tests can
 check every body it makes against SGLang's own request schema.
 
-Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming the
-URL and the fix; httpx's exceptions are translated here and never leak. Connect errors,
-5xx, 503 and 429 are retried with exponential backoff (``Retry-After`` honoured up to a cap);
-other 4xx never are, and nothing is retried once a streamed answer has begun (the user has
-already seen part of it). The API key is blanked out of any server text quoted in an error,
-since some proxies echo the request's headers back.
+Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming
+the URL and the fix, worded by :mod:`kanjian.vlm.client_errors` (httpx's exceptions never leak).
+Connect errors, 5xx, 503 and 429 are retried with exponential backoff (``Retry-After``
+honoured up to a cap, :mod:`kanjian.vlm.retry`); other 4xx never are, and nothing is retried
+once a streamed answer has begun (the user has already seen part of it). What the server
+says it serves is read by :mod:`kanjian.vlm.model_info`; the connection pool is
+:class:`kanjian.vlm.transport.Pool`.
 """
 
 from __future__ import annotations
@@ -23,32 +24,18 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import fields
 from types import TracebackType
-from typing import Any, Literal, NoReturn, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from kanjian.vlm.errors import (
-    AuthError,
-    BadRequestError,
-    ConfigError,
-    ServerError,
-    ServerHTTPError,
-    ServerStarting,
-    ServerTimeout,
-    ServerUnreachable,
-)
+from kanjian.vlm.client_errors import CHAT_PATH, ServerErrors
+from kanjian.vlm.errors import ConfigError, ServerStarting, ServerUnreachable
+from kanjian.vlm.model_info import DEFAULT_MODEL, openai_info, sglang_info
 from kanjian.vlm.pacing import request_slot
-from kanjian.vlm.retry import (
-    connect_failure,
-    phrase,
-    reason,
-    retry_after,
-    retryable,
-    status_hint,
-    transient,
-)
-from kanjian.vlm.sse import StreamDecoder, error_message, excerpt, parse_usage, sse_data
+from kanjian.vlm.retry import reason, retry_after, retryable, transient
+from kanjian.vlm.sse import StreamDecoder, excerpt, parse_usage, sse_data
+from kanjian.vlm.transport import Pool
 from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
@@ -60,15 +47,10 @@ from kanjian.vlm.types import (
     UsageReport,
 )
 
-__all__ = ["CHAT_PATH", "DEFAULT_URL", "SGLangClient", "build_body", "encode_body"]
+__all__ = ["CHAT_PATH", "DEFAULT_MODEL", "DEFAULT_URL", "SGLangClient", "build_body", "encode_body"]
 
 DEFAULT_URL = "http://127.0.0.1:30000"
-CHAT_PATH = "/v1/chat/completions"
-# SGLang answers to any model name; "default" is what it calls the served model.
-DEFAULT_MODEL = "default"
 _SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
-# Servers whose OpenAI endpoint honours response_format json_schema (SGLang also `regex`).
-_CONSTRAINED_SERVERS = frozenset({"sglang", "vllm", "lmdeploy"})
 # Never sleep longer than this between retries, whatever Retry-After says.
 _MAX_RETRY_DELAY = 30.0
 # How long to wait for the body to end after [DONE] before dropping the connection anyway,
@@ -144,11 +126,12 @@ class SGLangClient:
         self.read_timeout = read_timeout
         self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        self._has_key = bool(api_key)
-        self._api_key = api_key or None
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._pool = _Pool(http, self._timeout)
+        self._errors = ServerErrors(
+            self.base_url, api_key, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
+        self._pool = Pool(http, self._timeout)
         self._info: ModelInfo | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -193,8 +176,8 @@ class SGLangClient:
                 for event in await self._whole_as_events(response):
                     yield event
                 return
-            self._check_stream_type(response)
-            decoder = StreamDecoder(self.base_url, redact=self._redact)
+            self._errors.check_stream_type(response)
+            decoder = StreamDecoder(self.base_url, redact=self._errors.redact)
             try:
                 payloads = sse_data(response.aiter_lines())
                 async for payload in payloads:
@@ -205,27 +188,16 @@ class SGLangClient:
                             yield event
                         return
             except httpx.TimeoutException as exc:
-                raise self._stream_timeout(decoder) from exc
+                raise self._errors.stream_timeout(decoder.chars) from exc
             except httpx.HTTPError as exc:
                 raise decoder.cut_error(reason(exc)) from exc
             decoder.close()
-
-    def _check_stream_type(self, response: httpx.Response) -> None:
-        """A web page (a proxy's login or error page, a wrong port) is not a stream."""
-        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind in ("text/html", "application/xhtml+xml", "text/xml"):
-            raise ServerHTTPError(
-                f"The server at {self.base_url!r} answered the chat request with a {kind} "
-                "page (content-type), so it is not an OpenAI-compatible API; check that the "
-                "URL points at the model server (SGLang) and not at a web page or proxy.",
-                status=response.status_code,
-            )
 
     async def _whole_as_events(self, response: httpx.Response) -> list[StreamEvent]:
         try:
             await response.aread()
         except httpx.HTTPError as exc:
-            self._translate(exc, CHAT_PATH)
+            self._errors.translate(exc, CHAT_PATH)
         result = self._chat_result(response)
         head: list[StreamEvent] = [TextDelta(result.text)] if result.text else []
         return [*head, Finished(result.finish_reason), UsageReport(result.usage)]
@@ -234,38 +206,21 @@ class SGLangClient:
         return build_body(request, stream=stream, default_model=self.model or DEFAULT_MODEL)
 
     def _chat_result(self, response: httpx.Response) -> ChatResult:
-        data = self._json(response)
+        data = self._errors.json(response)
         try:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
             reason = choice.get("finish_reason")
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise self._not_a_completion(response) from None
+            raise self._errors.not_a_completion(response) from None
         if not isinstance(text, str):
-            raise self._not_a_completion(response)
+            raise self._errors.not_a_completion(response)
         model = data.get("model")
         return ChatResult(
             text=text,
             finish_reason=reason if reason is None else str(reason),
             usage=parse_usage(data.get("usage")),
             model=model if isinstance(model, str) else None,
-        )
-
-    def _not_a_completion(self, response: httpx.Response) -> ServerHTTPError:
-        return ServerHTTPError(
-            f"The model server at {self.base_url!r} answered {CHAT_PATH} with "
-            f"{excerpt(self._redact(response.text))!r}, which is not a chat completion; check "
-            "that the URL "
-            "points at an OpenAI-compatible server such as SGLang.",
-            status=response.status_code,
-            body=response.text,
-        )
-
-    def _stream_timeout(self, decoder: StreamDecoder) -> ServerTimeout:
-        return ServerTimeout(
-            f"The model server at {self.base_url!r} sent nothing for {self.read_timeout:g} s "
-            f"in the middle of an answer (after {decoder.chars} characters); it may be "
-            "overloaded or stuck: retry, or raise the read timeout."
         )
 
     # -- health and model info -------------------------------------------------------------
@@ -282,7 +237,7 @@ class SGLangClient:
             response = await self._request("GET", path, None)
         if response.status_code == 503:
             return "starting"
-        self._raise_for_status(response, "GET", path, attempts=1)
+        self._errors.raise_for_status(response, "GET", path, attempts=1)
         return "ok"
 
     async def wait_until_healthy(
@@ -341,46 +296,15 @@ class SGLangClient:
         for path in ("/model_info", "/get_model_info"):
             response = await self._send("GET", path, None, missing_ok=True)
             if response.status_code != 404:
-                return self._sglang_info(self._json(response))
-        response = await self._send("GET", "/v1/models", None)
-        return self._openai_info(self._json(response))
-
-    def _sglang_info(self, data: Any) -> ModelInfo:
-        if not isinstance(data, dict):
-            raise self._bad_info(data)
-        name = data.get("served_model_name") or data.get("model_path")
-        return ModelInfo(
-            model=str(name or DEFAULT_MODEL),
-            tile_rule="sglang",
-            supports_constraints=True,
-            extra={"server": "sglang", **data},
-        )
-
-    def _openai_info(self, data: Any) -> ModelInfo:
-        cards = data.get("data") if isinstance(data, dict) else None
-        if not isinstance(cards, list) or not cards or not isinstance(cards[0], dict):
-            raise self._bad_info(data)
-        card = cards[0]
-        owner = str(card.get("owned_by", "")).lower()
-        return ModelInfo(
-            model=str(card.get("id") or DEFAULT_MODEL),
-            tile_rule="sglang" if owner == "sglang" else "official",
-            supports_constraints=owner in _CONSTRAINED_SERVERS,
-            extra={
-                "server": owner or None,
-                "models": [c.get("id") for c in cards],
-                "max_model_len": card.get("max_model_len"),
-            },
-        )
-
-    def _bad_info(self, data: Any) -> ServerHTTPError:
-        return ServerHTTPError(
-            f"The model server at {self.base_url!r} described its model as "
-            f"{excerpt(json.dumps(data))!r}, which names no model; check that the URL points "
-            "at an OpenAI-compatible server such as SGLang.",
-            status=200,
-            body=json.dumps(data),
-        )
+                data = self._errors.json(response)
+                info = sglang_info(data)
+                break
+        else:
+            data = self._errors.json(await self._send("GET", "/v1/models", None))
+            info = openai_info(data)
+        if info is None:
+            raise self._errors.bad_info(data)
+        return info
 
     # -- transport: retries, status and error translation --------------------------------
 
@@ -397,12 +321,12 @@ class SGLangClient:
                 if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
-                self._translate(exc, path)
+                self._errors.translate(exc, path)
             if retryable(response.status_code) and attempt <= self.retries:
                 await asyncio.sleep(self._delay(attempt, response))
                 continue
             if not (missing_ok and response.status_code == 404):
-                self._raise_for_status(response, method, path, attempts=attempt)
+                self._errors.raise_for_status(response, method, path, attempts=attempt)
             return response
 
     async def _request(self, method: str, path: str, content: bytes | None) -> httpx.Response:
@@ -410,7 +334,7 @@ class SGLangClient:
         try:
             return await self._attempt(method, path, content)
         except httpx.HTTPError as exc:
-            self._translate(exc, path)
+            self._errors.translate(exc, path)
 
     async def _attempt(self, method: str, path: str, content: bytes | None) -> httpx.Response:
         return await self._pool.client().request(
@@ -435,18 +359,18 @@ class SGLangClient:
                 if transient(exc) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, None))
                     continue
-                self._translate(exc, path)
+                self._errors.translate(exc, path)
             try:
                 if response.status_code != 200:
                     await response.aread()
                 if retryable(response.status_code) and attempt <= self.retries:
                     await asyncio.sleep(self._delay(attempt, response))
                     continue
-                self._raise_for_status(response, "POST", path, attempts=attempt)
+                self._errors.raise_for_status(response, "POST", path, attempts=attempt)
                 yield response
                 return
             except httpx.HTTPError as exc:
-                self._translate(exc, path)
+                self._errors.translate(exc, path)
             finally:
                 # Closing a stream not read to the end drops the connection, which is how
                 # the server learns that nobody is listening any more (cancellation).
@@ -457,82 +381,6 @@ class SGLangClient:
         if response is not None:
             delay = max(delay, retry_after(response.headers.get("Retry-After")))
         return min(delay, _MAX_RETRY_DELAY)
-
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return json.loads(response.content)
-        except ValueError:
-            raise ServerHTTPError(
-                f"The model server at {self.base_url!r} answered {response.request.url.path} "
-                f"with {excerpt(self._redact(response.text))!r}, which is not JSON; check that "
-                "the URL "
-                "points at an OpenAI-compatible server such as SGLang.",
-                status=response.status_code,
-                body=response.text,
-            ) from None
-
-    def _raise_for_status(
-        self, response: httpx.Response, method: str, path: str, *, attempts: int
-    ) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        body = self._redact(response.text)
-        if status in (401, 403):
-            raise AuthError(self._auth_message(status, body), status=status, body=body)
-        if status in (400, 422):
-            raise BadRequestError(
-                f"The model server at {self.base_url!r} rejected the request with {status} "
-                f"{phrase(status)}: {error_message(body)!r}; fix the request (message, "
-                "image or parameters) it names.",
-                status=status,
-                body=body,
-            )
-        tried = f" after {attempts} attempts" if attempts > 1 else ""
-        hint = status_hint(status)
-        raise ServerHTTPError(
-            f"The model server at {self.base_url!r} answered {method} {path} with {status} "
-            f"{phrase(status)}{tried}: {error_message(body)!r}; {hint}.",
-            status=status,
-            body=body,
-        )
-
-    def _redact(self, text: str) -> str:
-        """``text`` without the API key (a server or proxy may echo the Authorization header)."""
-        return text.replace(self._api_key, "***") if self._api_key else text
-
-    def _auth_message(self, status: int, body: str) -> str:
-        sent = "rejected the API key it was sent" if self._has_key else "needs an API key"
-        return (
-            f"The model server at {self.base_url!r} {sent} ({status} {phrase(status)}: "
-            f"{error_message(body)!r}); set KANJIAN_API_KEY to the key the server was "
-            "started with (its --api-key)."
-        )
-
-    def _translate(self, exc: httpx.HTTPError, path: str) -> NoReturn:
-        """Raise the :mod:`kanjian.vlm.errors` twin of an httpx error."""
-        url = self.base_url
-        if isinstance(exc, httpx.ConnectTimeout):
-            raise ServerTimeout(
-                f"Connecting to the model server at {url!r} took longer than "
-                f"{self.connect_timeout:g} s; check that the host is up and reachable, or "
-                "raise the connect timeout."
-            ) from exc
-        if isinstance(exc, httpx.TimeoutException):
-            raise ServerTimeout(
-                f"The model server at {url!r} did not answer {path} within "
-                f"{self.read_timeout:g} s; it may be overloaded or stuck: retry, or raise "
-                "the read timeout."
-            ) from exc
-        if connect_failure(exc):
-            raise ServerUnreachable(
-                f"Cannot reach the model server at {url!r}: {reason(exc)}. Start it with "
-                "`kanjian serve-model`, or set KANJIAN_URL / pass --url."
-            ) from exc
-        raise ServerError(
-            f"The connection to the model server at {url!r} broke during {path}: "
-            f"{reason(exc)}; retry, and check the server's log if it happens again."
-        ) from exc
 
 
 async def _tail(payloads: AsyncIterator[str], decoder: StreamDecoder) -> list[StreamEvent]:
@@ -571,45 +419,6 @@ async def _drain(payloads: AsyncIterator[str]) -> None:
         async with asyncio.timeout(_DRAIN_SECONDS):
             async for _ in payloads:
                 pass
-
-
-class _Pool:
-    """The HTTP client: the caller's as is, or our own, made on first use.
-
-    Our own sends through aiohttp (:mod:`kanjian.vlm.transport`): httpx's native transport costs
-    several times the CPU per request, and httpcore scans its whole pool for every
-    request, so hundreds of connections made a batch CPU-bound in the client.
-    """
-
-    def __init__(self, http: httpx.AsyncClient | None, timeout: httpx.Timeout) -> None:
-        self._given = http
-        self._timeout = timeout
-        self._own: httpx.AsyncClient | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        if self._given is not None:
-            return self._given
-        if self._own is None:
-            self._own = _new_http_client(self._timeout)
-        return self._own
-
-    async def aclose(self) -> None:
-        """Close our own client; one passed in is its owner's to close."""
-        own, self._own = self._own, None
-        if own is not None:
-            await own.aclose()
-
-
-def _new_http_client(timeout: httpx.Timeout) -> httpx.AsyncClient:
-    from kanjian.vlm.transport import AiohttpTransport
-
-    # Batches run hundreds of requests at once: no cap on connections (the transport's).
-    # Idle connections expire before uvicorn's 5 s keep-alive (SGLang's server) closes them,
-    # so a request rarely lands on a connection the server is closing. Proxy variables are
-    # ignored (trust_env=False): the model server is local or on the LAN, and a stray
-    # HTTP_PROXY would otherwise swallow 127.0.0.1; pass http= to use a proxy.
-    transport = AiohttpTransport(keepalive_expiry=4.0)
-    return httpx.AsyncClient(timeout=timeout, transport=transport, trust_env=False)
 
 
 def _check_url(url: str) -> str:
