@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
     from kanjian.agent.config import Settings
-    from kanjian.agent.loop import Agent, Approver
+    from kanjian.agent.loop import Agent, Approver, Recall
     from kanjian.agent.session import Session
     from kanjian.memory.api import Memory
     from kanjian.tools.base import Tool
@@ -188,7 +188,7 @@ class Kanjian:
                 found.append(memory_search_tool(memory))
         return found + [t for item in self._extra_tools for t in coerce_tools(item)]
 
-    def _recall_with(self, memory: Memory) -> Callable[[str], Any]:
+    def _recall_with(self, memory: Memory) -> Recall:
         from kanjian.agent.remember import format_recall
 
         budget = self.settings.agent.recall_budget_tokens

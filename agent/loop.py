@@ -61,9 +61,10 @@ from kanjian.vlm.types import ChatBackend, Message
 
 __all__ = ["Agent", "Approver", "Recall"]
 
-# A recall hook returns the notes for the prompt (None: nothing), or the notes with what
-# was recalled, which the run reports (``RecallEvent``, ``RunFinished.recalled``).
-Recall = Callable[[str], Awaitable[str | tuple[str | None, tuple[Recalled, ...]] | None]]
+# A recall hook returns the notes for the prompt (None: nothing passed the gate) and what
+# was recalled, which the run reports (``RecallEvent``, ``RunFinished.recalled``); this is
+# the shape of :func:`kanjian.agent.remember.format_recall`.
+Recall = Callable[[str], Awaitable[tuple[str | None, tuple[Recalled, ...]]]]
 
 
 class Agent:
@@ -254,14 +255,11 @@ class Agent:
         if self.recall is None or turn.session.messages:
             return None
         try:
-            found = await self.recall(question)
+            notes, turn.recalled = await self.recall(question)
         except Exception:
             # Recall only helps; a memory that fails must not fail the question.
             return None
-        if isinstance(found, tuple):
-            notes, turn.recalled = found
-            return notes or ""
-        return found or ""
+        return notes or ""
 
     def _bound(self, schema: AnswerSchema | None) -> Bound:
         if schema is None:

@@ -16,6 +16,7 @@ from kanjian.agent.events import (
     ErrorEvent,
     Event,
     ImageAdded,
+    Recalled,
     RunFinished,
     StepStarted,
     Thought,
@@ -440,9 +441,9 @@ async def test_recall_primes_only_a_new_conversation(
 ) -> None:
     asked: list[str] = []
 
-    async def recall(question: str) -> str | None:
+    async def recall(question: str) -> tuple[str | None, tuple[Recalled, ...]]:
         asked.append(question)
-        return "- session 1: the cat is called Mimi"
+        return "- session 1: the cat is called Mimi", ()
 
     server.enqueue(answer("Mimi."), answer("Still Mimi."))
     agent = Agent(client, recall=recall)
@@ -542,7 +543,7 @@ async def test_a_retried_step_reports_the_parsed_answer(
 async def test_a_failing_recall_does_not_fail_the_run(
     server: ScriptedServer, client: SGLangClient
 ) -> None:
-    async def broken(question: str) -> str | None:
+    async def broken(question: str) -> tuple[str | None, tuple[Recalled, ...]]:
         raise OSError("memory is gone")
 
     server.enqueue(answer("Fine."))

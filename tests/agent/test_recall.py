@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kanjian.agent.events import RecallEvent, RunFinished
+from kanjian.agent.events import Recalled, RecallEvent, RunFinished
 from kanjian.agent.loop import Agent
 from kanjian.agent.remember import format_recall
 from kanjian.agent.session import Session
@@ -52,10 +52,10 @@ async def _agent(memory: Memory, client: SGLangClient) -> tuple[Agent, dict[str,
         sessions[name] = await memory.new_session(name)
         await memory.add_turn(sessions[name], question, reply)
 
-    async def recall(question: str) -> object:
+    async def recall(question: str) -> tuple[str | None, tuple[Recalled, ...]]:
         return await format_recall(memory, question, 600, None)
 
-    return Agent(client, recall=recall), sessions  # type: ignore[arg-type]
+    return Agent(client, recall=recall), sessions
 
 
 def _raw_messages(body: bytes) -> bytes:
