@@ -12,7 +12,7 @@ Connect errors, 5xx, 503 and 429 are retried with exponential backoff (``Retry-A
 honoured up to a cap, :mod:`kanjian.vlm.retry`); other 4xx never are, and nothing is retried
 once a streamed answer has begun (the user has already seen part of it). What the server
 says it serves is read by :mod:`kanjian.vlm.model_info`; the connection pool is
-:class:`kanjian.vlm.transport.Pool`.
+:class:`kanjian.vlm.pool.Pool`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from kanjian.vlm.client_errors import CHAT_PATH, ServerErrors
 from kanjian.vlm.errors import ConfigError, ServerStarting, ServerUnreachable
 from kanjian.vlm.model_info import DEFAULT_MODEL, openai_info, sglang_info
 from kanjian.vlm.pacing import request_slot
+from kanjian.vlm.pool import Pool
 from kanjian.vlm.retry import reason, retry_after, retryable, transient
 from kanjian.vlm.sse import StreamDecoder, excerpt, parse_usage, sse_data
-from kanjian.vlm.transport import Pool
 from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
