@@ -8,10 +8,15 @@ kept once it has closed.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["AnswerStreamer"]
 
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r"}
 _SIMPLE_ESCAPES["t"] = "\t"
+# Inside a string only a quote or a backslash changes anything; outside, only these do.
+_IN_STRING = re.compile(r'["\\]')
+_STRUCTURE = re.compile(r'["{}\[\],:]')
 
 
 class AnswerStreamer:
@@ -21,6 +26,9 @@ class AnswerStreamer:
     characters. Escapes split across deltas (``\\`` at the end of one, ``u4e2d`` in the
     next) are handled. Anything before the first ``{`` (prose, a code fence) is skipped.
     ``thought`` is set once the thought string has closed.
+
+    A delta is read in runs, not character by character: the text of a string up to its
+    next quote or backslash is one piece (this runs once per streamed token).
     """
 
     def __init__(self) -> None:
@@ -38,12 +46,35 @@ class AnswerStreamer:
 
     def feed(self, delta: str) -> str:
         emitted: list[str] = []
-        for ch in delta:
-            if self.in_string:
-                self._string_char(ch, emitted)
+        i, end = 0, len(delta)
+        while i < end:
+            if self.escape is not None:  # only ever inside a string
+                self._escape_char(delta[i], emitted)
+                i += 1
+            elif self.in_string:
+                i = self._string_run(delta, i, emitted)
             else:
-                self._structure_char(ch)
+                found = _STRUCTURE.search(delta, i)
+                if found is None:
+                    break
+                self._structure_char(found.group())
+                i = found.end()
+        self.answer += emitted
         return "".join(emitted)
+
+    def _string_run(self, delta: str, i: int, emitted: list[str]) -> int:
+        """Take a string's text from ``i`` to its next quote or backslash, and that one."""
+        found = _IN_STRING.search(delta, i)
+        j = found.start() if found is not None else len(delta)
+        if j > i:
+            self._emit(delta[i:j], emitted)
+        if found is None:
+            return j
+        if delta[j] == "\\":
+            self.escape = ""
+        else:
+            self._close_string()
+        return j + 1
 
     def _structure_char(self, ch: str) -> None:
         if ch == '"':
@@ -77,16 +108,6 @@ class AnswerStreamer:
         elif self.role == "thought":
             self.thought = "".join(self.buf)
 
-    def _string_char(self, ch: str, emitted: list[str]) -> None:
-        if self.escape is not None:
-            self._escape_char(ch, emitted)
-        elif ch == "\\":
-            self.escape = ""
-        elif ch == '"':
-            self._close_string()
-        else:
-            self._emit(ch, emitted)
-
     def _escape_char(self, ch: str, emitted: list[str]) -> None:
         if self.escape == "":
             if ch == "u":
@@ -113,11 +134,13 @@ class AnswerStreamer:
         self.high_surrogate = None
         self._emit(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd", emitted)
 
-    def _emit(self, ch: str, emitted: list[str]) -> None:
-        self.buf.append(ch)
+    def _emit(self, text: str, emitted: list[str]) -> None:
+        """Decoded text of the current string: the answer's goes out, a key's or the
+        thought's is kept until the string closes, any other string's is dropped."""
         if self.role == "answer":
-            self.answer.append(ch)
-            emitted.append(ch)
+            emitted.append(text)
+        elif self.role != "other":
+            self.buf.append(text)
 
     @property
     def streamed(self) -> str:
