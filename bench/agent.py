@@ -12,6 +12,14 @@ Two measures are printed: wall time, and the CPU time of this process. On a shar
 machine the wall difference is noisy (every await can wait for a core); CPU time is what the
 agent itself costs and does not depend on others' load.
 
+The same agent also runs against an in-process model (:class:`_InProcess`: the same replies
+in the same 4-character deltas, after the same latency, no HTTP), which measures kanjian's
+CPU per step directly instead of as a difference: everything but the model and the HTTP
+client (whose CPU per request is printed on its own line). Per step is a 3-step task's CPU
+divided by 3, so it carries a third of the per-task work: the attachment (read, decode,
+store, encode for the wire; :mod:`kanjian.vlm.images`) and the session save, both also timed
+alone. "Per extra step" is what one more tool step adds (3-step task minus 1-step task, / 2).
+
 Beside them, the baseline: bare LangChain ``create_agent`` (LangGraph) around a fake
 in-process model that costs nothing, doing the same task shape (two tool steps, then an
 answer streamed in the same number of pieces, with ``stream_mode=["updates", "messages"]``,
@@ -20,7 +28,7 @@ should be well under what LangGraph alone costs.
 
     .venv/bin/python -m bench.agent [--tasks N] [--latency S]
 
-Goal: agent CPU overhead per step at most 1% of the model's latency (1 ms at 100 ms).
+Goal: kanjian's CPU per step at most 1% of the model's latency (1 ms at 100 ms).
 """
 
 from __future__ import annotations
@@ -124,30 +132,98 @@ Times = dict[str, list[tuple[float, float]]]
 
 
 async def _measure(tasks: int, latency: float) -> Times:
-    """Per round: a 3-step task and a 1-step task, each followed by its raw replay."""
+    """Per round: a 3-step task and a 1-step task, each followed by its raw replay, then
+    the same two tasks against the in-process model."""
     from kanjian.agent.loop import Agent
     from kanjian.vlm.client import SGLangClient
 
     image = _png()
-    times: Times = {"agent3": [], "raw3": [], "agent1": [], "raw1": []}
+    times: Times = {key: [] for key in ("agent3", "raw3", "agent1", "raw1", "local3", "local1")}
     server = _Server(_script(tasks), latency)
     recorder = _Recorder()
     client = SGLangClient(server.url, retries=0)
     agent = Agent(_RecordingBackend(client, recorder), [_echo_tool()])
+    model = _InProcess(latency)
+    local = Agent(model, [_echo_tool()])
     try:
-        for index in range(tasks + 1):  # the first is a warm-up: imports, graph, connections
+        for index in range(tasks + 1):  # the first is a warm-up: imports, connections
             for steps in (STEPS_PER_TASK, 1):
                 recorder.bodies.clear()
                 agent_time = await _agent_task(agent, image)
                 assert len(recorder.bodies) == steps, len(recorder.bodies)
                 raw_time = await _raw_replay(client, list(recorder.bodies))
+                model.plan = ["tool"] * (steps - 1) + ["final"]
+                local_time = await _agent_task(local, image)
                 if index:
                     times[f"agent{steps}"].append(agent_time)
                     times[f"raw{steps}"].append(raw_time)
+                    times[f"local{steps}"].append(local_time)
     finally:
         await client.aclose()
         server.close()
     return times
+
+
+class _InProcess:
+    """A ChatBackend in this process: the scripted replies in 4-character deltas (as the
+    scripted server sends them) after ``latency``, like ``create_agent``'s fake model."""
+
+    def __init__(self, latency: float) -> None:
+        from kanjian.vlm.fake_server.script import split_text
+
+        self.latency = latency
+        tool, final = _replies()
+        self.pieces = {"tool": split_text(tool), "final": split_text(final)}
+        self.plan: list[str] = []
+
+    async def complete(self, request: Any) -> Any:
+        raise NotImplementedError("the bench streams every step")
+
+    async def stream(self, request: Any) -> Any:
+        from kanjian.vlm.types import Finished, TextDelta, Usage, UsageReport
+
+        pieces = self.pieces[self.plan.pop(0)]
+        await asyncio.sleep(self.latency)
+        for piece in pieces:
+            yield TextDelta(piece)
+        yield Finished("stop")
+        yield UsageReport(Usage(1000, len(pieces), 900))
+
+    async def model_info(self) -> Any:
+        from kanjian.vlm.types import ModelInfo
+
+        return ModelInfo(model="in-process", supports_constraints=True)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _per_task_parts(rounds: int) -> dict[str, float]:
+    """Median CPU seconds of the per-task work timed alone: preparing the attachment (the
+    bench's 640x480 PNG: read, decode, store, encode for the wire) and saving a session of
+    the bench's shape."""
+    from kanjian.agent.session import Session
+    from kanjian.agent.turn import _prepare_attachment
+
+    image = _png()
+    session = Session()
+    tool, final = _replies()
+    question = {"role": "user", "content": [{"type": "text", "text": "What does the label say?"}]}
+    session.messages = [question, {"role": "assistant", "content": tool}] * 2
+    session.messages += [{"role": "assistant", "content": final}]
+
+    def median_cpu(work: Any) -> float:
+        spent = []
+        for _ in range(rounds):
+            started = time.process_time()
+            work()
+            spent.append(time.process_time() - started)
+        return statistics.median(spent)
+
+    return {
+        "attachment": median_cpu(lambda: _prepare_attachment(session.images, image)),
+        "save": median_cpu(session.save),
+    }
 
 
 class _Recorder:
@@ -268,6 +344,7 @@ def main() -> None:
     chunks = len(json.loads(_replies()[1])["answer"]) // 4
     floor = asyncio.run(_floor(args.tasks, chunks, args.latency))
     _report(times, floor, args.latency)
+    _report_local(times, floor, _per_task_parts(max(args.tasks, 20)), args.latency)
 
 
 def _median_ms(values: list[float]) -> float:
@@ -313,14 +390,47 @@ def _report(times: Times, floor: list[float], latency: float) -> None:
             f"per task {_median_ms(over1) - _median_ms(marginal):5.2f} ms"
         )
     floor_s = statistics.median(floor)
-    print(
-        f"create_agent floor (bare LangGraph, fake in-process model, same task shape and "
-        f"latency): {floor_s * 1000:.2f} ms/step cpu = {_share(floor_s, latency)} of latency"
-    )
     ratio = cpu_over / floor_s if floor_s > 0 else float("nan")
     print(
-        f"kanjian cpu overhead / create_agent floor = {ratio:.2f}; "
-        f"kanjian {cpu_over * 1000:.2f} ms/step (goal <= 1 ms)"
+        f"      kanjian cpu overhead over HTTP / create_agent floor = {ratio:.2f} "
+        f"({cpu_over * 1000:.2f} vs {floor_s * 1000:.2f} ms/step)"
+    )
+
+
+def _report_local(
+    times: Times, floor: list[float], parts: dict[str, float], latency: float
+) -> None:
+    """kanjian against the in-process model, beside create_agent against its fake model."""
+    local3 = [cpu for _, cpu in times["local3"]]
+    local1 = [cpu for _, cpu in times["local1"]]
+    per_step = statistics.median(local3) / STEPS_PER_TASK
+    extra = statistics.median(
+        [(a - b) / (STEPS_PER_TASK - 1) for a, b in zip(local3, local1, strict=True)]
+    )
+    per_task = statistics.median(local1) - extra
+    floor_s = statistics.median(floor)
+    print("in-process model (no HTTP; the same replies, deltas and latency):")
+    print(
+        f"  kanjian cpu {per_step * 1000:.2f} ms/step = {_share(per_step, latency)} of latency "
+        f"(goal <= 1 ms); per extra step {extra * 1000:.2f} ms, per task {per_task * 1000:.2f} ms"
+    )
+    print(
+        f"  per task, timed alone: attachment {parts['attachment'] * 1000:.2f} ms "
+        f"(vlm.images: decode of the 640x480 PNG), session save {parts['save'] * 1000:.2f} ms"
+    )
+    without = per_step - (parts["attachment"] + parts["save"]) / STEPS_PER_TASK
+    print(
+        f"  kanjian cpu without those two: {without * 1000:.2f} ms/step "
+        f"(the loop, adapter, parsing, tool pipeline, events)"
+    )
+    ratio = per_step / floor_s if floor_s > 0 else float("nan")
+    print(
+        f"create_agent (bare LangGraph, fake in-process model, same task shape and latency): "
+        f"{floor_s * 1000:.2f} ms/step cpu = {_share(floor_s, latency)} of latency"
+    )
+    print(
+        f"kanjian cpu per step / create_agent = {ratio:.2f}; "
+        f"kanjian {per_step * 1000:.2f} ms/step (goal <= 1 ms)"
     )
 
 

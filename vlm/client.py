@@ -3,8 +3,8 @@
 :class:`SGLangClient` implements :class:`vlm.types.ChatBackend` over one shared
 ``httpx.AsyncClient`` (injectable, for tests and for sharing a pool): chat completions,
 streamed or not, ``/health`` with a bounded wait while the model loads, and ``/model_info``.
-:func:`build_body` is the only place a request body is made, so the conformance tests can
-check every body it makes against SGLang's own request schema.
+:func:`build_body` (:mod:`kanjian.vlm.request_body`) is the only place a request body is made,
+so the conformance tests can check every body it makes against SGLang's own request schema.
 
 Failures reach callers only as :mod:`kanjian.vlm.errors` exceptions, each one sentence naming
 the URL and the fix, worded by :mod:`kanjian.vlm.client_errors` (httpx's exceptions never leak).
@@ -18,11 +18,9 @@ says it serves is read by :mod:`kanjian.vlm.model_info`; the connection pool is
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import fields
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
@@ -34,14 +32,14 @@ from kanjian.vlm.errors import ConfigError, ServerStarting, ServerUnreachable
 from kanjian.vlm.model_info import DEFAULT_MODEL, openai_info, sglang_info
 from kanjian.vlm.pacing import request_slot
 from kanjian.vlm.pool import Pool
+from kanjian.vlm.request_body import build_body, encode_body
 from kanjian.vlm.retry import reason, retry_after, retryable, transient
-from kanjian.vlm.sse import StreamDecoder, excerpt, parse_usage, sse_data
+from kanjian.vlm.sse import StreamDecoder, parse_usage, sse_data
 from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
     Finished,
     ModelInfo,
-    SamplingParams,
     StreamEvent,
     TextDelta,
     UsageReport,
@@ -50,7 +48,6 @@ from kanjian.vlm.types import (
 __all__ = ["CHAT_PATH", "DEFAULT_MODEL", "DEFAULT_URL", "SGLangClient", "build_body", "encode_body"]
 
 DEFAULT_URL = "http://127.0.0.1:30000"
-_SAMPLING_FIELDS = tuple(f.name for f in fields(SamplingParams))
 # Never sleep longer than this between retries, whatever Retry-After says.
 _MAX_RETRY_DELAY = 30.0
 # How long to wait for the body to end after [DONE] before dropping the connection anyway,
@@ -58,44 +55,6 @@ _MAX_RETRY_DELAY = 30.0
 # that never sends [DONE] must not hold a finished answer for the whole read timeout).
 _DRAIN_SECONDS = 1.0
 _DONE_GRACE = 0.2
-
-
-def build_body(
-    request: ChatRequest, *, stream: bool, default_model: str = DEFAULT_MODEL
-) -> dict[str, Any]:
-    """The JSON body of a ``/v1/chat/completions`` call for ``request``.
-
-    Sampling parameters left ``None`` are omitted so the server's (or the model's
-    generation config's) defaults apply. A request may carry one output constraint:
-    ``response_format`` (passed through) or a top-level ``regex`` (an SGLang extension).
-    """
-    if request.response_format is not None and request.regex is not None:
-        raise ConfigError(
-            f"The request sets both response_format {excerpt(str(request.response_format))!r} "
-            f"and regex {excerpt(request.regex)!r}, but SGLang honours one constraint per "
-            "request; keep only one of them."
-        )
-    body: dict[str, Any] = {
-        "model": request.model or default_model,
-        "messages": request.messages,
-    }
-    for name in _SAMPLING_FIELDS:
-        value = getattr(request.params, name)
-        if value is not None:
-            body[name] = value
-    if request.response_format is not None:
-        body["response_format"] = request.response_format
-    if request.regex is not None:
-        body["regex"] = request.regex
-    body["stream"] = stream
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    return body
-
-
-def encode_body(body: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON: encoded once per request, the bytes reused across retries."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class SGLangClient:
