@@ -64,6 +64,10 @@ class Turn:
     messages_before: int = 0
     # Past turns recalled into this conversation's first prompt.
     recalled: tuple[Recalled, ...] = ()
+    # The wire messages rendered so far (the session's, then this run's), extended each
+    # step by what is new: a rendered message never changes, so neither do its bytes.
+    rendered: list[Message] | None = None
+    rendered_new: int = 0
 
     def __post_init__(self) -> None:
         self.images_before = len(self.session.images)
@@ -83,9 +87,18 @@ class Turn:
         self.new.append({"role": "user", "content": parts})
 
     def wire(self) -> list[Message]:
-        """The conversation so far as wire messages (the same bytes every step)."""
-        messages = [*self.session.messages, *self.new]
-        return render_stored(messages, self.session.images.wire_url)
+        """The conversation so far as wire messages (the same bytes every step).
+
+        Only the messages added since the last step are rendered; the rest are the very
+        objects sent before (a resumed conversation is not rendered again at every step).
+        """
+        wire_url = self.session.images.wire_url
+        if self.rendered is None:
+            self.rendered = render_stored(self.session.messages[: self.messages_before], wire_url)
+        if self.rendered_new < len(self.new):
+            self.rendered += render_stored(self.new[self.rendered_new :], wire_url)
+            self.rendered_new = len(self.new)
+        return list(self.rendered)
 
     def record_model(self, result: StepResult) -> list[Event]:
         """A finished model step: kept as the raw action; its usage, one event per request."""
