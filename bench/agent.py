@@ -138,7 +138,8 @@ async def _measure(tasks: int, latency: float) -> Times:
     from kanjian.vlm.client import SGLangClient
 
     image = _png()
-    times: Times = {key: [] for key in ("agent3", "raw3", "agent1", "raw1", "local3", "local1")}
+    keys = ("agent3", "raw3", "agent1", "raw1", "local3", "local1", "model3", "model1")
+    times: Times = {key: [] for key in keys}
     server = _Server(_script(tasks), latency)
     recorder = _Recorder()
     client = SGLangClient(server.url, retries=0)
@@ -154,14 +155,26 @@ async def _measure(tasks: int, latency: float) -> Times:
                 raw_time = await _raw_replay(client, list(recorder.bodies))
                 model.plan = ["tool"] * (steps - 1) + ["final"]
                 local_time = await _agent_task(local, image)
+                model_time = await _model_alone(model, steps)
                 if index:
                     times[f"agent{steps}"].append(agent_time)
                     times[f"raw{steps}"].append(raw_time)
                     times[f"local{steps}"].append(local_time)
+                    times[f"model{steps}"].append(model_time)
     finally:
         await client.aclose()
         server.close()
     return times
+
+
+async def _model_alone(model: _InProcess, steps: int) -> tuple[float, float]:
+    """The in-process model's steps driven bare (no agent): its own cost, latency included."""
+    model.plan = ["tool"] * (steps - 1) + ["final"]
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        async for _ in model.stream(None):
+            pass
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 class _InProcess:
@@ -259,7 +272,7 @@ class _RecordingBackend:
         await self.client.aclose()
 
 
-def _floor_graph(chunks: int, latency: float) -> Any:
+def _floor_graph(chunks: int, latency: float) -> tuple[Any, Any]:
     """Bare ``create_agent`` with an in-process model that costs nothing: LangGraph's floor.
 
     Same task shape (two tool steps, then an answer streamed in ``chunks`` pieces), no thread
@@ -314,22 +327,30 @@ def _floor_graph(chunks: int, latency: float) -> Any:
 
     schema = {"type": "object", "properties": {"image": {"type": "string"}}}
     tool = StructuredTool(name="echo", description="Echo.", args_schema=schema, coroutine=echo)
-    return create_agent(Instant(), [tool])
+    model = Instant()
+    return create_agent(model, [tool]), model
 
 
-async def _floor(tasks: int, chunks: int, latency: float) -> list[float]:
-    from langchain_core.messages import HumanMessage
+async def _floor(tasks: int, chunks: int, latency: float) -> tuple[list[float], list[float]]:
+    """CPU per step of create_agent's task, and of its model's three steps driven bare."""
+    from langchain_core.messages import AIMessage, HumanMessage
 
-    graph = _floor_graph(chunks, latency)
+    graph, model = _floor_graph(chunks, latency)
     modes = ["updates", "messages"]
     cpu: list[float] = []
+    alone: list[float] = []
     for index in range(tasks + 1):
         started = time.process_time()
         async for _ in graph.astream({"messages": [HumanMessage("hi")]}, stream_mode=modes):
             pass
+        middle = time.process_time()
+        for step in range(STEPS_PER_TASK):
+            async for _ in model._astream([HumanMessage("hi"), *[AIMessage("")] * step]):
+                pass
         if index:
-            cpu.append((time.process_time() - started) / STEPS_PER_TASK)
-    return cpu
+            cpu.append((middle - started) / STEPS_PER_TASK)
+            alone.append((time.process_time() - middle) / STEPS_PER_TASK)
+    return cpu, alone
 
 
 def main() -> None:
@@ -342,9 +363,9 @@ def main() -> None:
     times = asyncio.run(_measure(args.tasks, args.latency))
     # The answer step streams about one delta per 4 characters, as the scripted server does.
     chunks = len(json.loads(_replies()[1])["answer"]) // 4
-    floor = asyncio.run(_floor(args.tasks, chunks, args.latency))
+    floor, floor_model = asyncio.run(_floor(args.tasks, chunks, args.latency))
     _report(times, floor, args.latency)
-    _report_local(times, floor, _per_task_parts(max(args.tasks, 20)), args.latency)
+    _report_local(times, (floor, floor_model), _per_task_parts(max(args.tasks, 20)), args.latency)
 
 
 def _median_ms(values: list[float]) -> float:
@@ -398,36 +419,46 @@ def _report(times: Times, floor: list[float], latency: float) -> None:
 
 
 def _report_local(
-    times: Times, floor: list[float], parts: dict[str, float], latency: float
+    times: Times,
+    floor: tuple[list[float], list[float]],
+    parts: dict[str, float],
+    latency: float,
 ) -> None:
-    """kanjian against the in-process model, beside create_agent against its fake model."""
-    local3 = [cpu for _, cpu in times["local3"]]
-    local1 = [cpu for _, cpu in times["local1"]]
-    per_step = statistics.median(local3) / STEPS_PER_TASK
-    extra = statistics.median(
-        [(a - b) / (STEPS_PER_TASK - 1) for a, b in zip(local3, local1, strict=True)]
-    )
-    per_task = statistics.median(local1) - extra
-    floor_s = statistics.median(floor)
-    print("in-process model (no HTTP; the same replies, deltas and latency):")
+    """kanjian against the in-process model, beside create_agent against its fake model;
+    each with its model's own cost (driven bare, latency included) taken off."""
+
+    def cpu(kind: str) -> list[float]:
+        return [c for _, c in times[kind]]
+
+    own3 = [(a - m) / STEPS_PER_TASK for a, m in zip(cpu("local3"), cpu("model3"), strict=True)]
+    own1 = [a - m for a, m in zip(cpu("local1"), cpu("model1"), strict=True)]
+    extra = [
+        (o3 * STEPS_PER_TASK - o1) / (STEPS_PER_TASK - 1) for o3, o1 in zip(own3, own1, strict=True)
+    ]
+    per_step = statistics.median(own3)
+    per_task = statistics.median(own1) - statistics.median(extra)
+    model_s = statistics.median(cpu("model3")) / STEPS_PER_TASK
+    print("in-process model (no HTTP; the same replies, 4-character deltas and latency):")
     print(
-        f"  kanjian cpu {per_step * 1000:.2f} ms/step = {_share(per_step, latency)} of latency "
-        f"(goal <= 1 ms); per extra step {extra * 1000:.2f} ms, per task {per_task * 1000:.2f} ms"
+        f"  kanjian {statistics.median(cpu('local3')) / STEPS_PER_TASK * 1000:.2f} ms/step cpu, "
+        f"the model alone {model_s * 1000:.2f}: kanjian's own {per_step * 1000:.2f} ms/step = "
+        f"{_share(per_step, latency)} of latency; per extra step "
+        f"{statistics.median(extra) * 1000:.2f} ms, per task {per_task * 1000:.2f} ms"
     )
     print(
         f"  per task, timed alone: attachment {parts['attachment'] * 1000:.2f} ms "
-        f"(vlm.images: decode of the 640x480 PNG), session save {parts['save'] * 1000:.2f} ms"
+        f"(vlm.images: read, check, store, encode for the wire), "
+        f"session save {parts['save'] * 1000:.2f} ms"
     )
-    without = per_step - (parts["attachment"] + parts["save"]) / STEPS_PER_TASK
+    graph, alone = floor
+    floor_s = statistics.median(graph)
+    floor_own = statistics.median([g - a for g, a in zip(graph, alone, strict=True)])
     print(
-        f"  kanjian cpu without those two: {without * 1000:.2f} ms/step "
-        f"(the loop, adapter, parsing, tool pipeline, events)"
+        f"create_agent (bare LangGraph, its fake in-process model, same task shape and "
+        f"latency): {floor_s * 1000:.2f} ms/step cpu, the model alone "
+        f"{statistics.median(alone) * 1000:.2f}: its own {floor_own * 1000:.2f} ms/step"
     )
-    ratio = per_step / floor_s if floor_s > 0 else float("nan")
-    print(
-        f"create_agent (bare LangGraph, fake in-process model, same task shape and latency): "
-        f"{floor_s * 1000:.2f} ms/step cpu = {_share(floor_s, latency)} of latency"
-    )
+    ratio = per_step / floor_own if floor_own > 0 else float("nan")
     print(
         f"kanjian cpu per step / create_agent = {ratio:.2f}; "
         f"kanjian {per_step * 1000:.2f} ms/step (goal <= 1 ms)"
