@@ -34,7 +34,7 @@ from kanjian.vlm.pacing import request_slot
 from kanjian.vlm.pool import Pool
 from kanjian.vlm.request_body import build_body, encode_body
 from kanjian.vlm.retry import reason, retry_after, retryable, transient
-from kanjian.vlm.sse import StreamDecoder, parse_usage, sse_data
+from kanjian.vlm.sse import StreamDecoder, parse_usage, sse_batches
 from kanjian.vlm.types import (
     ChatRequest,
     ChatResult,
@@ -138,14 +138,16 @@ class SGLangClient:
             self._errors.check_stream_type(response)
             decoder = StreamDecoder(self.base_url, redact=self._errors.redact)
             try:
-                payloads = sse_data(response.aiter_lines())
-                async for payload in payloads:
-                    for event in decoder.feed(payload):
-                        yield event
-                    if decoder.finished or decoder.done:
-                        for event in await _tail(payloads, decoder):
+                # The events of each read together: the work is per read, not per line.
+                batches = sse_batches(response.aiter_bytes())
+                async for batch in batches:
+                    for i, payload in enumerate(batch):
+                        for event in decoder.feed(payload):
                             yield event
-                        return
+                        if decoder.finished or decoder.done:
+                            for event in await _tail(_rest(batch[i + 1 :], batches), decoder):
+                                yield event
+                            return
             except httpx.TimeoutException as exc:
                 raise self._errors.stream_timeout(decoder.chars) from exc
             except httpx.HTTPError as exc:
@@ -364,6 +366,15 @@ async def _tail(payloads: AsyncIterator[str], decoder: StreamDecoder) -> list[St
     if decoder.done:
         await _drain(payloads)
     return events
+
+
+async def _rest(batch: list[str], batches: AsyncIterator[list[str]]) -> AsyncIterator[str]:
+    """The payloads left in ``batch``, then those of the batches still to come."""
+    for payload in batch:
+        yield payload
+    async for later in batches:
+        for payload in later:
+            yield payload
 
 
 def _now() -> float:

@@ -15,6 +15,7 @@ HTTP, so the client and the tests drive it with plain strings; so does
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
@@ -22,7 +23,15 @@ from typing import Any
 from kanjian.vlm.errors import StreamError
 from kanjian.vlm.types import Finished, StreamEvent, TextDelta, Usage, UsageReport
 
-__all__ = ["DONE", "StreamDecoder", "error_message", "excerpt", "parse_usage", "sse_data"]
+__all__ = [
+    "DONE",
+    "StreamDecoder",
+    "error_message",
+    "excerpt",
+    "parse_usage",
+    "sse_batches",
+    "sse_data",
+]
 
 DONE = "[DONE]"
 # Long enough to recognise a chunk in an error message, short enough to keep it one line.
@@ -42,18 +51,86 @@ async def sse_data(lines: AsyncIterable[str]) -> AsyncIterator[str]:
     for token-id side channels the client never asks for). An event still open when the
     stream ends is dropped, as the spec says, unless it is the end marker.
     """
-    data: list[str] = []
+    events = _Events()
     async for line in lines:
+        payload = events.line(line)
+        if payload is not None:
+            yield payload
+    if events.ends_done():
+        yield DONE
+
+
+async def sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[str]]:
+    """The data of the events in an SSE stream given as bytes, one list per chunk read.
+
+    The events as :func:`sse_data` reads them, from the response body itself: every event
+    that one read completes comes in one list, so the client does its work per read, not
+    per line. Lines end only where SSE says (CR LF, LF or CR, even split across reads);
+    ``str.splitlines`` (and httpx's ``aiter_lines``) also break at U+2028, U+2029 and U+0085,
+    which a server writing JSON without escaping non-ASCII (SGLang does) sends raw inside an
+    answer, cutting the chunk's JSON in two.
+    """
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    events = _Events()
+    rest = ""
+    async for chunk in chunks:
+        # Whole events only (each ends with a blank line); the rest waits for the next read.
+        blocks = _newlines(rest + decode(chunk)).split("\n\n")
+        rest = blocks.pop()
+        found = [p for p in map(events.block, blocks) if p is not None]
+        if found:
+            yield found
+    lines = _newlines(rest + decode(b"", True), final=True).split("\n")
+    last = lines.pop()
+    # The body's last line, if it did not end with a line break, is a line all the same.
+    tail = [p for p in map(events.line, [*lines, last] if last else lines) if p is not None]
+    if events.ends_done():
+        tail.append(DONE)
+    if tail:
+        yield tail
+
+
+def _newlines(text: str, *, final: bool = False) -> str:
+    """``text`` with every SSE line end as LF; a CR at the end (maybe the first half of a
+    CR LF split across reads) is left for the next read unless this is the last."""
+    if "\r" not in text:
+        return text
+    held = text.endswith("\r") and not final
+    text = (text[:-1] if held else text).replace("\r\n", "\n").replace("\r", "\n")
+    return text + "\r" if held else text
+
+
+class _Events:
+    """The SSE event being read: its ``data:`` lines until a blank line ends it."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+
+    def line(self, line: str) -> str | None:
+        """Take one line; the event's data when this line ends an event, else None."""
         if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
+            if not self.data:
+                return None
+            payload = "\n".join(self.data)
+            self.data = []
+            return payload
         if line.startswith("data:"):
             value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data and "\n".join(data).strip() == DONE:
-        yield DONE
+            self.data.append(value[1:] if value.startswith(" ") else value)
+        return None
+
+    def block(self, block: str) -> str | None:
+        """Take the lines of one whole event (its ending blank line not included)."""
+        if block.startswith("data:") and "\n" not in block:
+            value = block[5:]  # the common case: one data line
+            return value[1:] if value.startswith(" ") else value
+        for line in block.split("\n"):
+            self.line(line)
+        return self.line("")
+
+    def ends_done(self) -> bool:
+        """Whether the stream ended inside an event that is the end marker."""
+        return bool(self.data) and "\n".join(self.data).strip() == DONE
 
 
 def parse_usage(raw: Any) -> Usage:

@@ -1,4 +1,4 @@
-"""The request body: long image URLs are encoded once and spliced in, byte for byte the same."""
+"""The request body and the stream: long image URLs spliced in, raw separators kept inside."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kanjian.vlm.client import SGLangClient, build_body, encode_body
 from kanjian.vlm.fake_server import ScriptedServer
-from kanjian.vlm.types import ChatRequest, image_part, text_part
+from kanjian.vlm.types import ChatRequest, TextDelta, image_part, text_part
 
 from .helpers import answer
 
@@ -60,3 +60,14 @@ async def test_a_long_image_url_reaches_the_server_whole_at_every_step(
     expected = _plain(build_body(ChatRequest(messages), stream=True, default_model="default"))
     assert [r.body for r in server.chat_requests] == [expected, expected]
     assert server.chat_requests[1].json["messages"][0]["content"][1]["image_url"]["url"] == url
+
+
+async def test_an_answer_with_raw_line_separators_streams_whole(
+    server: ScriptedServer, client: SGLangClient
+) -> None:
+    # The scripted server, like SGLang, writes non-ASCII raw: U+2028, U+2029 and U+0085 are
+    # inside the JSON of a chunk, and reading the stream line by line used to cut it there.
+    text = "Line one\u2028line two\u2029end\x85."
+    server.enqueue(answer(text))
+    events = [e async for e in client.stream(ChatRequest([{"role": "user", "content": "Hi"}]))]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == answer(text)
