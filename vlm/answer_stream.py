@@ -43,8 +43,20 @@ class AnswerStreamer:
         self.high_surrogate: int | None = None
         self.thought: str | None = None
         self.answer: list[str] = []
+        # A top-level "tool" key was read: the action is a tool call, never an answer.
+        self.tool = False
 
     def feed(self, delta: str) -> str:
+        if self.tool and self.thought is not None:
+            return ""  # a tool call: no answer will come, and the thought is known
+        if self.in_string and self.escape is None and '"' not in delta and "\\" not in delta:
+            # The common case, a token in the middle of a string: all of it is text.
+            if self.role == "answer":
+                self.answer.append(delta)
+                return delta
+            if self.role != "other":
+                self.buf.append(delta)
+            return ""
         emitted: list[str] = []
         i, end = 0, len(delta)
         while i < end:
@@ -53,6 +65,8 @@ class AnswerStreamer:
                 i += 1
             elif self.in_string:
                 i = self._string_run(delta, i, emitted)
+                if self.tool and self.thought is not None:
+                    break  # the key just read was "tool"
             else:
                 found = _STRUCTURE.search(delta, i)
                 if found is None:
@@ -105,6 +119,7 @@ class AnswerStreamer:
         self.in_string = False
         if self.role == "key":
             self.key = "".join(self.buf)
+            self.tool = self.tool or self.key == "tool"
         elif self.role == "thought":
             self.thought = "".join(self.buf)
 
