@@ -229,11 +229,13 @@ def _citation_json(citation: Citation) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- parsing
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*")
+_DECODER = json.JSONDecoder()
 
 
 def _extract_object(text: str) -> str:
     """The object's text: from the first ``{`` to the last ``}`` (or the end if unclosed)."""
-    text = _FENCE.sub("", text)
+    if "```" in text:
+        text = _FENCE.sub("", text)
     start = text.find("{")
     if start < 0:
         raise ActionParseError(
@@ -252,7 +254,7 @@ def _preview(text: str, limit: int = 80) -> str:
 def _load_object(text: str, original: str) -> Any:
     try:
         # The first complete value wins: models sometimes add prose or a second object.
-        return json.JSONDecoder().raw_decode(text)[0]
+        return _DECODER.raw_decode(text)[0]
     except json.JSONDecodeError:
         pass
     repaired = repair(text)
