@@ -75,11 +75,15 @@ def _echo_tool() -> Any:
     return Tool("echo", "Describe the image size.", schema, echo)
 
 
-def _png() -> bytes:
+def _png(index: int = 0) -> bytes:
+    """A 640x480 PNG; each index gives other bytes (one pixel differs), so no task finds
+    its attachment already loaded by an earlier one, as in a real batch."""
     from PIL import Image
 
+    picture = Image.new("RGB", (640, 480), "white")
+    picture.putpixel((index % 640, index // 640 % 480), (index % 251, 0, 0))
     buffer = io.BytesIO()
-    Image.new("RGB", (640, 480), "white").save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -137,7 +141,7 @@ async def _measure(tasks: int, latency: float) -> Times:
     from kanjian.agent.loop import Agent
     from kanjian.vlm.client import SGLangClient
 
-    image = _png()
+    images = iter([_png(i) for i in range(4 * (tasks + 1))])
     keys = ("agent3", "raw3", "agent1", "raw1", "local3", "local1", "model3", "model1")
     times: Times = {key: [] for key in keys}
     server = _Server(_script(tasks), latency)
@@ -150,11 +154,11 @@ async def _measure(tasks: int, latency: float) -> Times:
         for index in range(tasks + 1):  # the first is a warm-up: imports, connections
             for steps in (STEPS_PER_TASK, 1):
                 recorder.bodies.clear()
-                agent_time = await _agent_task(agent, image)
+                agent_time = await _agent_task(agent, next(images))
                 assert len(recorder.bodies) == steps, len(recorder.bodies)
                 raw_time = await _raw_replay(client, list(recorder.bodies))
                 model.plan = ["tool"] * (steps - 1) + ["final"]
-                local_time = await _agent_task(local, image)
+                local_time = await _agent_task(local, next(images))
                 model_time = await _model_alone(model, steps)
                 if index:
                     times[f"agent{steps}"].append(agent_time)
@@ -211,6 +215,34 @@ class _InProcess:
         pass
 
 
+def _body_encoding(rounds: int) -> tuple[float, float, int]:
+    """Median CPU seconds to encode a step's request body holding a photo-sized image (a
+    300 KB JPEG's data URL) with ``json.dumps``, and with the client's encoder, which
+    encodes the image once per conversation; and the data URL's length."""
+    import base64
+
+    from kanjian.vlm.request_body import encode_body
+    from kanjian.vlm.types import image_part, text_part
+
+    url = "data:image/jpeg;base64," + base64.b64encode(os.urandom(300_000)).decode()
+    tool = _replies()[0]
+    user = {"role": "user", "content": [text_part("image_1:"), image_part(url), text_part("Hi")]}
+    messages = [{"role": "system", "content": "x" * 4000}, user]
+    messages += [{"role": "assistant", "content": tool}, {"role": "user", "content": "Seen."}]
+    body = {"model": "default", "messages": messages, "stream": True}
+
+    def median_cpu(work: Any) -> float:
+        spent = []
+        for _ in range(rounds):
+            started = time.process_time()
+            work()
+            spent.append(time.process_time() - started)
+        return statistics.median(spent)
+
+    plain = median_cpu(lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+    return plain, median_cpu(lambda: encode_body(body)), len(url)
+
+
 def _per_task_parts(rounds: int) -> dict[str, float]:
     """Median CPU seconds of the per-task work timed alone: preparing the attachment (the
     bench's 640x480 PNG: read, decode, store, encode for the wire) and saving a session of
@@ -218,7 +250,7 @@ def _per_task_parts(rounds: int) -> dict[str, float]:
     from kanjian.agent.session import Session
     from kanjian.agent.turn import _prepare_attachment
 
-    image = _png()
+    images = iter([_png(i) for i in range(1, rounds + 1)])
     session = Session()
     tool, final = _replies()
     question = {"role": "user", "content": [{"type": "text", "text": "What does the label say?"}]}
@@ -234,7 +266,7 @@ def _per_task_parts(rounds: int) -> dict[str, float]:
         return statistics.median(spent)
 
     return {
-        "attachment": median_cpu(lambda: _prepare_attachment(session.images, image)),
+        "attachment": median_cpu(lambda: _prepare_attachment(session.images, next(images))),
         "save": median_cpu(session.save),
     }
 
@@ -366,6 +398,12 @@ def main() -> None:
     floor, floor_model = asyncio.run(_floor(args.tasks, chunks, args.latency))
     _report(times, floor, args.latency)
     _report_local(times, (floor, floor_model), _per_task_parts(max(args.tasks, 20)), args.latency)
+    plain, spliced, size = _body_encoding(max(args.tasks, 20))
+    print(
+        f"request body with a photo ({size / 1000:.0f} KB data URL), per step after the first: "
+        f"encode_body {spliced * 1000:.3f} ms, json.dumps {plain * 1000:.3f} ms "
+        f"(ratio {spliced / plain:.3f})"
+    )
 
 
 def _median_ms(values: list[float]) -> float:
