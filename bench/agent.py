@@ -66,10 +66,12 @@ def _echo_tool() -> Any:
     from kanjian.tools.base import Tool, ToolContext, ToolOutput
 
     async def echo(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        image = ctx.image(args["image"])
-        return ToolOutput(
-            text=f"{args['image']} is {image.width}x{image.height}", data={"ok": True}
-        )
+        # What create_agent's echo does: no pixel work (a tool that reads the pixels has them
+        # decoded then, which is the tool's work, not the loop's; the attachment line times
+        # loading the image).
+        if args["image"] not in ctx.image_ids():
+            raise ValueError(f"no image {args['image']!r}")
+        return ToolOutput(text=f"{args['image']} is 640x480", data={"ok": True})
 
     schema = {"type": "object", "properties": {"image": {"type": "string"}}, "required": ["image"]}
     return Tool("echo", "Describe the image size.", schema, echo)
