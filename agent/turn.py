@@ -190,9 +190,10 @@ async def attach(registry: ImageRegistry, images: Any) -> list[ImageEntry]:
     encode for the wire); back on the loop, add() finds the bytes stored and the entry gets
     its wire URL, so a batch's event loop never waits on disk or pixels.
     """
-    prepared = await asyncio.gather(
-        *(asyncio.to_thread(_prepare_attachment, registry, source) for source in images)
-    )
+    loop = asyncio.get_running_loop()
+    # run_in_executor, not to_thread: no context copy; no gather for the usual one image.
+    calls = [loop.run_in_executor(None, _prepare_attachment, registry, s) for s in images]
+    prepared = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
     entries: list[ImageEntry] = []
     for loaded, wire_url in prepared:
         entry = registry.add(loaded)
