@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from kanjian.tools.argcheck import quick_check
 from kanjian.tools.base import ApprovalRequest, Approver, Tool, ToolContext, ToolOutput
 from kanjian.tools.errors import ApprovalDenied, ToolFailed, ToolInputError, ToolTimeout
 from kanjian.tools.isolation import plugin_code
@@ -114,14 +115,18 @@ def checked(tool: Tool) -> Tool:
     if tool.checks_args:
         return tool
     inner = tool.run
-    validators: list[Any] = []  # built on the first call: jsonschema is imported only then
+    # A simple schema's quick yes first (tools.argcheck); jsonschema, imported on the first
+    # call that needs it, decides everything else and words the error.
+    quick = quick_check(tool.args_schema)
+    validators: list[Any] = []
 
     async def run(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        if not validators:
-            from jsonschema import Draft202012Validator
+        if quick is None or not quick(args):
+            if not validators:
+                from jsonschema import Draft202012Validator
 
-            validators.append(Draft202012Validator(tool.args_schema))
-        _check_args(tool.name, validators[0], args)
+                validators.append(Draft202012Validator(tool.args_schema))
+            _check_args(tool.name, validators[0], args)
         return await inner(args, ctx)
 
     return _derived(tool, run=run, checks_args=True)
