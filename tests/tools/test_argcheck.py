@@ -107,10 +107,11 @@ async def test_wrong_arguments_still_get_jsonschema_s_message() -> None:
         await tool.run({"image": "image_1", "k": 21}, None)  # type: ignore[arg-type]
 
 
-VALUES = [None, True, False, 0, 1, -2, 1.0, 1.5, float("nan"), float("inf"), 10**30, "", "ab"]
-VALUES += ["abcde", [], [1, 2], ["a"], {}, {"a": 1}, {"a": "x", "b": 2}]
-ONE_KEYWORD = [{"type": t} for t in ("string", "integer", "number", "boolean", "null")]
-ONE_KEYWORD += [{"type": t} for t in ("array", "object")] + [{"type": ["integer", "null"]}]
+VALUES: list[Any] = [None, True, False, 0, 1, -2, 1.0, 1.5, float("nan"), float("inf")]
+VALUES += [10**30, "", "ab", "abcde", [], [1, 2], ["a"], {}, {"a": 1}, {"a": "x", "b": 2}]
+TYPES = ("string", "integer", "number", "boolean", "null", "array", "object")
+ONE_KEYWORD: list[dict[str, Any]] = [{"type": t} for t in TYPES]
+ONE_KEYWORD += [{"type": ["integer", "null"]}]
 ONE_KEYWORD += [{"enum": ["ab", ""]}, {"const": "ab"}, {"minimum": 1}, {"maximum": 1}]
 ONE_KEYWORD += [{"exclusiveMinimum": 1}, {"exclusiveMaximum": 1}, {"minLength": 2}]
 ONE_KEYWORD += [{"maxLength": 2}, {"minItems": 1}, {"maxItems": 1}, {"items": {"type": "integer"}}]
