@@ -29,6 +29,7 @@ own (:func:`~tools.isolation.in_daemon_thread`), so one that hangs can be abando
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -350,6 +351,11 @@ def _make_runner(
     async def run(args: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         kwargs = _validate(signature.model, name, args)
         _check_image_ids(signature, kwargs, ctx, name)
+        if is_async and signature.image_id_params:
+            # A photo's first decode takes tens of milliseconds: done on a worker thread, the
+            # event loop (32 concurrent tasks in a batch) keeps streaming meanwhile. Sync
+            # functions run on a thread of their own already.
+            await asyncio.to_thread(_decode_images, signature, kwargs, ctx)
         for param in signature.image_params:
             kwargs[param] = ctx.image(kwargs[param])
         if signature.ctx_param:
@@ -393,6 +399,12 @@ def describe_validation_error(exc: ValidationError, name: str, model: type[BaseM
     return (
         f"Argument {where!r} of tool {name!r} is invalid ({error.get('input')!r}): {error['msg']}."
     )
+
+
+def _decode_images(signature: _Signature, kwargs: dict[str, Any], ctx: ToolContext) -> None:
+    for param in signature.image_id_params:
+        if kwargs.get(param) is not None:
+            ctx.image(kwargs[param])  # decoded once and kept by the context
 
 
 def _check_image_ids(

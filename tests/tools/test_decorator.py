@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Literal
 
 import pytest
@@ -153,6 +154,27 @@ async def test_context_and_images() -> None:
     flipped = await flip.run({"image": "image_1"}, ctx)
     assert len(flipped.images) == 1 and isinstance(flipped.images[0], DerivedImage)
     assert flipped.images[0].image.size == (30, 20)
+
+
+async def test_an_async_tools_images_are_decoded_off_the_event_loop() -> None:
+    # The agent's images decode on first use (a photo: tens of ms); an async tool reading one on
+    # the event loop would stall every other task of a batch meanwhile.
+    threads: list[int] = []
+
+    class RecordingContext(SimpleToolContext):
+        def image(self, image_id: str) -> Image.Image:
+            threads.append(threading.get_ident())
+            return super().image(image_id)
+
+    @tool
+    async def size(ctx: ToolContext, image: str) -> str:
+        """Size of an image."""
+        return "x".join(map(str, ctx.image(image).size))
+
+    ctx = RecordingContext({"image_1": Image.new("RGB", (30, 20))})
+    out = await size.run({"image": "image_1"}, ctx)
+    assert out.text == "30x20"
+    assert threads[0] != threading.get_ident()
 
 
 async def test_exceptions_become_tool_failed() -> None:
