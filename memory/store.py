@@ -118,6 +118,22 @@ class Store:
             except sqlite3.Error as exc:
                 raise StorageError(f"The memory database '{self.path}' failed: {exc}.") from exc
 
+    # The vector mirror (memory.mirror) keeps its own SQL; it runs it through these.
+    read = _read
+    write = _write
+
+    def read_snapshot(self, fn: Any) -> Any:
+        """``fn(conn)`` inside one read transaction: what it reads is one snapshot."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                try:
+                    return fn(self._conn)
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"The memory database '{self.path}' failed: {exc}.") from exc
+
     # -- sessions -----------------------------------------------------------------------
 
     def create_session(self, session_id: str | None = None, title: str = "") -> SessionRecord:
