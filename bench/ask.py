@@ -31,6 +31,7 @@ from bench._commands import installed
 from bench.recall import build
 from bench.recall_more import STORE
 
+
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one run; a failing run stops the bench."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -91,6 +92,7 @@ def main() -> None:
             f"{what:4s} memory adds {m_on - m_off:+.2f} s at the median, ratio "
             f"{m_on / m_off:.2f}x (goal <= +0.20 s)"
         )
+
 
 if __name__ == "__main__":
     main()

@@ -190,7 +190,10 @@ class VectorMirror:
         with self.lock:
             live = sorted(self._pos.values())
             pointer = snapshot_paths(db, self.space)
-            old = _read_pointer(pointer)
+            try:
+                old = _read_pointer(pointer)
+            except ValueError:  # a damaged one is simply replaced
+                old = None
             name = f"{db.name}.vectors.{self.space}.{secrets.token_hex(4)}.npy"
             np.save(db.with_name(name), np.ascontiguousarray(self._matrix[live]))
             meta = {
