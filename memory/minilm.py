@@ -13,13 +13,12 @@ Two things keep a query embedding (what every ``kanjian ask`` pays) near 10 ms:
 - the weights are memory-mapped straight from the safetensors file (a JSON header, then
   raw little-endian arrays), not copied: copying 90 MB cost 70 ms, while a query touches
   the layers' 42 MB and a dozen rows of the 47 MB word-embedding table;
-- a short batch runs on one BLAS thread (threadpoolctl): OpenBLAS's threads made the
-  small matrix products of one question 5x slower on a busy two-core machine.
+- a short batch runs on one BLAS thread (:mod:`kanjian.memory.blas`): OpenBLAS's threads
+  made the small matrix products of one question 5x slower on a busy two-core machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
@@ -27,13 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kanjian.memory.blas import threads_for
+
 __all__ = ["MAX_TOKENS", "MiniLM"]
 
 MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 HEADS = 12
 EPS = 1e-12
 BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds the attention buffers
-ONE_THREAD_TOKENS = 2048  # padded tokens below which one BLAS thread is fastest
 _DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4"}
 
 
@@ -41,16 +41,16 @@ class MiniLM:
     """The model at ``path`` (a sentence-transformers folder); thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        import numpy as np
         from tokenizers import Tokenizer
 
-        self._np = np
+        from kanjian.memory.blas import numpy
+
+        self._np = numpy()
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._w = map_safetensors(path / "model.safetensors")
-        self._blas = _blas_controller()
         self._layers = 1 + max(
             int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer.")
         )
@@ -74,15 +74,10 @@ class MiniLM:
                 width = len(ids[order[end]])
                 end += 1
             batch = order[start:end]
-            with self._threads(len(batch) * width):
+            with threads_for(len(batch) * width):
                 out[batch] = self._forward([ids[i] for i in batch], width)
             start = end
         return [list(map(float, row)) for row in out]
-
-    def _threads(self, tokens: int) -> Any:
-        if self._blas is None or tokens > ONE_THREAD_TOKENS:
-            return contextlib.nullcontext()
-        return self._blas.limit(limits=1, user_api="blas")
 
     def _forward(self, batch: list[list[int]], width: int) -> Any:
         np, w = self._np, self._w
@@ -138,7 +133,9 @@ def map_safetensors(path: Path) -> dict[str, Any]:
     """The tensors of a safetensors file as read-only NumPy views of one memory map."""
     import mmap
 
-    import numpy as np
+    from kanjian.memory.blas import numpy
+
+    np = numpy()
 
     with open(path, "rb") as fh:
         size = int.from_bytes(fh.read(8), "little")
@@ -156,14 +153,6 @@ def map_safetensors(path: Path) -> dict[str, Any]:
         flat = np.frombuffer(buffer, dtype, (end - start) // dtype.itemsize, base + start)
         out[name] = flat.reshape(info["shape"])
     return out
-
-
-def _blas_controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # an optional speed-up: without it NumPy keeps its own threads
-        return None
-    return ThreadpoolController()
 
 
 def _layer_norm(np: Any, x: Any, weight: Any, bias: Any) -> Any:

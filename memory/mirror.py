@@ -62,9 +62,9 @@ Key = tuple[str, int]
 
 
 def _np() -> Any:
-    import numpy as np
+    from kanjian.memory.blas import numpy
 
-    return np
+    return numpy()
 
 
 def snapshot_paths(db: Path, space: str) -> Path:
