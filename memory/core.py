@@ -63,6 +63,7 @@ class MemoryCore:
         self.embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
         self._index: VectorIndex | None = None
         self._index_lock = threading.RLock()
+        self._index_verified = False  # its count checked against SQLite since opening
         self._mirror: VectorMirror | None = None
         self._mirror_lock = threading.RLock()
         self._space: str | None = None
@@ -83,11 +84,9 @@ class MemoryCore:
     def index(self) -> VectorIndex:
         """chromadb's collection, opened on first use and then caught up with SQLite."""
         with self._index_lock:
-            if self._index is not None:
+            if self._index is not None and self._index_verified:
                 return self._index
-        index = self._open_index()
-        self._catch_up(index)
-        return index
+        return self.synced_index()
 
     def _open_index(self) -> VectorIndex:
         with self._index_lock:
@@ -102,15 +101,18 @@ class MemoryCore:
         """chromadb's collection with every turn SQLite has, including those other
         processes (``kanjian ask``) remembered since it was opened."""
         index = self._open_index()
-        self._catch_up(index)
+        self._catch_up(index, verify=not self._index_verified)
+        self._index_verified = True
         return index
 
-    def _catch_up(self, index: VectorIndex) -> int:
-        """Upsert what SQLite has and chromadb lacks (new turns, new embedder, lost files)."""
-        counts = self.store.counts()
-        if index.count() < counts["turns"] - counts["unindexed"]:
-            self.store.mark_all_unindexed()
-        elif not counts["unindexed"]:
+    def _catch_up(self, index: VectorIndex, *, verify: bool = False) -> int:
+        """Upsert what SQLite has and chromadb lacks: new turns, and with ``verify`` (on
+        opening) everything when the collection has fewer (new embedder, lost files)."""
+        if verify:
+            counts = self.store.counts()
+            if index.count() < counts["turns"] - counts["unindexed"]:
+                self.store.mark_all_unindexed()
+        if not self.store.has_unindexed():  # one probe of a partial index: every search
             return 0
         self.embed_missing()  # before the index lock: embed_missing may take it itself
         with self._index_lock:
@@ -265,13 +267,14 @@ class MemoryCore:
         if mode in ("hybrid", "lexical"):
             rankings["lexical"] = self.store.lexical(query, depth, filters)
         fused = fuse(rankings, depth)
-        turns = self.store.turns_by_key([key for key, _, _ in fused])
-        hits = [
-            self._hit(turns[key], score, ranks)
-            for key, score, ranks in fused
-            if key in turns  # an index entry whose turn was forgotten mid-crash: skip it
-        ]
-        return hits[:k]
+        hits: list[Hit] = []
+        # Only the best k are read back (reading all 4k cost more than chromadb's query);
+        # an index entry whose turn was forgotten mid-crash is skipped, and the next read.
+        while fused and len(hits) < k:
+            batch, fused = fused[: k - len(hits)], fused[k - len(hits) :]
+            turns = self.store.turns_by_key([key for key, _, _ in batch])
+            hits += [self._hit(turns[key], s, r) for key, s, r in batch if key in turns]
+        return hits
 
     def _hit(self, turn: TurnRecord, score: float, ranks: dict[str, int]) -> Hit:
         return Hit(

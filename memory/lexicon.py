@@ -41,11 +41,19 @@ class WordTable:
         )
         self._lock = threading.Lock()
         self.meta = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        # Words repeat (bulk indexing meets the same few thousand again and again): each is
+        # looked up in SQLite once per process. At worst this grows to the loaded-whole dict.
+        self._memo: dict[str, Any] = {}
 
     def _lookup(self, word: str) -> Any:
+        found = self._memo.get(word, _MISSING)
+        if found is not _MISSING:
+            return found
         with self._lock:
             row = self._conn.execute("SELECT v FROM words WHERE w = ?", (word,)).fetchone()
-        return _MISSING if row is None else self._decode(row[0])
+        found = _MISSING if row is None else self._decode(row[0])
+        self._memo[word] = found
+        return found
 
     def get(self, word: str, default: Any = None) -> Any:
         value = self._lookup(word)
