@@ -143,6 +143,10 @@ class Memory:
             self.core.recall, question, budget_tokens, exclude_session=exclude_session
         )
 
+    async def warm(self) -> None:
+        """Load the embedder and the indexes in a worker thread (see ``MemoryCore.warm``)."""
+        await asyncio.to_thread(self.core.warm)
+
     async def reindex(self) -> int:
         return await asyncio.to_thread(self.core.reindex)
 

@@ -23,7 +23,12 @@ from typing import Any
 
 from kanjian.memory import gate, mirror
 from kanjian.memory.embedders import Embedder, embed_input, make_embedder
-from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
+from kanjian.memory.errors import (
+    ImageNotFound,
+    IndexUnavailable,
+    MemoryInputError,
+    MemoryStoreError,
+)
 from kanjian.memory.images import ImageFiles
 from kanjian.memory.index import VectorIndex, collection_name, connect, turn_document
 from kanjian.memory.mirror import VectorMirror
@@ -67,6 +72,7 @@ class MemoryCore:
         self._mirror: VectorMirror | None = None
         self._mirror_lock = threading.RLock()
         self._space: str | None = None
+        self._turns: int | None = None  # turns in the store when last counted
 
     def close(self) -> None:
         self.store.close()
@@ -141,7 +147,11 @@ class MemoryCore:
     def embed_missing(self) -> int:
         """Embed and store the vectors of turns that have none yet; returns the turn count."""
         with self._mirror_lock:
+            if self._turns is not None and not mirror.newest_missing(self.store, self.space):
+                return self._turns  # the common case: two index probes
+            # Counting costs milliseconds per 10,000 turns: once per process, then on news.
             missing, turns = mirror.count_missing(self.store, self.space)
+            self._turns = turns
             if missing and missing > BACKFILL_FROM_INDEX:
                 self._backfill_from_index()
             for _ in range(missing // INDEX_BATCH + 2):  # bounded: others may write meanwhile
@@ -189,11 +199,20 @@ class MemoryCore:
                     found.save(self.store.path)
             return found
 
+    def warm(self) -> None:
+        """Load what the first recall needs (NumPy, the embedder, the lexical index, the
+        vector mirror), so that a chat app can do it while the user types. Best effort:
+        a failure shows where it matters, at the first recall."""
+        with contextlib.suppress(MemoryStoreError):
+            self.store.lexical_index()
+            self.vector_mirror()
+            self.embedder.embed(["warm"])
+
     def reindex(self) -> int:
         """Embed every turn again and rebuild this embedder's collection; returns the turns."""
         with self._mirror_lock:
             mirror.drop(self.store, self.space)
-            self._mirror = None
+            self._mirror = self._turns = None
             mirror.remove_snapshot(self.store.path, self.space)
             index = self.index
             index.reset()

@@ -135,9 +135,12 @@ def m003_turn_vectors(conn: sqlite3.Connection) -> None:
             space TEXT NOT NULL,
             session_id TEXT NOT NULL,
             seq INTEGER NOT NULL,
+            -- the turn's rowid: "is any turn newer than the newest vector?" is two index probes
+            turn_rowid INTEGER NOT NULL,
             vector BLOB NOT NULL,
             UNIQUE (space, session_id, seq),
             FOREIGN KEY (session_id, seq) REFERENCES turns(session_id, seq) ON DELETE CASCADE
         )"""
     )
     conn.execute("CREATE INDEX turn_vectors_space ON turn_vectors(space, id)")
+    conn.execute("CREATE INDEX turn_vectors_turn ON turn_vectors(space, turn_rowid)")

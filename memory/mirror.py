@@ -44,6 +44,7 @@ __all__ = [
     "drop",
     "fetch",
     "missing_keys",
+    "newest_missing",
     "put",
     "remove_snapshot",
     "snapshot_paths",
@@ -308,6 +309,18 @@ def count_missing(store: Store, space: str) -> tuple[int, int]:
     return max(turns - have, 0), turns
 
 
+def newest_missing(store: Store, space: str) -> bool:
+    """Whether a turn is newer than the newest one with a vector (two index probes).
+
+    Turns are embedded in rowid order and :func:`count_missing` fills any gap once per
+    process, so after that a turn without a vector is always a newer one. A forgotten
+    newest turn takes its vector with it, so a new turn reusing its rowid is still seen.
+    """
+    top = store.read("SELECT MAX(rowid) FROM turns")[0][0]
+    have = store.read("SELECT MAX(turn_rowid) FROM turn_vectors WHERE space = ?", (space,))
+    return top is not None and (have[0][0] is None or int(top) > int(have[0][0]))
+
+
 def missing_keys(store: Store, space: str, limit: int) -> list[Key]:
     rows = store.read(
         "SELECT t.session_id, t.seq FROM turns t WHERE NOT EXISTS (SELECT 1 FROM turn_vectors v "
@@ -328,9 +341,8 @@ def put(store: Store, space: str, vectors: dict[Key, Sequence[float]]) -> None:
 
     def write(conn: Any) -> None:
         conn.executemany(
-            "INSERT OR REPLACE INTO turn_vectors (space, session_id, seq, vector) "
-            "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM turns WHERE session_id = ?2 "
-            "AND seq = ?3)",
+            "INSERT OR REPLACE INTO turn_vectors (space, session_id, seq, vector, turn_rowid) "
+            "SELECT ?, ?, ?, ?, rowid FROM turns WHERE session_id = ?2 AND seq = ?3",
             rows,
         )
 
