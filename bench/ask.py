@@ -72,6 +72,9 @@ def main() -> None:
         embedder = core.embedder.name
         core.close()
         env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": args.embedder}
+        # An installed kanjian has its bytecode cached; a dev shell that turned that off
+        # would time compiling every module the memory-on run imports as memory's cost.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         ask = [installed("kanjian"), "ask", "--url", url]
         on: list[tuple[float, float]] = []
         off: list[tuple[float, float]] = []
