@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,7 +334,7 @@ def missing_keys(store: Store, space: str, limit: int) -> list[Key]:
     return [(str(s), int(q)) for s, q in rows]
 
 
-def put(store: Store, space: str, vectors: dict[Key, Sequence[float]]) -> None:
+def put(store: Store, space: str, vectors: Mapping[Key, Sequence[float]]) -> None:
     """Store vectors (a turn forgotten meanwhile is skipped; a re-embedded one replaced)."""
     np = _np()
     rows = [
