@@ -53,6 +53,7 @@ NO_FILTERS = Filters()
 # past this many, copying them from chromadb beats embedding them again.
 BACKFILL_FROM_INDEX = 64
 Key = tuple[str, int]
+EMBED_ON_CLOSE = 8  # turns remembered by one process past which close() embeds them
 
 
 class MemoryCore:
@@ -73,8 +74,14 @@ class MemoryCore:
         self._mirror_lock = threading.RLock()
         self._space: str | None = None
         self._turns: int | None = None  # turns in the store when last counted
+        self._added = 0  # turns this process remembered
 
     def close(self) -> None:
+        # A process that remembered many turns (a batch, a long chat) embeds them before it
+        # goes, so that the next `kanjian ask` does not pay for them; one or two it leaves.
+        if self._added >= EMBED_ON_CLOSE:
+            with contextlib.suppress(MemoryStoreError):
+                self.embed_missing()
         self.store.close()
 
     # -- vectors: stored in SQLite, mirrored in memory, indexed in chromadb ------------------
@@ -227,7 +234,9 @@ class MemoryCore:
     def add_turn(self, session_id: str, question: str, answer: str, **fields: Any) -> TurnRecord:
         """Store a turn (SQLite only: lexical search finds it at once, and the next recall or
         search embeds and indexes it; see the module docstring)."""
-        return self.store.add_turn(session_id, question, answer, **fields)
+        turn = self.store.add_turn(session_id, question, answer, **fields)
+        self._added += 1
+        return turn
 
     def get_session(self, session_id: str) -> SessionRecord:
         return self.store.session(session_id)

@@ -10,7 +10,7 @@ import pytest
 from kanjian.memory import mirror
 from kanjian.memory.core import MemoryCore
 from kanjian.memory.embedders import embed_input
-from kanjian.memory.store import Filters
+from kanjian.memory.store import Filters, Store
 
 TURNS = [
     ("What is the total on this receipt?", "The total is $12.50 at Starbucks."),
@@ -153,3 +153,14 @@ def test_a_store_made_before_the_mirror_copies_its_vectors_from_chromadb(
     core.embed_missing()
     assert mirror.count_missing(core.store, core.space)[0] == 0 and embedded == []
     core.close()
+
+
+def test_a_process_that_remembered_many_turns_embeds_them_on_close(tmp_path: Path) -> None:
+    one = MemoryCore(tmp_path / "m", "hash")
+    _fill(one, TURNS[:1])
+    one.close()  # an ask: its turn is left for the next reader
+    assert mirror.count_missing(Store(tmp_path / "m" / "kanjian.db"), one.space)[0] == 1
+    many = MemoryCore(tmp_path / "m", "hash")
+    _fill(many, TURNS * 2)
+    many.close()  # a batch: embedded before exit, the next ask pays nothing
+    assert mirror.count_missing(Store(tmp_path / "m" / "kanjian.db"), many.space)[0] == 0
