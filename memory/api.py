@@ -86,8 +86,9 @@ class Memory:
         labels: Sequence[str] = (),
         title: str | None = None,
     ) -> TurnRecord:
-        """Append a turn durably (SQLite), then index it (vector index); with ``title``,
-        create the session in the same transaction if it is missing."""
+        """Append a turn durably (SQLite; the next recall or search embeds and indexes it,
+        and so does closing a process that remembered many turns or uses a Chroma server);
+        with ``title``, create the session in the same transaction if it is missing."""
         return await asyncio.to_thread(
             self.core.add_turn, session_id, question, answer,
             images=images, steps=steps, usage=usage, transcript=transcript,

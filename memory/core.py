@@ -77,10 +77,14 @@ class MemoryCore:
         self._added = 0  # turns this process remembered
 
     def close(self) -> None:
-        # A process that remembered many turns (a batch, a long chat) embeds them before it
-        # goes, so that the next `kanjian ask` does not pay for them; one or two it leaves.
-        if self._added >= EMBED_ON_CLOSE:
-            with contextlib.suppress(MemoryStoreError):
+        with contextlib.suppress(MemoryStoreError):
+            if self.url and self._added:
+                # A Chroma server is shared by machines that do not share this SQLite file:
+                # they find what this process remembered only there.
+                self.synced_index()
+            elif self._added >= EMBED_ON_CLOSE:
+                # A process that remembered many turns (a batch, a long chat) embeds them
+                # before it goes, so the next `kanjian ask` does not pay for them.
                 self.embed_missing()
         self.store.close()
 
