@@ -297,11 +297,9 @@ def valid_for(store: Store, mirror: VectorMirror) -> bool:
     )
     if found:
         return (str(found[0][0]), int(found[0][1])) == newest[1]
-    # Deleted since: by a forget (the log says so) or by a reindex (start afresh).
-    gone = store.read(
-        "SELECT 1 FROM forgotten WHERE id > ? AND session_id = ?",
-        (mirror.forgotten_id, newest[1][0]),
-    )
+    # Deleted: by a forget (the log says so; before or after the snapshot was saved) or by
+    # a reindex (start afresh).
+    gone = store.read("SELECT 1 FROM forgotten WHERE session_id = ? LIMIT 1", (newest[1][0],))
     return bool(gone)
 
 
