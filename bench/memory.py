@@ -289,6 +289,7 @@ def fts5_lexical(core: MemoryCore, query: str, k: int = 20) -> list[tuple[str, i
 def lexical_cold_start(core: MemoryCore) -> None:
     """What the first lexical query pays: a build from SQLite, then a snapshot restore."""
     core.store.lexical_save_after = 1  # save even below SAVE_AFTER turns (--turns 2000)
+    core.store.lexical_snapshot.unlink(missing_ok=True)  # a kept store has one: build afresh
     start = time.perf_counter()
     turns = len(core.store.lexical_index())  # builds, then writes the snapshot
     built = time.perf_counter() - start

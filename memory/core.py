@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class MemoryCore:
         self._space: str | None = None
         self._turns: int | None = None  # turns in the store when last counted
         self._added = 0  # turns this process remembered
+        self._threads: ThreadPoolExecutor | None = None  # hybrid search's vector half
 
     def close(self) -> None:
         with contextlib.suppress(MemoryStoreError):
@@ -86,6 +88,8 @@ class MemoryCore:
                 # A process that remembered many turns (a batch, a long chat) embeds them
                 # before it goes, so the next `kanjian ask` does not pay for them.
                 self.embed_missing()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
         self.store.close()
 
     # -- vectors: stored in SQLite, mirrored in memory, indexed in chromadb ------------------
@@ -294,10 +298,19 @@ class MemoryCore:
             raise MemoryInputError(f"Unknown search mode {mode!r}; use hybrid, vector or lexical.")
         depth = max(4 * k, 20)
         rankings: dict[str, list[tuple[str, int, float]]] = {}
-        if mode in ("hybrid", "vector"):
-            rankings["vector"] = self.synced_index().query(query, depth, filters)
-        if mode in ("hybrid", "lexical"):
+        if mode == "lexical":
             rankings["lexical"] = self.store.lexical(query, depth, filters)
+        else:
+            index = self.synced_index()
+            vector = self.embedder.embed([embed_input(self.embedder, query)])[0]
+            if mode == "vector":
+                rankings["vector"] = index.query_vector(vector, depth, filters)
+            else:
+                # chromadb's query runs in Rust without the GIL: the keyword half runs
+                # meanwhile here (hybrid took vector + lexical time, now about the larger).
+                found = self._pool().submit(index.query_vector, vector, depth, filters)
+                lexical = self.store.lexical(query, depth, filters)
+                rankings = {"vector": found.result(), "lexical": lexical}
         fused = fuse(rankings, depth)
         hits: list[Hit] = []
         # Only the best k are read back (reading all 4k cost more than chromadb's query);
@@ -307,6 +320,12 @@ class MemoryCore:
             turns = self.store.turns_by_key([key for key, _, _ in batch])
             hits += [self._hit(turns[key], s, r) for key, s, r in batch if key in turns]
         return hits
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._index_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(1, thread_name_prefix="kanjian-search")
+            return self._threads
 
     def _hit(self, turn: TurnRecord, score: float, ranks: dict[str, int]) -> Hit:
         return Hit(
