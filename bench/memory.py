@@ -244,16 +244,24 @@ def replay(make: Turns, turns: int, rng: random.Random) -> list[tuple[str, str]]
 
 
 def latencies(core: MemoryCore, queries: list[str]) -> dict[str, list[float]]:
-    """Per-query milliseconds: bare chroma, then memory.search in each mode."""
+    """Per-query milliseconds: bare chroma, then memory.search in each mode.
+
+    Query by query, the four in turn (not all of one, then all of the next), so that the
+    machine's load, which drifts on a shared box, weighs on each of them alike.
+    """
     index = core.index
     vectors = index.embedder.embed(queries)
     collection = index._collection
-    bare = timed(lambda v: collection.query(query_embeddings=[v], n_results=20), list(vectors))
-    rows = {"chroma bare query": bare}
     modes: tuple[SearchMode, ...] = ("vector", "lexical", "hybrid")
-    for mode in modes:
-        search = functools.partial(core.search, k=5, mode=mode, filters=Filters())
-        rows[f"memory.search {mode}"] = timed(search, queries)
+    rows: dict[str, list[float]] = {"chroma bare query": []}
+    rows |= {f"memory.search {mode}": [] for mode in modes}
+    for query, vector in zip(queries, vectors, strict=True):
+        rows["chroma bare query"] += timed(
+            lambda v: collection.query(query_embeddings=[v], n_results=20), [vector]
+        )
+        for mode in modes:
+            search = functools.partial(core.search, k=5, mode=mode, filters=Filters())
+            rows[f"memory.search {mode}"] += timed(search, [query])
     old = queries[:FTS5_QUERIES]  # hundreds of ms each on skewed data: a sample will do
     rows[f"old FTS5 lexical ({len(old)} q)"] = timed(lambda q: fts5_lexical(core, q), old)
     return rows
