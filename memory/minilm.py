@@ -132,7 +132,7 @@ def _tokenizer(path: Path) -> Any:
     is what ``tokenizer.json`` describes (lower-casing, Chinese characters split, ``##``
     pieces, [CLS] ... [SEP]) and gives the same ids, in half the time of parsing the JSON."""
     if (path / "vocab.txt").exists():
-        from tokenizers.implementations import BertWordPieceTokenizer
+        from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
         return BertWordPieceTokenizer(str(path / "vocab.txt"), lowercase=True)
     from tokenizers import Tokenizer
