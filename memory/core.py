@@ -355,18 +355,20 @@ class MemoryCore:
             left -= cost
         return out
 
-    def _cosines(self, text: str, also: Sequence[Key]) -> dict[Key, float]:
-        """The nearest turns to ``text`` and the cosine of the turns ``also`` names (the
-        gate needs both features for every candidate)."""
+    def _cosines(
+        self, text: str, also: Sequence[Key], until: float | None = None
+    ) -> dict[Key, float]:
+        """The nearest turns to ``text`` (made before ``until``) and the cosine of the turns
+        ``also`` names (the gate needs both features for every candidate)."""
         vectors = self.vector_mirror()
         vector = self.embedder.embed([embed_input(self.embedder, text)])[0]
         source: VectorMirror | VectorIndex
         if vectors is not None:
             source = vectors
-            cosines = {(s, q): c for s, q, c in vectors.top(vector, RECALL_DEPTH)}
+            cosines = {(s, q): c for s, q, c in vectors.top(vector, RECALL_DEPTH, until=until)}
         else:
             source = self.synced_index()
-            found = source.query_vector(vector, RECALL_DEPTH, NO_FILTERS)
+            found = source.query_vector(vector, RECALL_DEPTH, Filters(until=until))
             cosines = {(s, q): c for s, q, c in found}
         return cosines | source.similarities(vector, [k for k in also if k not in cosines])
 

@@ -87,6 +87,7 @@ class VectorMirror:
         self.n = 0
         self._matrix: Any = np.zeros((0, dim), np.float32)
         self._alive: Any = np.zeros(0, np.bool_)
+        self._created: Any = np.zeros(0, np.float64)  # the turn's time, for ``until``
         self._keys: list[Key] = []
         self._pos: dict[Key, int] = {}
         self._newest: Key | None = None  # when restored: the key of the snapshot's newest row
@@ -96,9 +97,9 @@ class VectorMirror:
 
     # -- keeping in step with SQLite ------------------------------------------------------
 
-    def add(self, rows: Sequence[tuple[int, str, int, bytes]]) -> None:
-        """Rows ``(id, session, seq, float32 bytes)`` past the watermark; a key seen again
-        (the turn re-embedded) replaces its older vector."""
+    def add(self, rows: Sequence[tuple[int, str, int, bytes, float]]) -> None:
+        """Rows ``(id, session, seq, float32 bytes, created)`` past the watermark; a key seen
+        again (the turn re-embedded) replaces its older vector."""
         np = _np()
         with self.lock:
             rows = [r for r in rows if r[0] > self.watermark]
@@ -109,7 +110,8 @@ class VectorMirror:
             self._grow(self.n + len(rows))
             self._matrix[self.n : self.n + len(rows)] = vectors
             self._alive[self.n : self.n + len(rows)] = True
-            for i, (_, sid, seq, _) in enumerate(rows):
+            self._created[self.n : self.n + len(rows)] = [r[4] for r in rows]
+            for i, (_, sid, seq, _, _) in enumerate(rows):
                 key = (sid, int(seq))
                 old = self._pos.get(key)
                 if old is not None:
@@ -129,7 +131,9 @@ class VectorMirror:
         matrix[: self.n] = self._matrix[: self.n]  # a memory-mapped snapshot is copied once
         alive = np.zeros(size, np.bool_)
         alive[: self.n] = self._alive[: self.n]
-        self._matrix, self._alive = matrix, alive
+        created = np.zeros(size, np.float64)
+        created[: self.n] = self._created[: self.n]
+        self._matrix, self._alive, self._created = matrix, alive, created
 
     def forget(self, sessions: Iterable[str], log_id: int) -> None:
         with self.lock:
@@ -141,9 +145,14 @@ class VectorMirror:
     # -- queries --------------------------------------------------------------------------
 
     def top(
-        self, vector: Sequence[float], k: int, exclude: str | None = None
+        self,
+        vector: Sequence[float],
+        k: int,
+        exclude: str | None = None,
+        until: float | None = None,
     ) -> list[tuple[str, int, float]]:
-        """The ``k`` most similar turns: (session, seq, cosine), best first."""
+        """The ``k`` most similar turns (made before ``until``, not in session ``exclude``):
+        (session, seq, cosine), best first."""
         np = _np()
         with self.lock:
             if not self._pos or k < 1:
@@ -157,6 +166,9 @@ class VectorMirror:
                     if key[0] == exclude:
                         scores[pos] = -np.inf
                         live -= 1
+            if until is not None:
+                scores[self._created[: self.n] >= until] = -np.inf
+                live = int(np.isfinite(scores).sum())
             live = min(k, live)
             if live < 1:
                 return []
@@ -205,6 +217,7 @@ class VectorMirror:
                 "matrix": name, "watermark": self.watermark, "forgotten": self.forgotten_id,
                 "newest": [self._keys[self.n - 1][0], self._keys[self.n - 1][1]],
                 "keys": [list(self._keys[i]) for i in live],
+                "created": self._created[live].tolist(),
             }  # fmt: skip
             tmp = pointer.with_name(f"{pointer.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
@@ -233,6 +246,9 @@ class VectorMirror:
             mirror = cls(space, dim)
             mirror._matrix, mirror._keys, mirror.n = matrix, keys, len(keys)
             mirror._alive = np.ones(len(keys), np.bool_)
+            mirror._created = np.asarray(meta["created"], np.float64)
+            if len(mirror._created) != len(keys):
+                raise ValueError(f"{len(mirror._created)} times for {len(keys)} keys")
             mirror._pos = {key: i for i, key in enumerate(keys)}
             mirror.watermark, mirror.forgotten_id = int(meta["watermark"]), int(meta["forgotten"])
             newest = meta["newest"]
@@ -274,8 +290,9 @@ def sync(store: Store, mirror: VectorMirror) -> None:
             "SELECT id, session_id FROM forgotten WHERE id > ? ORDER BY id", (mirror.forgotten_id,)
         ).fetchall()
         rows = conn.execute(
-            "SELECT id, session_id, seq, vector FROM turn_vectors WHERE space = ? AND id > ? "
-            "ORDER BY id",
+            "SELECT v.id, v.session_id, v.seq, v.vector, t.created FROM turn_vectors v "
+            "JOIN turns t ON t.session_id = v.session_id AND t.seq = v.seq "
+            "WHERE v.space = ? AND v.id > ? ORDER BY v.id",
             (mirror.space, mirror.watermark),
         ).fetchall()
         return forgotten, rows
@@ -283,7 +300,7 @@ def sync(store: Store, mirror: VectorMirror) -> None:
     forgotten, rows = store.read_snapshot(read)
     if forgotten:
         mirror.forget([sid for _, sid in forgotten], int(forgotten[-1][0]))
-    mirror.add([(int(i), str(s), int(q), bytes(v)) for i, s, q, v in rows])
+    mirror.add([(int(i), str(s), int(q), bytes(v), float(c)) for i, s, q, v, c in rows])
 
 
 def valid_for(store: Store, mirror: VectorMirror) -> bool:

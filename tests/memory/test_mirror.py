@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,16 @@ def test_a_process_that_remembered_many_turns_embeds_them_on_close(tmp_path: Pat
     _fill(many, TURNS * 2)
     many.close()  # a batch: embedded before exit, the next ask pays nothing
     assert mirror.count_missing(Store(tmp_path / "m" / "kanjian.db"), many.space)[0] == 0
+
+
+def test_the_mirror_keeps_to_turns_made_before_until(tmp_path: Path) -> None:
+    core = MemoryCore(tmp_path / "m", "hash")
+    early = _fill(core, TURNS[:3])
+    cut = time.time() + 0.01
+    time.sleep(0.02)
+    _fill(core, TURNS[3:])
+    found = core.vector_mirror()
+    assert found is not None
+    keys = {s for s, _, _ in found.top(_query(core, "receipt cat parking"), 10, until=cut)}
+    assert keys == set(early)
+    core.close()
