@@ -107,7 +107,7 @@ def test_a_corrupt_snapshot_is_rebuilt_from_sqlite_with_one_warning(
     first.vector_mirror()
     expected = first.recall("What was the total on the Starbucks receipt?")
     pointer = mirror.snapshot_paths(first.store.path, first.space)
-    matrix = first.store.path.with_name(__import__("json").loads(pointer.read_text())["matrix"])
+    matrix = first.store.path.with_name(json.loads(pointer.read_text())["matrix"])
     first.close()
     if damage == "pointer":
         pointer.write_text("{not json")
