@@ -1,10 +1,13 @@
 """Memory at scale: insert throughput and query latency at 100,000 stored turns.
 
     .venv/bin/python -m bench.memory [--turns 100000] [--queries 200] [--data realistic|skewed]
+                                     [--keep DIR]
 
 Synthetic bilingual turns are stored through the real paths (``Store.add_turn``: one
 SQLite transaction per turn with its FTS row; then the vector index catch-up, which
-embeds and upserts in batches). Embeddings come from the hashing embedder (256 dims):
+embeds the turns into SQLite and upserts them into chromadb in batches). Building 100k
+turns takes several minutes on two cores: with ``--keep DIR`` the store is built once
+under ``DIR`` and reused by later runs (the same seed replays the same turns and queries). Embeddings come from the hashing embedder (256 dims):
 MiniLM would need about 25 minutes for 100k turns on 2 cores. Query latency p50/p95 is
 printed for hybrid, vector-only and lexical search, beside chromadb's bare
 ``collection.query`` on the same collection with the same query vectors, in the same run,
@@ -113,6 +116,7 @@ def synthetic_turn(rng: random.Random, i: int) -> tuple[str, str]:
 
 
 T = TypeVar("T")
+LIVE = 200  # turns added one at a time after the bulk fill
 ZH_WORDS = 1500
 FTS5_QUERIES = 50
 
@@ -218,32 +222,64 @@ def fill(core: MemoryCore, make: Turns, turns: int, rng: random.Random) -> list[
             samples.append((question, answer))
     sqlite_s = time.perf_counter() - start
     start = time.perf_counter()
-    core.index  # noqa: B018  # catch-up: embed + upsert every turn in batches
+    core.synced_index()  # catch-up: embed into SQLite + upsert every turn, in batches
     index_s = time.perf_counter() - start
     print(f"stored {turns} turns: SQLite {turns / sqlite_s:,.0f} turns/s ({sqlite_s:.1f} s), "
           f"vector index {turns / index_s:,.0f} turns/s ({index_s:.1f} s), "
           f"together {turns / (sqlite_s + index_s):,.0f} turns/s")  # fmt: skip
     sid = core.new_session("live")
-    live = timed(lambda i: core.add_turn(sid, *make(rng, turns + i)), list(range(200)))
-    print(f"add_turn one at a time (SQLite + index): p50 {percentile(live, 50):.1f} ms, "
-          f"p95 {percentile(live, 95):.1f} ms ({1000 / statistics.mean(live):,.0f} turns/s)")  # fmt: skip
+    live = timed(lambda i: core.add_turn(sid, *make(rng, turns + i)), list(range(LIVE)))
+    print(f"add_turn one at a time (SQLite; indexed by the next reader): p50 "
+          f"{percentile(live, 50):.1f} ms, p95 {percentile(live, 95):.1f} ms "
+          f"({1000 / statistics.mean(live):,.0f} turns/s)")  # fmt: skip
+    return samples
+
+
+def replay(make: Turns, turns: int, rng: random.Random) -> list[tuple[str, str]]:
+    """The samples :func:`fill` returned for a kept store, ``rng`` left where fill left it."""
+    samples = [turn for i in range(turns) if (turn := make(rng, i)) and i % 97 == 0]
+    for i in range(LIVE):
+        make(rng, turns + i)
     return samples
 
 
 def latencies(core: MemoryCore, queries: list[str]) -> dict[str, list[float]]:
-    """Per-query milliseconds: bare chroma, then memory.search in each mode."""
+    """Per-query milliseconds: bare chroma, then memory.search in each mode.
+
+    Query by query, the four in turn (not all of one, then all of the next), so that the
+    machine's load, which drifts on a shared box, weighs on each of them alike.
+    """
     index = core.index
     vectors = index.embedder.embed(queries)
     collection = index._collection
-    bare = timed(lambda v: collection.query(query_embeddings=[v], n_results=20), list(vectors))
-    rows = {"chroma bare query": bare}
     modes: tuple[SearchMode, ...] = ("vector", "lexical", "hybrid")
-    for mode in modes:
-        search = functools.partial(core.search, k=5, mode=mode, filters=Filters())
-        rows[f"memory.search {mode}"] = timed(search, queries)
+    rows: dict[str, list[float]] = {"chroma bare query": []}
+    rows |= {f"memory.search {mode}": [] for mode in modes}
+    for query, vector in zip(queries, vectors, strict=True):
+        rows["chroma bare query"] += timed(
+            lambda v: collection.query(query_embeddings=[v], n_results=20), [vector]
+        )
+        for mode in modes:
+            search = functools.partial(core.search, k=5, mode=mode, filters=Filters())
+            rows[f"memory.search {mode}"] += timed(search, [query])
     old = queries[:FTS5_QUERIES]  # hundreds of ms each on skewed data: a sample will do
     rows[f"old FTS5 lexical ({len(old)} q)"] = timed(lambda q: fts5_lexical(core, q), old)
     return rows
+
+
+def gate_cost(core: MemoryCore, queries: list[str]) -> None:
+    """What the recall gate itself adds per question (its features and cut), beside the
+    whole recall, at this store size (issue 10: the gate adds at most 1 ms)."""
+    from kanjian.memory import gate
+
+    cut = gate.cut_for(core.embedder.name)
+    found = [core.recall_candidates(q) for q in queries]
+    whole = timed(core.recall, queries)
+    alone = timed(lambda c: cut.select(c), found)
+    concepts = timed(gate.concepts, queries)
+    print(f"recall p50 {percentile(whole, 50):.2f} ms (both retrievers, gate, texts); "
+          f"the gate alone: content words p50 {percentile(concepts, 50):.3f} ms, "
+          f"the cut over its candidates p50 {percentile(alone, 50):.3f} ms")  # fmt: skip
 
 
 def fts5_lexical(core: MemoryCore, query: str, k: int = 20) -> list[tuple[str, int, float]]:
@@ -261,6 +297,7 @@ def fts5_lexical(core: MemoryCore, query: str, k: int = 20) -> list[tuple[str, i
 def lexical_cold_start(core: MemoryCore) -> None:
     """What the first lexical query pays: a build from SQLite, then a snapshot restore."""
     core.store.lexical_save_after = 1  # save even below SAVE_AFTER turns (--turns 2000)
+    core.store.lexical_snapshot.unlink(missing_ok=True)  # a kept store has one: build afresh
     start = time.perf_counter()
     turns = len(core.store.lexical_index())  # builds, then writes the snapshot
     built = time.perf_counter() - start
@@ -279,15 +316,24 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--data", choices=sorted(DATA), default="realistic")
+    parser.add_argument("--keep", type=Path, help="build the store under this folder once")
     args = parser.parse_args()
     make_turn, make_query = DATA[args.data]
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
-        core = MemoryCore(Path(tmp), HashEmbedder(dim=256))
-        samples = fill(core, make_turn, args.turns, rng)
+        root = Path(tmp) if args.keep is None else args.keep / f"{args.data}-{args.turns}"
+        done = root / "complete"
+        core = MemoryCore(root, HashEmbedder(dim=256))
+        if done.exists():
+            print(f"reusing the store of {args.turns:,} turns kept at {root}")
+            samples = replay(make_turn, args.turns, rng)
+        else:
+            samples = fill(core, make_turn, args.turns, rng)
+            done.touch()
         lexical_cold_start(core)
         queries = [make_query(rng, samples[i % len(samples)]) for i in range(args.queries)]
         rows = latencies(core, queries)
+        gate_cost(core, queries)
         print(f"\nquery latency at {core.index.count():,} turns ({args.data} data), "
               f"{args.queries} queries (ms):")  # fmt: skip
         print(f"{'':<24} {'p50':>8} {'p95':>8}  p50 vs bare chroma")

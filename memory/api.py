@@ -86,8 +86,9 @@ class Memory:
         labels: Sequence[str] = (),
         title: str | None = None,
     ) -> TurnRecord:
-        """Append a turn durably (SQLite), then index it (vector index); with ``title``,
-        create the session in the same transaction if it is missing."""
+        """Append a turn durably (SQLite; the next recall or search embeds and indexes it,
+        and so does closing a process that remembered many turns or uses a Chroma server);
+        with ``title``, create the session in the same transaction if it is missing."""
         return await asyncio.to_thread(
             self.core.add_turn, session_id, question, answer,
             images=images, steps=steps, usage=usage, transcript=transcript,
@@ -152,6 +153,10 @@ class Memory:
     async def snapshot(self) -> RecallSnapshot:
         """Memory as it is now, for ``recall(as_of=...)``: later turns stay out of it."""
         return await asyncio.to_thread(self.core.snapshot)
+
+    async def warm(self) -> None:
+        """Load the embedder and the indexes in a worker thread (see ``MemoryCore.warm``)."""
+        await asyncio.to_thread(self.core.warm)
 
     async def reindex(self) -> int:
         return await asyncio.to_thread(self.core.reindex)

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "english_view",
@@ -220,8 +221,26 @@ def _jieba() -> object:
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
+    # Its dictionary from a word table on disk (kanjian.memory.lexicon): loading it whole
+    # cost every process that met a Chinese word over a second.
+    freq = _jieba_table(jieba)
+    if freq is None:
+        jieba.initialize()
+    else:
+        jieba.dt.FREQ, jieba.dt.total = freq, int(freq.meta["total"])
+        jieba.dt.initialized = True
     return jieba
+
+
+def _jieba_table(jieba: Any) -> Any:
+    from kanjian.memory import lexicon
+
+    def rows() -> tuple[Iterable[tuple[str, Any]], dict[str, Any]]:
+        freq, total = jieba.dt.gen_pfdict(jieba.dt.get_dict_file())
+        return freq.items(), {"total": total}
+
+    source = Path(jieba.__file__).with_name("dict.txt")
+    return lexicon.table(_cache_dir(), "jieba", source, rows)
 
 
 def _segments(text: str, *, search: bool) -> list[str]:
@@ -245,7 +264,24 @@ CEDICT_CACHE_VERSION = 2  # bump when the parsing below changes
 
 
 @cache
-def _cedict() -> dict[str, list[str]]:
+def _cedict() -> Any:
+    """The dictionary as a word table on disk (:mod:`kanjian.memory.lexicon`): a lookup per
+    word instead of loading 120,000 entries; the whole parsed dict where none can be built."""
+    from kanjian.memory import lexicon
+
+    def rows() -> tuple[Iterable[tuple[str, Any]], dict[str, Any]]:
+        entries = _cedict_dict().items()
+        return ((word, lexicon.SEP.join(senses)) for word, senses in entries), {}
+
+    def decode(value: str) -> list[str]:
+        return value.split(lexicon.SEP)
+
+    name = f"cedict{CEDICT_CACHE_VERSION}"
+    found = lexicon.table(_cache_dir(), name, _dictionary_path(), rows, decode)
+    return found if found is not None else _cedict_dict()
+
+
+def _cedict_dict() -> dict[str, list[str]]:
     """The parsed dictionary, from a marshal cache when one matches the dictionary file.
 
     Parsing 120,000 entries takes a second or more, paid by every process that meets a

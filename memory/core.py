@@ -1,9 +1,15 @@
 """The synchronous memory engine: the SQLite store, the image files and the vector index.
 
 :class:`memory.api.Memory` wraps this for async callers (every method runs in a worker
-thread); benchmarks and scripts may use it directly. Writes go to SQLite first (the
-source of truth), then to the vector index; a turn the index has not taken yet keeps
-``indexed = 0`` and is indexed on the next use, so a crash between the two loses nothing.
+thread); benchmarks and scripts may use it directly. Remembering a turn writes SQLite only
+(the source of truth, one transaction): it costs an ``ask`` milliseconds. Indexing is
+deferred to the next reader: recall and search first embed the turns that have no vector
+yet (stored in SQLite, see :mod:`kanjian.memory.mirror`), and opening chromadb upserts the
+turns it lacks (``indexed = 0``) from those stored vectors. A crash anywhere loses nothing.
+
+Recall reads the vectors from the in-memory mirror, never from chromadb, while the store
+holds at most :data:`kanjian.memory.mirror.MIRROR_MAX_TURNS` turns: importing chromadb and
+opening its client alone cost more than a second of every ``kanjian ask``.
 """
 
 from __future__ import annotations
@@ -13,16 +19,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kanjian.memory import gate
+from kanjian.memory import gate, mirror
 from kanjian.memory.embedders import Embedder, embed_input, make_embedder
-from kanjian.memory.errors import ImageNotFound, IndexUnavailable, MemoryInputError
+from kanjian.memory.errors import (
+    ImageNotFound,
+    IndexUnavailable,
+    MemoryInputError,
+    MemoryStoreError,
+)
 from kanjian.memory.images import ImageFiles
-from kanjian.memory.index import VectorIndex, connect
+from kanjian.memory.index import VectorIndex, collection_name, connect, turn_document
 from kanjian.memory.lexical import LexicalIndex, query_terms
+from kanjian.memory.mirror import VectorMirror
 from kanjian.memory.records import (
     Hit,
     ImageRecord,
@@ -40,6 +53,11 @@ INDEX_BATCH = 512
 RECALL_TURN_TOKENS = 200
 RECALL_DEPTH = 10  # candidates from each retriever that the gate scores
 NO_FILTERS = Filters()
+# A store (made before the mirror) whose turns have no vectors yet, but chromadb has them:
+# past this many, copying them from chromadb beats embedding them again.
+BACKFILL_FROM_INDEX = 64
+Key = tuple[str, int]
+EMBED_ON_CLOSE = 8  # turns remembered by one process past which close() embeds them
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -64,50 +82,170 @@ class MemoryCore:
         self.files = ImageFiles(root / "images")
         self.embedder = make_embedder(embedder) if isinstance(embedder, str) else embedder
         self._index: VectorIndex | None = None
-        self._index_lock = threading.Lock()
+        self._index_lock = threading.RLock()
+        self._index_verified = False  # its count checked against SQLite since opening
+        self._mirror: VectorMirror | None = None
+        self._mirror_lock = threading.RLock()
+        self._space: str | None = None
+        self._turns: int | None = None  # turns in the store when last counted
+        self._added = 0  # turns this process remembered
+        self._threads: ThreadPoolExecutor | None = None  # hybrid search's vector half
 
     def close(self) -> None:
+        with contextlib.suppress(MemoryStoreError):
+            if self.url and self._added:
+                # A Chroma server is shared by machines that do not share this SQLite file:
+                # they find what this process remembered only there.
+                self.synced_index()
+            elif self._added >= EMBED_ON_CLOSE:
+                # A process that remembered many turns (a batch, a long chat) embeds them
+                # before it goes, so the next `kanjian ask` does not pay for them.
+                self.embed_missing()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
         self.store.close()
 
-    # -- the vector index, opened on first use ----------------------------------------------
+    # -- vectors: stored in SQLite, mirrored in memory, indexed in chromadb ------------------
+
+    @property
+    def space(self) -> str:
+        """The vector space (embedder and dimension) this memory's vectors belong to."""
+        if self._space is None:
+            self._space = collection_name(self.embedder)
+        return self._space
 
     @property
     def index(self) -> VectorIndex:
+        """chromadb's collection, opened on first use and then caught up with SQLite."""
+        with self._index_lock:
+            if self._index is not None and self._index_verified:
+                return self._index
+        return self.synced_index()
+
+    def _open_index(self) -> VectorIndex:
         with self._index_lock:
             if self._index is None:
                 client = connect(self.root / "chroma", self.url)
                 self._index = VectorIndex(
                     client, self.embedder, self.url or str(self.root / "chroma")
                 )
-                self._catch_up(self._index)
             return self._index
 
-    def _catch_up(self, index: VectorIndex) -> int:
-        """Index what SQLite has and the index lacks (new embedder, crash, lost files)."""
-        counts = self.store.counts()
-        if index.count() < counts["turns"] - counts["unindexed"]:
-            self.store.mark_all_unindexed()
-        done = 0
-        batch: list[TurnRecord] = []
-        for turn in self.store.iter_turns(unindexed_only=True):
-            batch.append(turn)
-            if len(batch) >= INDEX_BATCH:
-                done += self._index_batch(index, batch)
-                batch = []
-        return done + self._index_batch(index, batch)
+    def synced_index(self) -> VectorIndex:
+        """chromadb's collection with every turn SQLite has, including those other
+        processes (``kanjian ask``) remembered since it was opened."""
+        index = self._open_index()
+        self._catch_up(index, verify=not self._index_verified)
+        self._index_verified = True
+        return index
+
+    def _catch_up(self, index: VectorIndex, *, verify: bool = False) -> int:
+        """Upsert what SQLite has and chromadb lacks: new turns, and with ``verify`` (on
+        opening) everything when the collection has fewer (new embedder, lost files)."""
+        if verify:
+            counts = self.store.counts()
+            if index.count() < counts["turns"] - counts["unindexed"]:
+                self.store.mark_all_unindexed()
+        if not self.store.has_unindexed():  # one probe of a partial index: every search
+            return 0
+        self.embed_missing()  # before the index lock: embed_missing may take it itself
+        with self._index_lock:
+            done = 0
+            batch: list[TurnRecord] = []
+            for turn in self.store.iter_turns(unindexed_only=True):
+                batch.append(turn)
+                if len(batch) >= INDEX_BATCH:
+                    done += self._index_batch(index, batch)
+                    batch = []
+            return done + self._index_batch(index, batch)
 
     def _index_batch(self, index: VectorIndex, turns: list[TurnRecord]) -> int:
-        if turns:
-            index.upsert(turns)
-            self.store.mark_indexed([(t.session_id, t.seq) for t in turns])
+        if not turns:
+            return 0
+        stored = mirror.fetch(self.store, self.space, [t.key_tuple for t in turns])
+        missing = [t for t in turns if t.key_tuple not in stored]
+        if missing:  # written after embed_missing ran: embed them here
+            stored |= self._embed(missing)
+        index.upsert_vectors(
+            turns, [stored[t.key_tuple] for t in turns], [turn_document(t) for t in turns]
+        )
+        self.store.mark_indexed([t.key_tuple for t in turns])
         return len(turns)
 
+    def embed_missing(self) -> int:
+        """Embed and store the vectors of turns that have none yet; returns the turn count."""
+        with self._mirror_lock:
+            if self._turns is not None and not mirror.newest_missing(self.store, self.space):
+                return self._turns  # the common case: two index probes
+            # Counting costs milliseconds per 10,000 turns: once per process, then on news.
+            missing, turns = mirror.count_missing(self.store, self.space)
+            self._turns = turns
+            if missing and missing > BACKFILL_FROM_INDEX:
+                self._backfill_from_index()
+            for _ in range(missing // INDEX_BATCH + 2):  # bounded: others may write meanwhile
+                keys = mirror.missing_keys(self.store, self.space, INDEX_BATCH)
+                if not keys:
+                    break
+                found = self.store.turns_by_key(keys)
+                mirror.put(self.store, self.space, self._embed(list(found.values())))
+            return turns
+
+    def _embed(self, turns: Sequence[TurnRecord]) -> dict[Key, list[float]]:
+        texts = [embed_input(self.embedder, turn_document(t)) for t in turns]
+        vectors = self.embedder.embed(texts) if texts else []
+        return {t.key_tuple: v for t, v in zip(turns, vectors, strict=True)}
+
+    def _backfill_from_index(self) -> None:
+        """Copy vectors chromadb already holds (a store made before the mirror existed)."""
+        if not self.url and not (self.root / "chroma").exists():
+            return
+        with contextlib.suppress(IndexUnavailable):
+            index = self._open_index()
+            while keys := mirror.missing_keys(self.store, self.space, INDEX_BATCH):
+                vectors = index.vectors(keys)
+                if not vectors:
+                    return
+                mirror.put(self.store, self.space, vectors)
+                if len(vectors) < len(keys):
+                    return  # the rest is embedded by the caller
+
+    def vector_mirror(self) -> VectorMirror | None:
+        """Every turn's vector in memory, up to date; None past ``MIRROR_MAX_TURNS`` turns
+        (chromadb's HNSW answers then)."""
+        with self._mirror_lock:
+            if self.embed_missing() > mirror.MIRROR_MAX_TURNS:
+                return None
+            if self._mirror is None:
+                restored = VectorMirror.restore(self.store.path, self.space, self.embedder.dim)
+                if restored is not None and not mirror.valid_for(self.store, restored):
+                    restored = None
+                self._mirror = restored or VectorMirror(self.space, self.embedder.dim)
+            found = self._mirror
+            mirror.sync(self.store, found)
+            if found.unsaved >= mirror.SAVE_AFTER:
+                with contextlib.suppress(OSError):  # a cache: the next process rebuilds it
+                    found.save(self.store.path)
+            return found
+
+    def warm(self) -> None:
+        """Load what the first recall needs (NumPy, the embedder, the lexical index, the
+        vector mirror), so that a chat app can do it while the user types. Best effort:
+        a failure shows where it matters, at the first recall."""
+        with contextlib.suppress(MemoryStoreError):
+            self.store.lexical_index()
+            self.vector_mirror()
+            self.embedder.embed(["warm"])
+
     def reindex(self) -> int:
-        """Rebuild this embedder's collection from SQLite; returns the turns indexed."""
-        index = self.index
-        index.reset()
-        self.store.mark_all_unindexed()
-        return self._catch_up(index)
+        """Embed every turn again and rebuild this embedder's collection; returns the turns."""
+        with self._mirror_lock:
+            mirror.drop(self.store, self.space)
+            self._mirror = self._turns = None
+            mirror.remove_snapshot(self.store.path, self.space)
+            index = self.index
+            index.reset()
+            self.store.mark_all_unindexed()
+            return self._catch_up(index)
 
     # -- sessions and turns -----------------------------------------------------------------
 
@@ -115,10 +253,10 @@ class MemoryCore:
         return self.store.create_session(session_id, title or "").id
 
     def add_turn(self, session_id: str, question: str, answer: str, **fields: Any) -> TurnRecord:
+        """Store a turn (SQLite only: lexical search finds it at once, and the next recall or
+        search embeds and indexes it; see the module docstring)."""
         turn = self.store.add_turn(session_id, question, answer, **fields)
-        # On failure it stays indexed = 0: lexical search has it now, the index on next open.
-        with contextlib.suppress(IndexUnavailable):
-            self._index_batch(self.index, [turn])
+        self._added += 1
         return turn
 
     def get_session(self, session_id: str) -> SessionRecord:
@@ -173,18 +311,34 @@ class MemoryCore:
             raise MemoryInputError(f"Unknown search mode {mode!r}; use hybrid, vector or lexical.")
         depth = max(4 * k, 20)
         rankings: dict[str, list[tuple[str, int, float]]] = {}
-        if mode in ("hybrid", "vector"):
-            rankings["vector"] = self.index.query(query, depth, filters)
-        if mode in ("hybrid", "lexical"):
+        if mode == "lexical":
             rankings["lexical"] = self.store.lexical(query, depth, filters)
+        else:
+            index = self.synced_index()
+            vector = self.embedder.embed([embed_input(self.embedder, query)])[0]
+            if mode == "vector":
+                rankings["vector"] = index.query_vector(vector, depth, filters)
+            else:
+                # chromadb's query runs in Rust without the GIL: the keyword half runs
+                # meanwhile here (hybrid took vector + lexical time, now about the larger).
+                found = self._pool().submit(index.query_vector, vector, depth, filters)
+                lexical = self.store.lexical(query, depth, filters)
+                rankings = {"vector": found.result(), "lexical": lexical}
         fused = fuse(rankings, depth)
-        turns = self.store.turns_by_key([key for key, _, _ in fused])
-        hits = [
-            self._hit(turns[key], score, ranks)
-            for key, score, ranks in fused
-            if key in turns  # an index entry whose turn was forgotten mid-crash: skip it
-        ]
-        return hits[:k]
+        hits: list[Hit] = []
+        # Only the best k are read back (reading all 4k cost more than chromadb's query);
+        # an index entry whose turn was forgotten mid-crash is skipped, and the next read.
+        while fused and len(hits) < k:
+            batch, fused = fused[: k - len(hits)], fused[k - len(hits) :]
+            turns = self.store.turns_by_key([key for key, _, _ in batch])
+            hits += [self._hit(turns[key], s, r) for key, s, r in batch if key in turns]
+        return hits
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._index_lock:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(1, thread_name_prefix="kanjian-search")
+            return self._threads
 
     def _hit(self, turn: TurnRecord, score: float, ranks: dict[str, int]) -> Hit:
         return Hit(
@@ -229,6 +383,23 @@ class MemoryCore:
             left -= cost
         return out
 
+    def _cosines(
+        self, text: str, also: Sequence[Key], until: float | None = None
+    ) -> dict[Key, float]:
+        """The nearest turns to ``text`` (made before ``until``) and the cosine of the turns
+        ``also`` names (the gate needs both features for every candidate)."""
+        vectors = self.vector_mirror()
+        vector = self.embedder.embed([embed_input(self.embedder, text)])[0]
+        source: VectorMirror | VectorIndex
+        if vectors is not None:
+            source = vectors
+            cosines = {(s, q): c for s, q, c in vectors.top(vector, RECALL_DEPTH, until=until)}
+        else:
+            source = self.synced_index()
+            found = source.query_vector(vector, RECALL_DEPTH, Filters(until=until))
+            cosines = {(s, q): c for s, q, c in found}
+        return cosines | source.similarities(vector, [k for k in also if k not in cosines])
+
     def recall_candidates(
         self,
         question: str,
@@ -248,12 +419,8 @@ class MemoryCore:
         lexical_keys = [(s, q) for s, q, _ in found]
         cosines: dict[tuple[str, int], float] = {}
         with contextlib.suppress(IndexUnavailable):  # lexical evidence alone still counts
-            index = self.index
-            vector = index.embedder.embed([embed_input(index.embedder, text)])[0]
-            for sid, seq, cos in index.query_vector(vector, RECALL_DEPTH, filters):
-                cosines[(sid, seq)] = cos
-            # Turns only the lexical side found get their cosine too: the gate needs both.
-            cosines |= index.similarities(vector, [k for k in lexical_keys if k not in cosines])
+            until = None if as_of is None else as_of.until
+            cosines = self._cosines(text, lexical_keys, until)
         keys = [*dict.fromkeys([*cosines, *lexical_keys])]
         turns = self.store.turns_by_key([k for k in keys if k[0] != exclude_session])
         hits = [self._hit(turn, 0.0, {}) for turn in turns.values()]

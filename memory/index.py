@@ -179,6 +179,13 @@ class VectorIndex:
         self, vector: Sequence[float], keys: Sequence[tuple[str, int]]
     ) -> dict[tuple[str, int], float]:
         """Cosine similarity of ``vector`` to each stored turn of ``keys`` (absent: left out)."""
+        return {
+            key: sum(float(a) * float(b) for a, b in zip(vector, emb, strict=True))
+            for key, emb in self.vectors(keys).items()
+        }
+
+    def vectors(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], list[float]]:
+        """The stored vectors of ``keys`` (absent: left out)."""
         if not keys:
             return {}
         ids = [f"{sid}:{seq}" for sid, seq in keys]
@@ -190,11 +197,10 @@ class VectorIndex:
         embeddings = result.get("embeddings")
         if metas is None or embeddings is None:
             return {}
-        out: dict[tuple[str, int], float] = {}
-        for meta, emb in zip(metas, embeddings, strict=True):
-            dot = sum(float(a) * float(b) for a, b in zip(vector, emb, strict=True))
-            out[(str(meta["session"]), int(meta["seq"]))] = dot
-        return out
+        return {
+            (str(meta["session"]), int(meta["seq"])): [float(x) for x in emb]
+            for meta, emb in zip(metas, embeddings, strict=True)
+        }
 
     def count(self) -> int:
         with self._lock:

@@ -106,9 +106,9 @@ def query_terms(query: str) -> list[str]:
 
 
 def _np() -> Any:
-    import numpy as np
+    from kanjian.memory.blas import numpy
 
-    return np
+    return numpy()
 
 
 class _Docs:

@@ -121,3 +121,26 @@ def m002_forgotten_log(conn: sqlite3.Connection) -> None:
             at REAL NOT NULL
         )"""
     )
+
+
+@migration
+def m003_turn_vectors(conn: sqlite3.Connection) -> None:
+    # Each turn's vector per vector space (embedder and dimension), float32 bytes: what the
+    # in-memory mirror (kanjian.memory.mirror) is read from. AUTOINCREMENT: a mirror syncs
+    # by the highest id it has seen, so ids are never reused (a re-embedded turn gets a
+    # new one); the foreign key drops the vectors with their turn.
+    conn.execute(
+        """CREATE TABLE turn_vectors (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            space TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            -- the turn's rowid: "is any turn newer than the newest vector?" is two index probes
+            turn_rowid INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            UNIQUE (space, session_id, seq),
+            FOREIGN KEY (session_id, seq) REFERENCES turns(session_id, seq) ON DELETE CASCADE
+        )"""
+    )
+    conn.execute("CREATE INDEX turn_vectors_space ON turn_vectors(space, id)")
+    conn.execute("CREATE INDEX turn_vectors_turn ON turn_vectors(space, turn_rowid)")

