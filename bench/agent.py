@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench._create_agent import STEPS_PER_TASK, create_agent_floor
@@ -233,16 +234,18 @@ def _body_encoding(rounds: int) -> tuple[float, float, int]:
     messages += [{"role": "assistant", "content": tool}, {"role": "user", "content": "Seen."}]
     body = {"model": "default", "messages": messages, "stream": True}
 
-    def median_cpu(work: Any) -> float:
-        spent = []
-        for _ in range(rounds):
-            started = time.process_time()
-            work()
-            spent.append(time.process_time() - started)
-        return statistics.median(spent)
+    plain = median_cpu(rounds, lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+    return plain, median_cpu(rounds, lambda: encode_body(body)), len(url)
 
-    plain = median_cpu(lambda: json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-    return plain, median_cpu(lambda: encode_body(body)), len(url)
+
+def median_cpu(rounds: int, work: Callable[[], object]) -> float:
+    """Median CPU seconds of ``rounds`` calls of ``work``."""
+    spent = []
+    for _ in range(rounds):
+        started = time.process_time()
+        work()
+        spent.append(time.process_time() - started)
+    return statistics.median(spent)
 
 
 def _per_task_parts(rounds: int) -> dict[str, float]:
@@ -259,17 +262,9 @@ def _per_task_parts(rounds: int) -> dict[str, float]:
     session.messages = [question, {"role": "assistant", "content": tool}] * 2
     session.messages += [{"role": "assistant", "content": final}]
 
-    def median_cpu(work: Any) -> float:
-        spent = []
-        for _ in range(rounds):
-            started = time.process_time()
-            work()
-            spent.append(time.process_time() - started)
-        return statistics.median(spent)
-
     return {
-        "attachment": median_cpu(lambda: _prepare_attachment(session.images, next(images))),
-        "save": median_cpu(session.save),
+        "attachment": median_cpu(rounds, lambda: _prepare_attachment(session.images, next(images))),
+        "save": median_cpu(rounds, session.save),
     }
 
 

@@ -18,32 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from bench._commands import installed
+from bench._commands import installed, scripted_server, timed_with_cpu
 from bench.recall import build
 from bench.recall_more import STORE
-
-
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one run; a failing run stops the bench."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-500:]}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return wall, cpu
-
 
 # English and Chinese: a Chinese question also pays for the word tables (jieba, CC-CEDICT).
 QUESTIONS = (
@@ -58,35 +42,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--embedder", default="auto", help="auto, minilm or hash")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="kanjian-bench-ask-"))
-    script = home / "script.json"
-    script.write_text(json.dumps([json.dumps({"thought": "", "answer": "Noted."})]))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", "--script", str(script)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        core, _ = build(home / "memory", args.embedder, STORE)
-        embedder = core.embedder.name
-        core.close()
-        env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": args.embedder}
-        # An installed kanjian has its bytecode cached; a dev shell that turned that off
-        # would time compiling every module the memory-on run imports as memory's cost.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    with remembering_home("ask", args.embedder) as (url, env, embedder):
         ask = [installed("kanjian"), "ask", "--url", url]
         on: list[tuple[float, float]] = []
         off: list[tuple[float, float]] = []
-        timed([*ask, QUESTIONS[0]], env)  # warm the page cache (model weights, modules)
+        timed_with_cpu([*ask, QUESTIONS[0]], env)  # warm the page cache (weights, modules)
         for i in range(args.rounds):
             question = QUESTIONS[i % len(QUESTIONS)]
-            on.append(timed([*ask, question], env))
-            off.append(timed([*ask, question, "--no-memory"], env))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
+            on.append(timed_with_cpu([*ask, question], env))
+            off.append(timed_with_cpu([*ask, question, "--no-memory"], env))
     print(
         f"kanjian ask, {len(STORE)} stored conversations, embedder {embedder}, {args.rounds} rounds"
     )
@@ -100,6 +64,25 @@ def main() -> None:
             f"{what:4s} memory adds {m_on - m_off:+.2f} s at the median, ratio "
             f"{m_on / m_off:.2f}x (goal <= +0.20 s)"
         )
+
+
+@contextmanager
+def remembering_home(name: str, embedder: str) -> Iterator[tuple[str, dict[str, str], str]]:
+    """A fresh ``KANJIAN_HOME`` holding :data:`STORE` and a scripted server answering at once:
+    yields (the server's URL, the environment for kanjian's processes, the embedder's name)."""
+    home = Path(tempfile.mkdtemp(prefix=f"kanjian-bench-{name}-"))
+    try:
+        with scripted_server(home, [json.dumps({"thought": "", "answer": "Noted."})]) as url:
+            core, _ = build(home / "memory", embedder, STORE)
+            embedder_name = core.embedder.name
+            core.close()
+            env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": embedder}
+            # An installed kanjian has its bytecode cached; a dev shell that turned that off
+            # would time compiling every module the memory-on run imports as memory's cost.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            yield url, env, embedder_name
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,16 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.recall import build
+from bench.ask import remembering_home
 from bench.recall_more import STORE
 
 QUESTION = "How much tax was on my Walmart shopping?"
@@ -51,29 +47,12 @@ def main() -> None:
     if args.child:
         print(json.dumps(asyncio.run(child(*args.child))))
         return
-    home = Path(tempfile.mkdtemp(prefix="kanjian-bench-chat-"))
-    script = home / "script.json"
-    script.write_text(json.dumps([json.dumps({"thought": "", "answer": "Noted."})]))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "kanjian.vlm.fake_server", "--port", "0", "--script", str(script)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        core, _ = build(home / "memory", args.embedder, STORE)
-        embedder = core.embedder.name
-        core.close()
-        env = {**os.environ, "KANJIAN_HOME": str(home), "KANJIAN_EMBEDDER": args.embedder}
+    with remembering_home("chat", args.embedder) as (url, env, embedder):
         run_child("warm", url, env)  # the page cache: model weights, modules
         runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
         for _ in range(args.rounds):
             for mode in MODES:
                 runs[mode].append(run_child(mode, url, env))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
     report(runs, embedder, args.rounds)
 
 
