@@ -314,8 +314,17 @@ class MemoryCore:
         if mode == "lexical":
             rankings["lexical"] = self.store.lexical(query, depth, filters)
         else:
-            index = self.synced_index()
             vector = self.embedder.embed([embed_input(self.embedder, query)])[0]
+            vectors = self._mirror_for(filters)
+            if vectors is not None:
+                # Exact, and no chromadb to open (its import alone is ~1.4 s of a
+                # `kanjian memory search`, or of the model's first memory_search step).
+                nearest = vectors.top(vector, depth, until=filters.until, since=filters.since)
+                rankings["vector"] = nearest
+                if mode == "hybrid":
+                    rankings["lexical"] = self.store.lexical(query, depth, filters)
+                return self._read_hits(fuse(rankings, depth), k)
+            index = self.synced_index()
             if mode == "vector":
                 rankings["vector"] = index.query_vector(vector, depth, filters)
             else:
@@ -324,7 +333,16 @@ class MemoryCore:
                 found = self._pool().submit(index.query_vector, vector, depth, filters)
                 lexical = self.store.lexical(query, depth, filters)
                 rankings = {"vector": found.result(), "lexical": lexical}
-        fused = fuse(rankings, depth)
+        return self._read_hits(fuse(rankings, depth), k)
+
+    def _mirror_for(self, filters: Filters) -> VectorMirror | None:
+        """The vector mirror when it can answer a search with these filters (it knows each
+        turn's time, not its session or images); None: chromadb answers."""
+        if filters.session is not None or filters.has_image is not None:
+            return None
+        return self.vector_mirror()
+
+    def _read_hits(self, fused: list[tuple[Key, float, dict[str, int]]], k: int) -> list[Hit]:
         hits: list[Hit] = []
         # Only the best k are read back (reading all 4k cost more than chromadb's query);
         # an index entry whose turn was forgotten mid-crash is skipped, and the next read.

@@ -150,9 +150,10 @@ class VectorMirror:
         k: int,
         exclude: str | None = None,
         until: float | None = None,
+        since: float | None = None,
     ) -> list[tuple[str, int, float]]:
-        """The ``k`` most similar turns (made before ``until``, not in session ``exclude``):
-        (session, seq, cosine), best first."""
+        """The ``k`` most similar turns (made from ``since`` and before ``until``, not in
+        session ``exclude``): (session, seq, cosine), best first."""
         np = _np()
         with self.lock:
             if not self._pos or k < 1:
@@ -168,6 +169,9 @@ class VectorMirror:
                         live -= 1
             if until is not None:
                 scores[self._created[: self.n] >= until] = -np.inf
+            if since is not None:
+                scores[self._created[: self.n] < since] = -np.inf
+            if until is not None or since is not None:
                 live = int(np.isfinite(scores).sum())
             live = min(k, live)
             if live < 1:
