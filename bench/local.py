@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.gpu import QUESTION, through_kanjian
+
 ROUNDS = 5
 MAX_TOKENS = 64
-QUESTION = "Describe the image in detail."
 
 
 def _data_url(width: int, height: int) -> str:
@@ -58,34 +59,19 @@ def _baseline(local: Any, data_url: str) -> tuple[float, int]:
     return time.perf_counter() - start, int(out.shape[1] - inputs["input_ids"].shape[1])
 
 
-async def _kanjian(backend: Any, data_url: str) -> tuple[float, int]:
-    from kanjian.vlm.types import ChatRequest, SamplingParams, UsageReport, image_part, text_part
-
-    request = ChatRequest(
-        [{"role": "user", "content": [image_part(data_url), text_part(QUESTION)]}],
-        SamplingParams(max_tokens=MAX_TOKENS, temperature=0),
-    )
-    start = time.perf_counter()
-    tokens = 0
-    async for event in backend.stream(request):
-        if isinstance(event, UsageReport):
-            tokens = event.usage.completion_tokens
-    return time.perf_counter() - start, tokens
-
-
 async def _run(checkpoint: Path) -> None:
     from kanjian.vlm.local import LocalBackend
 
     backend = LocalBackend(checkpoint, device="cpu")
     data_url = _data_url(1344, 896)
-    await _kanjian(backend, data_url)  # load the model, warm up
+    await through_kanjian(backend, data_url, MAX_TOKENS)  # load the model, warm up
     local = backend._loaded
     _baseline(local, data_url)
     base: list[tuple[float, int]] = []
     ours: list[tuple[float, int]] = []
     for _ in range(ROUNDS):
         base.append(_baseline(local, data_url))
-        ours.append(await _kanjian(backend, data_url))
+        ours.append(await through_kanjian(backend, data_url, MAX_TOKENS))
     _report(base, ours)
 
 
