@@ -15,7 +15,6 @@ opening its client alone cost more than a second of every ``kanjian ask``.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -368,12 +367,7 @@ class MemoryCore:
     def snapshot(self) -> RecallSnapshot:
         """Freeze memory as it is now for :meth:`recall` (``as_of``)."""
         index = self.store.lexical_index()  # synced with SQLite now
-        until = time.time()
-        with tempfile.TemporaryDirectory(prefix="kanjian-recall-") as folder:
-            path = Path(folder) / "lexical.npz"
-            index.save(path)
-            frozen = LexicalIndex.restore(path)
-        return RecallSnapshot(until, frozen or LexicalIndex())
+        return RecallSnapshot(time.time(), index.copy())
 
     def recall(
         self,

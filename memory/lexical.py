@@ -22,6 +22,7 @@ rest from SQLite as usual. The snapshot is only a cache: a missing, corrupt or s
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -283,6 +284,16 @@ class LexicalIndex:
             doc = int(live[np.argmax(docs.rowid[live])])
             name = self._session_names[int(docs.session[doc])]
             return int(docs.rowid[doc]), name, int(docs.seq[doc])
+
+    def copy(self) -> LexicalIndex:
+        """An independent copy of the index as it is now (a recall snapshot: later adds and
+        forgets to either never reach the other)."""
+        with self.lock:
+            state = {key: value for key, value in vars(self).items() if key != "lock"}
+            twin = LexicalIndex.__new__(LexicalIndex)
+            vars(twin).update(copy.deepcopy(state))
+            twin.lock = threading.RLock()
+            return twin
 
     def save(self, path: Path) -> None:
         """Write the index to ``path`` atomically (another process may be reading it)."""
